@@ -1,0 +1,15 @@
+"""jaxscale: fast, honest fits of neural scaling laws on jitted, batched JAX kernels.
+
+Layers: ``kernels`` (pure maths) <- ``engine`` (batching, grids, float64) <- ``api`` (pandas, results, CLI).
+"""
+from .api import datasets
+from .api.fit import FitResult, fit
+from .engine.grids import chinchilla_grid, random_starts
+from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, Law, get_law
+from .kernels.losses import Loss, huber, squared
+from .kernels.solvers import BFGS, LevenbergMarquardt
+
+__version__ = "0.1.0"
+
+__all__ = ["fit", "FitResult", "datasets", "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA",
+           "POWER_LAW", "get_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "__version__"]

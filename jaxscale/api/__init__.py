@@ -1,0 +1,1 @@
+"""pandas in/out: fit results, data sets, command line."""

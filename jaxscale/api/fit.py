@@ -1,0 +1,258 @@
+"""``jaxscale.fit``: multi-start robust fits of a scaling law, with a pandas-friendly result."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ..engine import TaskResults, float64, resolve_starts, run_tasks
+from ..kernels import allocation
+from ..kernels.laws import Law, get_law
+from ..kernels.losses import Loss, get_loss
+from ..kernels.solvers import SOLVERS, STATUS_NAMES, LevenbergMarquardt
+from .validation import as_frame, prepare
+
+# Final refinement of the best grid end points: exact Huber curvature, tight tolerances.
+POLISHER = LevenbergMarquardt(max_iter=300, gtol=1e-13, ftol=1e-15, xtol=1e-12, polish_tol=1.0)
+
+
+def resolve_solver(solver) -> Any:
+    """``None``/``"lm"`` -> Levenberg-Marquardt (default), ``"bfgs"`` -> BFGS, or a solver instance."""
+    if solver is None:
+        return LevenbergMarquardt()
+    if isinstance(solver, str):
+        try:
+            return SOLVERS[solver]()
+        except KeyError:
+            raise ValueError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)}") from None
+    if not all(hasattr(solver, m) for m in ("init", "step", "outcome")):
+        raise ValueError(f"solver {solver!r} is not a jaxscale lane solver (needs init/step/outcome)")
+    return solver
+
+
+def input_columns(law: Law, n: str, d: str, columns: Mapping[str, str] | None) -> tuple[list[str], list[str]]:
+    """Column name and keyword for each law input (``N -> n``, ``D -> d``, others via ``columns``)."""
+    keywords = {"N": ("n", n), "D": ("d", d)}
+    names, options = [], []
+    for name in law.inputs:
+        if columns and name in columns:
+            names.append(columns[name])
+            options.append(f"columns[{name!r}]")
+        elif name in keywords:
+            options.append(keywords[name][0])
+            names.append(keywords[name][1])
+        else:
+            names.append(name)
+            options.append(f"columns[{name!r}]")
+    return names, options
+
+
+def row_weights(weights, n_rows: int) -> np.ndarray:
+    """Per-row weights (count weights of a resample, or 0/1 masks), checked."""
+    if weights is None:
+        return np.ones(n_rows)
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if w.size != n_rows:
+        raise ValueError(f"weights has {w.size} values but data has {n_rows} rows; give one weight per row")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise ValueError(f"weights row {int(bad[0])} is {w[bad[0]]}; weights must be finite and >= 0")
+    if np.count_nonzero(w) == 0:
+        raise ValueError("all weights are zero; at least some rows must count")
+    return w
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    law : Law
+    loss : Loss
+    theta : ndarray
+        Best log-space parameters (``a, b, e, alpha, beta`` for Chinchilla).
+    objective : float
+        ``sum_i w_i rho(r_i)`` at ``theta`` (the summed Huber value by default).
+    converged : bool
+        Whether the lane that produced ``theta`` met its stopping test.
+    starts : DataFrame
+        One row per start, in the order given: the start (``start_<p>``), the end point
+        (``<p>``), ``objective``, ``converged``, ``iterations``, ``grad_norm``, ``status``.
+    n_points : int
+    recipe : dict
+        Everything needed to repeat the fit.
+    """
+
+    law: Law
+    loss: Loss
+    theta: np.ndarray
+    objective: float
+    converged: bool
+    starts: pd.DataFrame
+    n_points: int
+    recipe: dict = field(default_factory=dict)
+
+    @property
+    def params(self) -> pd.Series:
+        """Natural parameters (``A = exp(a)`` ...), full precision, indexed by name."""
+        return pd.Series(self.law.to_natural(self.theta), index=list(self.law.natural_names), name="estimate")
+
+    @property
+    def log_params(self) -> pd.Series:
+        return pd.Series(self.theta, index=list(self.law.param_names), name="estimate")
+
+    def predict(self, N=None, D=None, **inputs) -> np.ndarray:
+        """Predicted loss ``L_hat = exp(log_predict(theta, log x))`` at the given inputs (broadcast)."""
+        if N is not None:
+            inputs["N"] = N
+        if D is not None:
+            inputs["D"] = D
+        missing = [name for name in self.law.inputs if name not in inputs]
+        if missing:
+            raise ValueError(f"predict needs {missing} for law {self.law.name!r}")
+        arrays = np.broadcast_arrays(*(np.asarray(inputs[name], np.float64) for name in self.law.inputs))
+        shape = arrays[0].shape
+        log_x = np.log(np.stack([a.ravel() for a in arrays], axis=1))
+        with float64():
+            out = np.exp(np.asarray(self.law.log_predict(jnp.asarray(self.theta), jnp.asarray(log_x))))
+        return out.reshape(shape) if shape else float(out[0])
+
+    def compute_optimal(self, C) -> pd.Series | pd.DataFrame:
+        """Compute-optimal ``N_opt, D_opt, D/N`` and predicted loss for compute ``C = 6 N D``.
+
+        Closed form (see :mod:`jaxscale.kernels.allocation`). ``C`` scalar -> Series,
+        array -> DataFrame (one row per budget).
+        """
+        if set(self.law.inputs) != {"N", "D"} or not {"A", "B", "alpha", "beta"} <= set(self.law.natural_names):
+            raise ValueError(f"compute_optimal needs a law of N and D like 'chinchilla', not {self.law.name!r}")
+        p = self.params
+        C_arr = np.asarray(C, dtype=np.float64)
+        if np.any(~np.isfinite(C_arr) | (C_arr <= 0)):
+            raise ValueError(f"compute C must be finite and > 0 FLOP, got {C}")
+        n_opt, d_opt = allocation.compute_optimal(p["A"], p["B"], p["alpha"], p["beta"], C_arr)
+        frame = pd.DataFrame({"C": np.ravel(C_arr), "N_opt": np.ravel(n_opt), "D_opt": np.ravel(d_opt)})
+        frame["D_over_N"] = frame["D_opt"] / frame["N_opt"]
+        frame["loss"] = np.ravel(self.predict(N=frame["N_opt"].to_numpy(), D=frame["D_opt"].to_numpy()))
+        return frame.iloc[0] if C_arr.ndim == 0 else frame
+
+    def n_at_best(self, tol: float = 1e-9) -> int:
+        """Number of starts whose end objective is within ``tol`` of the best."""
+        return int(np.sum(self.starts["objective"].to_numpy() <= self.objective + tol))
+
+    def summary(self) -> str:
+        """A printable table of the estimate and the fit's diagnostics."""
+        lines = [f"jaxscale fit: law={self.law.name}, loss={self.loss.name}"
+                 + "".join(f", {k}={v:g}" for k, v in self.loss.params)
+                 + f", solver={self.recipe.get('solver', '?')}",
+                 f"points={self.n_points}  starts={len(self.starts)}  converged={int(self.starts['converged'].sum())}"
+                 f"  at best (1e-9)={self.n_at_best()}",
+                 f"objective={self.objective:.14g}  converged={self.converged}",
+                 "",
+                 f"{'parameter':<10}{'estimate':>22}{'log-space':>14}{'':>4}"]
+        for name, log_name, value, raw in zip(self.law.natural_names, self.law.param_names,
+                                              self.law.to_natural(self.theta), self.theta):
+            log_col = f"{log_name}={raw:.7g}" if log_name != name else ""
+            lines.append(f"{name:<10}{value:>22.10g}{log_col:>18}")
+        if {"alpha", "beta"} <= set(self.law.natural_names):
+            a_opt, b_opt = allocation.allocation_exponents(self.params["alpha"], self.params["beta"])
+            lines += ["", f"N_opt ~ C^{a_opt:.4f}   D_opt ~ C^{b_opt:.4f}   (C = 6ND)"]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults) -> pd.DataFrame:
+    frame = pd.DataFrame(starts, columns=[f"start_{p}" for p in law.param_names])
+    for j, name in enumerate(law.param_names):
+        frame[name] = res.theta[:, j]
+    frame["objective"] = res.value
+    frame["converged"] = res.converged.astype(bool)
+    frame["iterations"] = res.iterations
+    frame["grad_norm"] = res.grad_norm
+    frame["status"] = [STATUS_NAMES.get(int(s), "padding") for s in res.status]
+    return frame
+
+
+def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "huber", delta: float = 1e-3,
+        solver=None, n: str = "N", d: str = "D", y: str = "loss", *, weights=None,
+        columns: Mapping[str, str] | None = None, seed: int = 0, polish: int = 8,
+        n_lanes: int | None = None, chunk_size: int | None = None) -> FitResult:
+    r"""Fit a scaling law by minimising a robust loss on log-loss residuals from many starts.
+
+    .. math::
+        \hat\theta = \arg\min_\theta \sum_i w_i\, \mathrm{Huber}_\delta\big(\log L_i - \log\hat L(\theta; N_i, D_i)\big)
+
+    with :math:`\log\hat L = \mathrm{LSE}(a - \alpha\log N, b - \beta\log D, e)` for
+    ``law="chinchilla"`` (Hoffmann et al. 2022, Approach 3; Epoch AI 2024).
+
+    Parameters
+    ----------
+    data : DataFrame or dict of arrays
+        One row per training run.
+    law : str or Law
+        ``"chinchilla"`` (default), ``"power_law"`` or a :class:`~jaxscale.Law`.
+    starts : None, "grid", int or array (K, p)
+        Start points in the law's log-space order (``a, b, e, alpha, beta``). ``None``: the
+        law's grid (Hoffmann's 4500 starts); int: that many seeded random starts.
+    loss : {"huber", "squared"} or Loss
+    delta : float
+        Huber threshold (1e-3 as Hoffmann/Epoch).
+    solver : None, "lm", "bfgs" or a solver instance
+        Default Levenberg-Marquardt on the IRLS model (reaches the global optimum from almost
+        every start); ``"bfgs"`` is the quasi-Newton path of the reference procedure.
+    n, d, y : str
+        Column names of model size, tokens and loss.
+    weights : array (n_rows,), optional
+        Per-row weights (resample counts, masks).
+    columns : dict, optional
+        Column of each further law input, e.g. ``{"C": "compute"}``.
+    seed : int
+        Seed for random starts.
+    polish : int
+        The best ``polish`` end points are refined with exact Huber curvature and tight
+        tolerances; the result is the best of all end points. ``0`` disables it.
+    n_lanes, chunk_size : int, optional
+        Lanes advanced together and tasks per compiled call (memory bound).
+
+    Returns
+    -------
+    FitResult
+    """
+    law = get_law(law)
+    loss_fn = get_loss(loss, delta)
+    solver = resolve_solver(solver)
+    frame = as_frame(data)
+    names, options = input_columns(law, n, d, columns)
+    log_x, log_y = prepare(frame, law, names, y, options)
+    w = row_weights(weights, len(frame))
+    start_points = resolve_starts(law, starts, seed)
+
+    res = run_tasks(solver, law, loss_fn, log_x, log_y, w, start_points, n_lanes=n_lanes, chunk_size=chunk_size)
+    values = np.where(np.isfinite(res.value), res.value, np.inf)
+    if not np.isfinite(values).any():
+        raise RuntimeError("every start produced a non-finite objective; check the data and the starts")
+    best_theta, best_value, best_converged = res.theta[np.argmin(values)], values.min(), bool(
+        res.converged[np.argmin(values)])
+    if polish > 0:
+        top = np.argsort(values, kind="stable")[: int(polish)]
+        top = top[np.isfinite(values[top])]
+        refined = run_tasks(POLISHER, law, loss_fn, log_x, log_y, w, res.theta[top])
+        r_values = np.where(np.isfinite(refined.value), refined.value, np.inf)
+        k = int(np.argmin(r_values))
+        if r_values[k] <= best_value:
+            best_theta, best_value, best_converged = refined.theta[k], r_values[k], bool(
+                refined.converged[k] or res.converged[top[k]])
+
+    recipe = {
+        "law": law.name, "loss": loss_fn.name, **dict(loss_fn.params), "solver": solver.name,
+        "solver_options": {k: v for k, v in vars(solver).items() if k != "name"},
+        "n_starts": int(len(start_points)), "starts": starts if isinstance(starts, (str, int)) or starts is None
+        else "array", "polish": int(polish), "columns": dict(zip(law.inputs, names)), "y": y,
+    }
+    return FitResult(law, loss_fn, np.asarray(best_theta), float(best_value), best_converged,
+                     _starts_frame(law, start_points, res), int(np.count_nonzero(w)), recipe)

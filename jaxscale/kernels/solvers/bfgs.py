@@ -1,0 +1,119 @@
+r"""BFGS with a backtracking (Armijo) line search flattened into single evaluations, one lane.
+
+Each iteration evaluates one trial point :math:`\theta + t d`. If it satisfies
+:math:`f(\theta + t d) \le f(\theta) + c_1 t\, g^\top d` it is accepted and the inverse
+Hessian is updated with :math:`s = t d`, :math:`y = g_{new} - g` (skipped unless
+:math:`s^\top y > 0`):
+
+.. math:: H^{-1} \leftarrow (I - \rho s y^\top) H^{-1} (I - \rho y s^\top) + \rho s s^\top,
+          \quad \rho = 1 / (y^\top s)
+
+otherwise ``t`` shrinks by safeguarded quadratic interpolation. No nested line-search loop
+exists, so lanes never wait for one another inside an iteration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome, converged_on_change
+from .objective import evaluate
+
+
+class BFGSState(NamedTuple):
+    theta: jnp.ndarray
+    value: jnp.ndarray
+    grad: jnp.ndarray
+    inverse_hessian: jnp.ndarray
+    direction: jnp.ndarray
+    step_size: jnp.ndarray
+    iterations: jnp.ndarray
+    status: jnp.ndarray
+
+
+@dataclass(frozen=True)
+class BFGS:
+    """Dense BFGS (the quasi-Newton path of Hoffmann/Epoch) with Armijo backtracking.
+
+    Parameters
+    ----------
+    max_iter : int
+        Evaluations per lane.
+    gtol, ftol, xtol : float
+        Stopping tests as in :class:`~jaxscale.kernels.solvers.LevenbergMarquardt`.
+    armijo : float
+        Sufficient-decrease constant :math:`c_1`.
+    """
+
+    max_iter: int = 2000
+    gtol: float = 1e-12
+    ftol: float = 1e-13
+    xtol: float = 1e-9
+    armijo: float = 1e-4
+    name: str = "bfgs"
+
+    def init(self, theta0: jnp.ndarray) -> BFGSState:
+        p = theta0.shape[0]
+        zero = jnp.zeros((), theta0.dtype)
+        return BFGSState(theta0, jnp.full((), jnp.inf, theta0.dtype), jnp.zeros(p, theta0.dtype),
+                         jnp.eye(p, dtype=theta0.dtype), jnp.zeros(p, theta0.dtype), zero,
+                         jnp.zeros((), jnp.int32), jnp.full((), RUNNING, jnp.int32))
+
+    def step(self, state: BFGSState, law, loss, log_x, log_y, weights) -> BFGSState:
+        trial = state.theta + state.step_size * state.direction
+        ev = evaluate(law, loss, trial, log_x, log_y, weights)
+        fresh = jnp.isinf(state.value)
+        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad))
+        slope = state.grad @ state.direction
+        armijo = ev.value <= state.value + self.armijo * state.step_size * slope
+        accept = finite & (fresh | armijo)
+
+        s = trial - state.theta
+        y = ev.grad - state.grad
+        sy = s @ y
+        p = s.shape[0]
+        eye = jnp.eye(p, dtype=s.dtype)
+        first_update = state.iterations <= 1
+        scaled = jnp.where(first_update, sy / jnp.maximum(y @ y, 1e-300) * eye, state.inverse_hessian)
+        rho = 1.0 / jnp.where(sy > 0, sy, 1.0)
+        left = eye - rho * jnp.outer(s, y)
+        updated = left @ scaled @ left.T + rho * jnp.outer(s, s)
+        curvature_ok = ~fresh & (sy > 1e-12 * jnp.linalg.norm(s) * jnp.linalg.norm(y))
+        inverse_hessian = jnp.where(accept & curvature_ok, updated, state.inverse_hessian)
+
+        pick = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
+        theta = pick(trial, state.theta)
+        value = pick(ev.value, state.value)
+        grad = pick(ev.grad, state.grad)
+        direction = -inverse_hessian @ grad
+        not_descent = grad @ direction >= 0
+        inverse_hessian = jnp.where(accept & not_descent, eye, inverse_hessian)
+        direction = jnp.where(not_descent, -grad, direction)
+        gnorm = jnp.max(jnp.abs(grad))
+        first_step = jnp.minimum(1.0, 1.0 / jnp.maximum(gnorm, 1e-300))
+        # rejected: quadratic interpolation of f along d, kept within [0.1 t, 0.5 t]
+        t = state.step_size
+        curv = ev.value - state.value - slope * t
+        t_interp = -slope * t * t / (2.0 * jnp.where(curv > 0, curv, 1.0))
+        t_interp = jnp.where((curv > 0) & jnp.isfinite(t_interp), t_interp, 0.5 * t)
+        shrunk = jnp.clip(t_interp, 0.1 * t, 0.5 * t)
+        step_size = jnp.where(accept, jnp.where(fresh | not_descent, first_step, 1.0), shrunk)
+
+        iterations = state.iterations + 1
+        done_change = ~fresh & accept & converged_on_change(state.value - ev.value, ev.value, s,
+                                                            state.theta, self.ftol, self.xtol)
+        tiny_step = ~accept & (jnp.max(jnp.abs(shrunk * state.direction))
+                               <= 1e-15 * (1.0 + jnp.max(jnp.abs(state.theta))))
+        status = jnp.where(
+            fresh & ~finite, FAILED,
+            jnp.where((gnorm <= self.gtol) | done_change, CONVERGED,
+                      jnp.where(tiny_step, FAILED,
+                                jnp.where(iterations >= self.max_iter, MAX_ITER, RUNNING))))
+        return BFGSState(theta, value, grad, inverse_hessian, direction, step_size, iterations,
+                         status.astype(jnp.int32))
+
+    def outcome(self, state: BFGSState) -> Outcome:
+        return Outcome(state.theta, state.value, state.status == CONVERGED, state.iterations,
+                       jnp.max(jnp.abs(state.grad)), state.status)

@@ -1,0 +1,88 @@
+"""A fixed pool of lanes refilled from a task queue inside ONE ``lax.while_loop``.
+
+A plain ``vmap`` of a per-fit while-loop makes every lane wait for the slowest and keeps
+finished lanes computing. Here ``n_lanes`` lanes each hold one task (a start point and a
+row of weights). Every iteration advances all lanes by one objective evaluation; lanes
+that stop write their outcome to the task's output slot and immediately take the next
+task from the queue. The loop ends when the queue is empty and every lane has stopped, so
+the cost is ~ (total evaluations) / n_lanes iterations, not (slowest fit) x (batches).
+
+Results do not depend on ``n_lanes``: each task runs the same deterministic iteration
+sequence wherever it is scheduled.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from .common import Outcome
+from .objective import Data
+
+
+@partial(jax.jit, static_argnames=("solver", "law", "loss", "n_lanes"))
+def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.ndarray,
+                n_valid: jnp.ndarray, n_lanes: int) -> Outcome:
+    """Run every task ``t < n_valid`` to its stopping rule.
+
+    Parameters
+    ----------
+    solver : LevenbergMarquardt or BFGS (hashable, static)
+    law, loss : the model and loss (static)
+    data : Data
+        ``log_x[n, k]``, ``log_y[n]`` shared by all tasks and ``weights[R, n]``.
+    starts : array (T, p)
+        Start point of each task.
+    which : int array (T,)
+        Row of ``data.weights`` each task uses.
+    n_valid : int
+        Tasks ``>= n_valid`` are padding and never run.
+    n_lanes : int
+        Number of lanes advanced together.
+
+    Returns
+    -------
+    Outcome with a leading axis of size T (padding rows hold the start and ``status=-1``).
+    """
+    n_tasks, p = starts.shape
+    dtype = starts.dtype
+    init = jax.vmap(solver.init)
+    step = jax.vmap(lambda state, w: solver.step(state, law, loss, data.log_x, data.log_y, w))
+    outcome = jax.vmap(solver.outcome)
+
+    lane_task = jnp.arange(n_lanes, dtype=jnp.int32)
+    active = lane_task < n_valid
+    lane_task = jnp.minimum(lane_task, n_tasks - 1)
+    lanes = init(starts[lane_task])
+    results = Outcome(
+        theta=starts,
+        value=jnp.full((n_tasks,), jnp.nan, dtype),
+        converged=jnp.zeros((n_tasks,), bool),
+        iterations=jnp.zeros((n_tasks,), jnp.int32),
+        grad_norm=jnp.full((n_tasks,), jnp.nan, dtype),
+        status=jnp.full((n_tasks,), -1, jnp.int32),
+    )
+    next_task = jnp.asarray(n_lanes, jnp.int32)
+
+    def cond(carry):
+        return jnp.any(carry[2])
+
+    def body(carry):
+        lanes, lane_task, active, next_task, results = carry
+        lanes = step(lanes, data.weights[which[lane_task]])
+        done = active & (lanes.status != 0)
+        slot = jnp.where(done, lane_task, n_tasks)  # out of range -> dropped
+        results = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), results, outcome(lanes))
+        queued = next_task + jnp.cumsum(done, dtype=jnp.int32) - 1
+        refill = done & (queued < n_valid)
+        lane_task = jnp.where(refill, queued, lane_task)
+        active = jnp.where(done, refill, active)
+        next_task = next_task + jnp.sum(done, dtype=jnp.int32)
+        fresh = init(starts[lane_task])
+        lanes = jax.tree.map(
+            lambda new, old: jnp.where(refill.reshape((-1,) + (1,) * (old.ndim - 1)), new, old), fresh, lanes)
+        return lanes, lane_task, active, next_task, results
+
+    carry = jax.lax.while_loop(cond, body, (lanes, lane_task, active, next_task, results))
+    return carry[4]
