@@ -49,8 +49,8 @@ class BFGS:
 
     max_iter: int = 2000
     gtol: float = 1e-12
-    ftol: float = 1e-13
-    xtol: float = 1e-9
+    ftol: float = 1e-10
+    xtol: float = 1e-7
     armijo: float = 1e-4
     name: str = "bfgs"
 

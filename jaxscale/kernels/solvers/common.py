@@ -29,3 +29,27 @@ def converged_on_change(decrease, value, moved, theta, ftol: float, xtol: float)
     small_f = decrease <= ftol * jnp.abs(value)
     small_x = jnp.all(jnp.abs(moved) <= xtol * (1.0 + jnp.abs(theta)))
     return small_f & small_x
+
+
+def spd_solve(matrix, rhs):
+    r"""Solve :math:`M x = b` for a small symmetric positive definite ``M`` (one lane).
+
+    Cholesky :math:`M = L L^\top` unrolled over the (static, small) dimension: under ``vmap``
+    every operation is an elementwise op across lanes, much cheaper than a batched LAPACK
+    call for 5 x 5 systems. A non-positive pivot yields NaN, which the solvers treat as a
+    failed step.
+    """
+    p = rhs.shape[0]
+    lower = [[None] * p for _ in range(p)]
+    for j in range(p):
+        diag = matrix[j, j] - sum(lower[j][k] * lower[j][k] for k in range(j))
+        lower[j][j] = jnp.sqrt(jnp.where(diag > 0, diag, jnp.nan))
+        for i in range(j + 1, p):
+            lower[i][j] = (matrix[i, j] - sum(lower[i][k] * lower[j][k] for k in range(j))) / lower[j][j]
+    forward = []
+    for i in range(p):
+        forward.append((rhs[i] - sum(lower[i][k] * forward[k] for k in range(i))) / lower[i][i])
+    solution = [None] * p
+    for i in reversed(range(p)):
+        solution[i] = (forward[i] - sum(lower[k][i] * solution[k] for k in range(i + 1, p))) / lower[i][i]
+    return jnp.stack(solution)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome, converged_on_change
+from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome, converged_on_change, spd_solve
 from .objective import evaluate
 
 
@@ -62,11 +62,11 @@ class LevenbergMarquardt:
 
     max_iter: int = 400
     gtol: float = 1e-12
-    ftol: float = 1e-13
-    xtol: float = 1e-9
+    ftol: float = 1e-9
+    xtol: float = 1e-6
     initial_damping: float = 1e-3
     min_damping: float = 0.0
-    polish_tol: float = 1e-4
+    polish_tol: float = 0.0
     name: str = "lm"
 
     def init(self, theta0: jnp.ndarray) -> LMState:
@@ -101,7 +101,7 @@ class LevenbergMarquardt:
         damping = jnp.where(polish & ~state.polish, start_damping, damping)
         p = theta.shape[0]
         damped = gauss_newton + jnp.maximum(damping, 1e-300) * jnp.eye(p, dtype=theta.dtype)
-        step = -jnp.linalg.solve(damped, grad)
+        step = -spd_solve(damped, grad)
         predicted = -(grad @ step) - 0.5 * step @ gauss_newton @ step
         iterations = state.iterations + 1
 

@@ -1,0 +1,108 @@
+"""Datasets, FitResult derived quantities, and the command line."""
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxscale as js
+from jaxscale.kernels import allocation
+
+EPOCH = js.datasets.EPOCH_PARAMS
+
+
+def test_chinchilla_loader_columns(chinchilla_csv):
+    full = js.datasets.chinchilla(chinchilla_csv, drop_outliers=False)
+    assert full.shape == (245, 4) and list(full.columns) == ["N", "D", "loss", "C"]
+    kept = js.datasets.chinchilla(chinchilla_csv)
+    assert len(kept) == 240 and kept["loss"].max() < full["loss"].nlargest(5).min()
+
+
+def test_loader_env_var(chinchilla_csv, monkeypatch):
+    monkeypatch.setenv("JAXSCALE_CHINCHILLA_CSV", str(chinchilla_csv))
+    assert len(js.datasets.chinchilla()) == 240
+
+
+def test_loader_offline_message(monkeypatch, tmp_path):
+    monkeypatch.delenv("JAXSCALE_CHINCHILLA_CSV", raising=False)
+    monkeypatch.setenv("JAXSCALE_CACHE", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(FileNotFoundError, match=r"Offline\?.*chinchilla\(path="):
+        js.datasets.chinchilla()
+
+
+def test_loader_uses_verified_cache(chinchilla_csv, monkeypatch, tmp_path):
+    monkeypatch.delenv("JAXSCALE_CHINCHILLA_CSV", raising=False)
+    monkeypatch.setenv("JAXSCALE_CACHE", str(tmp_path))
+    (tmp_path / "svg_extracted_data.csv").write_bytes(chinchilla_csv.read_bytes())
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("must not download"))
+    assert len(js.datasets.chinchilla()) == 240
+
+
+def test_synthetic_is_seeded():
+    a, b = js.datasets.synthetic(seed=3), js.datasets.synthetic(seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert not js.datasets.synthetic(seed=4)["loss"].equals(a["loss"])
+    np.testing.assert_allclose(a["C"], 6 * a["N"] * a["D"])
+
+
+def test_compute_optimal_reference_values():
+    """Epoch's estimate at C = 5.88e23: N_opt 7.31e10, D_opt 1.34e12, D/N 18.3."""
+    n_opt, d_opt = allocation.compute_optimal(EPOCH["A"], EPOCH["B"], EPOCH["alpha"], EPOCH["beta"], 5.88e23)
+    assert n_opt == pytest.approx(7.31e10, rel=5e-3)
+    assert d_opt == pytest.approx(1.34e12, rel=5e-3)
+    assert d_opt / n_opt == pytest.approx(18.3, rel=5e-3)
+
+
+def test_compute_optimal_is_the_isoflop_minimum():
+    fit = js.fit(js.datasets.synthetic(noise=0.0), starts=16)
+    opt = fit.compute_optimal(1e22)
+    n = opt["N_opt"] * np.logspace(-0.2, 0.2, 41)
+    losses = fit.predict(N=n, D=1e22 / (6 * n))
+    assert np.argmin(losses) == 20
+    assert opt["loss"] == pytest.approx(losses[20], rel=1e-12)
+    frontier = fit.compute_optimal(np.array([1e20, 1e22, 1e24]))
+    assert list(frontier.columns) == ["C", "N_opt", "D_opt", "D_over_N", "loss"] and len(frontier) == 3
+    assert "alpha" in fit.summary() and "N_opt ~ C^" in fit.summary()
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "jaxscale", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_cli_demo():
+    out = run_cli("demo")
+    assert out.returncode == 0, out.stderr
+    assert "alpha" in out.stdout and "Compute-optimal" in out.stdout
+
+
+def test_cli_fit_json(tmp_path):
+    path = tmp_path / "runs.csv"
+    js.datasets.synthetic(noise=0.0).rename(columns={"N": "params", "D": "tokens"}).to_csv(path, index=False)
+    out = run_cli("fit", str(path), "--n", "params", "--d", "tokens", "--starts", "8", "--json")
+    assert out.returncode == 0, out.stderr
+    payload = json.loads(out.stdout)
+    assert payload["params"]["alpha"] == pytest.approx(EPOCH["alpha"], rel=1e-6)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "does-not-exist.csv"], "no such file"),
+    (["fit", "{csv}", "--n", "size"], "column 'size'"),
+    (["fit", "{csv}", "--starts", "x"], "invalid int value"),
+])
+def test_cli_bad_input_exit_2(tmp_path, args, message):
+    path = tmp_path / "runs.csv"
+    js.datasets.synthetic().to_csv(path, index=False)
+    out = run_cli(*[a.format(csv=path) for a in args])
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
