@@ -3,6 +3,7 @@
 Layers: ``kernels`` (pure maths) <- ``engine`` (batching, grids, float64) <- ``api`` (pandas, results, CLI).
 """
 from .api import datasets
+from .api.bootstrap import BootstrapResult, bootstrap, load
 from .api.fit import FitResult, fit
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, Law, get_law
@@ -11,5 +12,5 @@ from .kernels.solvers import BFGS, LevenbergMarquardt
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "datasets", "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA",
+__all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "load", "datasets", "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA",
            "POWER_LAW", "get_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "__version__"]

@@ -8,16 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ..engine import TaskResults, float64, resolve_starts, run_tasks
+from ..engine import TaskResults, float64, resolve_starts
+from ..engine.multistart import best_of_starts
 from ..kernels import allocation
 from ..kernels.laws import Law, get_law
 from ..kernels.losses import Loss, get_loss
 from ..kernels.solvers import SOLVERS, STATUS_NAMES, LevenbergMarquardt
 from .validation import as_frame, prepare
-
-# Final refinement of the best grid end points: exact Huber curvature, tight tolerances.
-POLISHER = LevenbergMarquardt(max_iter=300, gtol=1e-13, ftol=1e-15, xtol=1e-12, polish_tol=1.0)
-
 
 def resolve_solver(solver) -> Any:
     """``None``/``"lm"`` -> Levenberg-Marquardt (default), ``"bfgs"`` -> BFGS, or a solver instance."""
@@ -180,8 +177,9 @@ def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults) -> pd.DataFram
 
 def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "huber", delta: float = 1e-3,
         solver=None, n: str = "N", d: str = "D", y: str = "loss", *, weights=None,
-        columns: Mapping[str, str] | None = None, seed: int = 0, polish: int = 8,
-        n_lanes: int | None = None, chunk_size: int | None = None) -> FitResult:
+        columns: Mapping[str, str] | None = None, seed: int = 0, polish: int = 8, prune: int | None = None,
+        prune_iter: int = 40,
+        n_lanes: int | None = None, chunk_size: int | None = None, devices=None) -> FitResult:
     r"""Fit a scaling law by minimising a robust loss on log-loss residuals from many starts.
 
     .. math::
@@ -216,8 +214,14 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     polish : int
         The best ``polish`` end points are refined with exact Huber curvature and tight
         tolerances; the result is the best of all end points. ``0`` disables it.
+    prune : int, optional
+        Pruned multi-start: every start runs ``prune_iter`` evaluations, then only the ``prune``
+        best continue to convergence (the others are reported with ``converged=False`` unless
+        they already stopped). ``None`` (default) runs every start to convergence.
     n_lanes, chunk_size : int, optional
         Lanes advanced together and tasks per compiled call (memory bound).
+    devices : None, int or list
+        Local devices the starts are sharded over (default: all).
 
     Returns
     -------
@@ -232,27 +236,17 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     w = row_weights(weights, len(frame))
     start_points = resolve_starts(law, starts, seed)
 
-    res = run_tasks(solver, law, loss_fn, log_x, log_y, w, start_points, n_lanes=n_lanes, chunk_size=chunk_size)
-    values = np.where(np.isfinite(res.value), res.value, np.inf)
-    if not np.isfinite(values).any():
+    best = best_of_starts(solver, law, loss_fn, log_x, log_y, w, start_points, prune_keep=prune,
+                          prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes, chunk_size=chunk_size,
+                          devices=devices)
+    if not np.isfinite(best.value[0]):
         raise RuntimeError("every start produced a non-finite objective; check the data and the starts")
-    best_theta, best_value, best_converged = res.theta[np.argmin(values)], values.min(), bool(
-        res.converged[np.argmin(values)])
-    if polish > 0:
-        top = np.argsort(values, kind="stable")[: int(polish)]
-        top = top[np.isfinite(values[top])]
-        refined = run_tasks(POLISHER, law, loss_fn, log_x, log_y, w, res.theta[top])
-        r_values = np.where(np.isfinite(refined.value), refined.value, np.inf)
-        k = int(np.argmin(r_values))
-        if r_values[k] <= best_value:
-            best_theta, best_value, best_converged = refined.theta[k], r_values[k], bool(
-                refined.converged[k] or res.converged[top[k]])
-
     recipe = {
         "law": law.name, "loss": loss_fn.name, **dict(loss_fn.params), "solver": solver.name,
         "solver_options": {k: v for k, v in vars(solver).items() if k != "name"},
         "n_starts": int(len(start_points)), "starts": starts if isinstance(starts, (str, int)) or starts is None
-        else "array", "polish": int(polish), "columns": dict(zip(law.inputs, names)), "y": y,
+        else "array", "prune": prune, "prune_iter": prune_iter if prune else None, "polish": int(polish),
+        "columns": dict(zip(law.inputs, names)), "y": y,
     }
-    return FitResult(law, loss_fn, np.asarray(best_theta), float(best_value), best_converged,
-                     _starts_frame(law, start_points, res), int(np.count_nonzero(w)), recipe)
+    return FitResult(law, loss_fn, best.theta[0], float(best.value[0]), bool(best.converged[0]),
+                     _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(w)), recipe)

@@ -1,6 +1,7 @@
 """Scheduling of (weights row, start) tasks onto the compiled lane solver in bounded chunks."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, NamedTuple
 
 import jax
@@ -37,14 +38,44 @@ def default_lanes(n_tasks: int) -> int:
     return int(min(wide, 1 << max(0, int(n_tasks) - 1).bit_length()))
 
 
+def resolve_devices(devices=None) -> list:
+    """``None`` -> all local devices; an int -> the first that many; or a list of devices."""
+    local = jax.local_devices()
+    if devices is None:
+        return local
+    if isinstance(devices, int):
+        if not 1 <= devices <= len(local):
+            raise ValueError(f"devices={devices}: this process has {len(local)} local device(s)")
+        return local[:devices]
+    return list(devices)
+
+
+@lru_cache(maxsize=32)
+def _sharded_queue(solver, law, loss, n_lanes: int, devices: tuple):
+    """``solve_queue`` under ``shard_map``: each device runs its own loop over its share of tasks."""
+    from jax.sharding import Mesh, PartitionSpec
+
+    mesh = Mesh(np.array(devices), ("tasks",))
+    split = PartitionSpec("tasks")
+
+    def per_device(data, starts, which, n_valid):
+        return solve_queue(solver, law, loss, data, starts, which, n_valid[0], n_lanes=n_lanes)
+
+    return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(PartitionSpec(), split, split, split),
+                                 out_specs=split, check_vma=False))
+
+
 def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray, weights: np.ndarray,
               starts: np.ndarray, which: np.ndarray | None = None, *, n_lanes: int | None = None,
-              chunk_size: int | None = None,
+              chunk_size: int | None = None, devices=None,
               on_chunk: Callable[[int, int], None] | None = None) -> TaskResults:
     """Fit every task ``t``: start ``starts[t]`` on weights row ``weights[which[t]]``.
 
     Tasks are cut into chunks of ``chunk_size`` (padded to one fixed shape, so one
     compilation serves all chunks); memory is bounded by the chunk, not the task count.
+    With several local devices each chunk is split evenly across them (``shard_map``), each
+    device running its own lane loop, so no device waits for another's slowest lane.
+    Results do not depend on ``chunk_size`` or the number of devices.
     ``on_chunk(done, total)`` is called after each chunk (progress bars).
     """
     starts = np.asarray(starts, np.float64)
@@ -55,6 +86,11 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     chunk = int(min(n_tasks, chunk_size or DEFAULT_CHUNK))
     lanes = int(n_lanes or default_lanes(n_tasks))
+    devs = resolve_devices(devices)
+    n_dev = len(devs) if n_tasks >= 2 * len(devs) else 1
+    if n_dev > 1:
+        chunk = -(-chunk // n_dev) * n_dev  # a multiple of the device count
+        sharded = _sharded_queue(solver, law, loss, lanes, tuple(devs[:n_dev]))
     pieces = []
     with float64():
         data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights))
@@ -63,8 +99,13 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
             pad = chunk - (hi - lo)
             s = np.concatenate([starts[lo:hi], np.repeat(starts[:1], pad, axis=0)]) if pad else starts[lo:hi]
             w = np.concatenate([which[lo:hi], np.zeros(pad, np.int32)]) if pad else which[lo:hi]
-            out = solve_queue(solver, law, loss, data, jnp.asarray(s), jnp.asarray(w),
-                              jnp.asarray(hi - lo, jnp.int32), n_lanes=lanes)
+            if n_dev > 1:
+                share = chunk // n_dev
+                valid = np.clip((hi - lo) - share * np.arange(n_dev), 0, share).astype(np.int32)
+                out = sharded(data, jnp.asarray(s), jnp.asarray(w), jnp.asarray(valid))
+            else:
+                out = solve_queue(solver, law, loss, data, jnp.asarray(s), jnp.asarray(w),
+                                  jnp.asarray(hi - lo, jnp.int32), n_lanes=lanes)
             pieces.append(jax.tree.map(lambda x: np.asarray(x)[: hi - lo], out))
             if on_chunk is not None:
                 on_chunk(hi, n_tasks)

@@ -1,0 +1,80 @@
+"""Shared pieces of the benchmarks: data, the independent numpy/scipy objective, timing, JSON output."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # fair scipy baselines (DESIGN: 37x slower otherwise)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SHARED_CSV = ROOT.parent / "shared" / "data" / "svg_extracted_data.csv"
+
+
+def chinchilla_240():
+    import jaxscale as js
+
+    env = os.environ.get("JAXSCALE_CHINCHILLA_CSV")
+    path = env if env else (SHARED_CSV if SHARED_CSV.is_file() else None)
+    return js.datasets.chinchilla(path)
+
+
+def log_arrays(frame):
+    return tuple(np.log(frame[c].to_numpy()) for c in ("N", "D", "loss"))
+
+
+def huber_objective(theta, log_n, log_d, log_l, delta=1e-3, weights=None, with_grad=True):
+    """Huber-sum objective (and exact gradient) in numpy/scipy only: the independent reference."""
+    from scipy.special import logsumexp, softmax
+
+    a, b, e, alpha, beta = theta
+    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)], axis=1)
+    r = log_l - logsumexp(terms, axis=1)
+    w = 1.0 if weights is None else weights
+    value = float(np.sum(w * np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))))
+    if not with_grad:
+        return value
+    s = softmax(terms, axis=1)
+    jac = np.stack([s[:, 0], s[:, 1], s[:, 2], -s[:, 0] * log_n, -s[:, 1] * log_d], axis=1)
+    return value, -jac.T @ (w * np.clip(r, -delta, delta))
+
+
+def machine() -> dict:
+    import jax
+
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "jax": jax.__version__, "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()]}
+    try:
+        import scipy
+
+        info["scipy"] = scipy.__version__
+    except ImportError:
+        pass
+    try:
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                            text=True).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def write(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    print(f"wrote {path}")
+    return path
