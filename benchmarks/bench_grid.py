@@ -2,8 +2,10 @@
 
     python benchmarks/bench_grid.py [--fd-subset 150] [--repeats 3] [--out bench_grid_cpu.json]
 
-- jaxscale: each solver through ``jaxscale.fit`` (all 4500 starts to convergence + polish of the best 8);
-  the first call's time (compile + run) and the median of ``--repeats`` calls after it are reported.
+- jaxscale through ``jaxscale.fit``: each solver with all 4500 starts to convergence (+ polish of the best 8),
+  and LM with pruning (40 evaluations for every start, the best 64 to convergence); on one CPU device and
+  sharded over two host devices (both cores; XLA_FLAGS=--xla_force_host_platform_device_count=2 is set by
+  this script). The first call's time (compile + run) and the median of ``--repeats`` calls after it.
 - scipy L-BFGS-B with the exact gradient (numpy objective, OPENBLAS_NUM_THREADS=1) on all 4500 starts,
   tolerances ftol=1e-15, gtol=1e-12 so that it reaches the same optimum.
 - scipy L-BFGS-B with finite differences (Epoch's procedure, default options) on a random subset,
@@ -12,10 +14,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")  # before jax is imported
 
 from common import chinchilla_240, huber_objective, log_arrays, machine, timed, write
 
@@ -42,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fd-subset", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--solvers", default="lm,bfgs")
+    parser.add_argument("--variants", default="lm,lm/2dev,lm-prune64,lm-prune64/2dev,bfgs,bfgs/2dev")
     parser.add_argument("--skip-scipy", action="store_true")
     parser.add_argument("--out", default="bench_grid_cpu.json")
     args = parser.parse_args()
@@ -57,11 +62,14 @@ def main() -> None:
                   f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (False, None)),
               "machine": machine(), "reference_minimum": REF_MIN, "jaxscale": {}, "scipy": {}}
 
-    for name in args.solvers.split(","):
-        fit, first = timed(js.fit, frame, solver=name)
-        times = [timed(js.fit, frame, solver=name)[1] for _ in range(args.repeats)]
+    for name in args.variants.split(","):
+        kind, _, dev = name.partition("/")
+        solver, _, prune = kind.partition("-prune")
+        kwargs = dict(solver=solver, prune=int(prune) if prune else None, devices=2 if dev == "2dev" else 1)
+        fit, first = timed(js.fit, frame, **kwargs)
+        times = [timed(js.fit, frame, **kwargs)[1] for _ in range(args.repeats)]
         entry = {
-            "first_call_s (compile + run)": first, "run_s_median": statistics.median(times), "run_s_all": times,
+            "settings": kwargs, "first_call_s (compile + run)": first, "run_s_median": statistics.median(times), "run_s_all": times,
             "compile_s_estimate": first - statistics.median(times),
             "best_objective": fit.objective, "best_minus_reference": fit.objective - REF_MIN,
             "params": fit.params.to_dict(), "starts_converged": int(fit.starts["converged"].sum()),

@@ -162,3 +162,14 @@ def test_same_draws_on_1_and_4_host_devices(tmp_path):
         assert run.stdout.strip().splitlines()[-1] == str(count)
         outs.append(np.load(target))
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_subgrid_and_prune_strategies(small_data):
+    est = js.fit(small_data, starts=js.chinchilla_grid()[::500])
+    sub = js.bootstrap(small_data, n_resamples=6, starts="subgrid", n_subgrid=4, seed=2, estimate=est, n_lanes=16)
+    best = js.bootstrap(small_data, n_resamples=6, starts="best", seed=2, estimate=est, n_lanes=16)
+    assert sub.recipe["n_starts"] == 4 and best.recipe["n_starts"] == 1
+    assert (sub.objective <= best.objective + 1e-12).all()
+    pruned = js.bootstrap(small_data, n_resamples=3, starts="prune", prune_keep=4, prune_iter=10, seed=2,
+                          estimate=est, n_lanes=64)
+    assert pruned.recipe["n_starts"] == 4500 and pruned.converged.all()

@@ -284,7 +284,7 @@ def _versions() -> dict:
 def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, starts="grid", seed: int = 0, *,
               indices=None, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
               d: str = "D", y: str = "loss", columns: Mapping[str, str] | None = None, polish: bool = True,
-              prune_keep: int = 8, prune_iter: int = 40, chunk_size: int | None = None,
+              prune_keep: int = 8, prune_iter: int = 40, n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
               progress: bool | None = None, estimate: FitResult | None = None) -> BootstrapResult:
     r"""Case-resampling bootstrap with a multi-start refit of every resample.
@@ -303,8 +303,11 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     starts : "grid", "best", "prune", int or array (K, p)
         ``"grid"``: the law's grid for every resample (4500 for Chinchilla). ``"best"``: only
         the full-data optimum. ``"prune"``: every grid start for ``prune_iter`` evaluations,
-        then the ``prune_keep`` most promising per resample to convergence. An int: seeded
-        random starts; an array: those starts.
+        then the ``prune_keep`` most promising per resample to convergence. ``"subgrid"``: the
+        full-data optimum plus ``n_subgrid - 1`` grid starts spread evenly over the grid (for
+        solvers that reach the optimum from almost anywhere; benchmarks/bench_bootstrap.py
+        measures its agreement with the exhaustive grid). An int: seeded random starts; an
+        array: those starts.
     seed : int
         Resample ``r`` uses ``jax.random.fold_in(PRNGKey(seed), r)``: draws never depend on
         ``chunk_size`` or the device count.
@@ -341,14 +344,19 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
             raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
         n_resamples = int(n_resamples)
 
-    if isinstance(starts, str) and starts not in ("grid", "best", "prune"):
-        raise ValueError(f"starts={starts!r}: use 'grid', 'best', 'prune', an int or an array (K, {law.n_params})")
+    if isinstance(starts, str) and starts not in ("grid", "best", "prune", "subgrid"):
+        raise ValueError(f"starts={starts!r}: use 'grid', 'best', 'prune', 'subgrid', an int or an array "
+                         f"(K, {law.n_params})")
     if estimate is None:
         full_starts = None if isinstance(starts, str) else starts
         estimate = fit(frame, law=law, starts=full_starts, loss=loss_fn, solver=solver, n=n, d=d, y=y,
                        columns=columns, seed=seed, devices=devices)
     if isinstance(starts, str) and starts == "best":
         start_points = estimate.theta[None, :]
+    elif isinstance(starts, str) and starts == "subgrid":
+        grid = law.grid()
+        spread = grid[np.linspace(0, len(grid) - 1, max(1, n_subgrid - 1)).round().astype(int)]
+        start_points = np.concatenate([estimate.theta[None, :], spread])
     elif isinstance(starts, str):
         start_points = law.grid()
     else:
