@@ -1,6 +1,5 @@
 """Datasets, FitResult derived quantities, and the command line."""
 import json
-import os
 import subprocess
 import sys
 import urllib.request

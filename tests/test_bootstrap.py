@@ -1,5 +1,4 @@
 """Bootstrap: Epoch parity on real data, determinism, resumability, persistence, intervals."""
-import json
 import os
 import shutil
 import subprocess

@@ -1,6 +1,5 @@
 """Every bad input gets a ValueError naming the column/row and the fix; nothing is dropped silently."""
 import numpy as np
-import pandas as pd
 import pytest
 
 import jaxscale as js

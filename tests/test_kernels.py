@@ -8,7 +8,7 @@ import jaxscale as js
 from jaxscale.engine import float64, run_tasks
 from jaxscale.kernels.laws import CHINCHILLA, POWER_LAW, Law
 from jaxscale.kernels.losses import huber, huber_rho, squared
-from jaxscale.kernels.solvers import BFGS, LevenbergMarquardt, evaluate
+from jaxscale.kernels.solvers import LevenbergMarquardt, evaluate
 from jaxscale.kernels.solvers.common import spd_solve
 from jaxscale.kernels.solvers.objective import predict_and_jacobian
 

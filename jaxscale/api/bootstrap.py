@@ -19,8 +19,7 @@ from ..kernels import allocation
 from ..kernels.laws import Law, get_law
 from ..kernels.losses import Loss, get_loss
 from ..engine.multistart import POLISHER, best_of_starts
-from .fit import FitResult, fit, input_columns, resolve_solver
-from .validation import as_frame, prepare
+from .fit import FitResult, fit, setup
 
 FORMAT_VERSION = 1
 DERIVED = ("a_opt", "b_opt", "G")
@@ -173,7 +172,7 @@ class BootstrapResult:
             est, draws = self._values(name)
             lo, hi = self.ci(name, level, method)
             rows.append({"estimate": est, "se": float(np.std(draws[np.isfinite(draws)], ddof=1)),
-                         f"ci_low": lo, "ci_high": hi})
+                         "ci_low": lo, "ci_high": hi})
         table = pd.DataFrame(rows, index=pd.Index(names, name="parameter"))
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples)
         return table
@@ -327,12 +326,7 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     estimate : FitResult, optional
         A full-data fit to report as the point estimate (computed with the same starts if omitted).
     """
-    law = get_law(law)
-    loss_fn = get_loss(loss, delta)
-    solver = resolve_solver(solver)
-    frame = as_frame(data)
-    names, options = input_columns(law, n, d, columns)
-    log_x, log_y = prepare(frame, law, names, y, options)
+    law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns)
     n_rows = len(frame)
 
     if indices is not None:

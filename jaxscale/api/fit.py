@@ -47,6 +47,20 @@ def input_columns(law: Law, n: str, d: str, columns: Mapping[str, str] | None) -
     return names, options
 
 
+def setup(data, law, loss, delta, solver, n, d, y, columns):
+    """Resolve law, loss and solver and validate the data: the shared first step of fit and bootstrap.
+
+    Returns ``(law, loss, solver, frame, column_names, log_x, log_y)``.
+    """
+    law = get_law(law)
+    loss_fn = get_loss(loss, delta)
+    solver = resolve_solver(solver)
+    frame = as_frame(data)
+    names, options = input_columns(law, n, d, columns)
+    log_x, log_y = prepare(frame, law, names, y, options)
+    return law, loss_fn, solver, frame, names, log_x, log_y
+
+
 def row_weights(weights, n_rows: int) -> np.ndarray:
     """Per-row weights (count weights of a resample, or 0/1 masks), checked."""
     if weights is None:
@@ -227,12 +241,7 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     -------
     FitResult
     """
-    law = get_law(law)
-    loss_fn = get_loss(loss, delta)
-    solver = resolve_solver(solver)
-    frame = as_frame(data)
-    names, options = input_columns(law, n, d, columns)
-    log_x, log_y = prepare(frame, law, names, y, options)
+    law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns)
     w = row_weights(weights, len(frame))
     start_points = resolve_starts(law, starts, seed)
 
