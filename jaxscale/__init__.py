@@ -3,7 +3,8 @@
 Layers: ``kernels`` (pure maths) <- ``engine`` (batching, grids, float64) <- ``api`` (pandas, results, CLI).
 """
 from .api import datasets
-from .api.bootstrap import BootstrapResult, bootstrap, load
+from .api.bootstrap import BootstrapResult, bootstrap
+from .api.io import load
 from .api.fit import FitResult, fit
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, Law, get_law

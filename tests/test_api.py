@@ -1,7 +1,4 @@
 """Datasets, FitResult derived quantities, and the command line."""
-import json
-import subprocess
-import sys
 import urllib.request
 
 import numpy as np
@@ -71,37 +68,3 @@ def test_compute_optimal_is_the_isoflop_minimum():
     frontier = fit.compute_optimal(np.array([1e20, 1e22, 1e24]))
     assert list(frontier.columns) == ["C", "N_opt", "D_opt", "D_over_N", "loss"] and len(frontier) == 3
     assert "alpha" in fit.summary() and "N_opt ~ C^" in fit.summary()
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "jaxscale", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
-
-
-def test_cli_demo():
-    out = run_cli("demo")
-    assert out.returncode == 0, out.stderr
-    assert "alpha" in out.stdout and "Compute-optimal" in out.stdout
-
-
-def test_cli_fit_json(tmp_path):
-    path = tmp_path / "runs.csv"
-    js.datasets.synthetic(noise=0.0).rename(columns={"N": "params", "D": "tokens"}).to_csv(path, index=False)
-    out = run_cli("fit", str(path), "--n", "params", "--d", "tokens", "--starts", "8", "--json")
-    assert out.returncode == 0, out.stderr
-    payload = json.loads(out.stdout)
-    assert payload["params"]["alpha"] == pytest.approx(EPOCH["alpha"], rel=1e-6)
-
-
-@pytest.mark.parametrize("args,message", [
-    (["fit", "does-not-exist.csv"], "no such file"),
-    (["fit", "{csv}", "--n", "size"], "column 'size'"),
-    (["fit", "{csv}", "--starts", "x"], "invalid int value"),
-])
-def test_cli_bad_input_exit_2(tmp_path, args, message):
-    path = tmp_path / "runs.csv"
-    js.datasets.synthetic().to_csv(path, index=False)
-    out = run_cli(*[a.format(csv=path) for a in args])
-    assert out.returncode == 2
-    assert message in out.stderr and "Traceback" not in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1

@@ -1,4 +1,11 @@
-"""Command line: ``jaxscale fit PATH.csv``, ``jaxscale demo``."""
+"""Command line: ``jaxscale fit | bootstrap | optimal | predict | plot | demo``.
+
+Every command prints a readable table by default, ``--json`` or ``--csv`` for pipelines, and
+exits with status 2 and a one-line message on bad input (never a traceback).
+
+Data arguments take a CSV path or one of the names ``chinchilla`` (Epoch's extraction of the
+Hoffmann et al. runs, via :func:`jaxscale.datasets.chinchilla`) and ``synthetic``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +17,12 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from .fit import fit
+from .bootstrap import BootstrapResult, bootstrap
+from .fit import FitResult, fit
+from .io import load
+
+PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
+             "hoffmann": (datasets.HOFFMANN_PARAMS, "Hoffmann et al. (2022), Approach 3 as published")}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,62 +31,287 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _read_csv(path: str) -> pd.DataFrame:
+# ---------------------------------------------------------------------- inputs
+def read_data(spec: str) -> pd.DataFrame:
+    """``chinchilla``, ``synthetic`` or a CSV path -> DataFrame."""
+    if spec == "chinchilla":
+        return datasets.chinchilla()
+    if spec == "synthetic":
+        return datasets.synthetic()
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(spec)
     except FileNotFoundError:
-        raise ValueError(f"no such file: {path}") from None
+        raise ValueError(f"no such file: {spec} (give a CSV path, 'chinchilla' or 'synthetic')") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"could not read {path} as CSV: {err}") from None
+        raise ValueError(f"could not read {spec} as CSV: {err}") from None
 
 
-def _print_fit(result, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"params": result.params.to_dict(), "log_params": result.log_params.to_dict(),
-                          "objective": result.objective, "converged": result.converged,
-                          "n_points": result.n_points, "recipe": result.recipe}, default=float))
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+def _starts(text: str):
+    if text in ("grid", "best", "prune", "subgrid"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use grid, best, prune, subgrid or a number of random starts") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the number of random starts must be >= 1")
+    return value
+
+
+def _fit_data(args) -> FitResult:
+    return fit(read_data(args.data), law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
+               n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune)
+
+
+def _model(args) -> tuple[FitResult | BootstrapResult, str]:
+    """The law used by ``optimal``/``predict``/``plot``: a saved result, a fresh fit, or a published law."""
+    if args.source is not None:
+        return load(args.source), args.source
+    if args.data is not None:
+        return _fit_data(args), f"fit to {args.data}"
+    params, label = PUBLISHED[args.published]
+    return FitResult.from_params(params, source=label), label
+
+
+# ---------------------------------------------------------------------- outputs
+def emit(table: pd.DataFrame, fmt: str, title: str | None = None, payload: dict | None = None) -> None:
+    """Print ``table`` as text (default), JSON records (``payload`` added) or CSV."""
+    if fmt == "json":
+        body = {"rows": json.loads(table.to_json(orient="records", double_precision=15))}
+        print(json.dumps({**(payload or {}), **body}, default=float))
+    elif fmt == "csv":
+        sys.stdout.write(table.to_csv(index=False))
     else:
+        if title:
+            print(title)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+
+
+def _fit_table(result: FitResult) -> pd.DataFrame:
+    return pd.DataFrame({"parameter": list(result.law.natural_names), "estimate": result.params.to_numpy(),
+                         "log_name": list(result.law.param_names), "log_value": result.theta})
+
+
+def _print_fit(result: FitResult, fmt: str) -> None:
+    if fmt == "text":
         print(result.summary())
+    else:
+        emit(_fit_table(result), fmt, payload={
+            "params": result.params.to_dict(), "log_params": result.log_params.to_dict(), "objective": result.objective,
+            "converged": result.converged, "n_points": result.n_points, "recipe": result.recipe})
+
+
+def _optimal_table(model, compute: np.ndarray, level: float) -> pd.DataFrame:
+    if isinstance(model, BootstrapResult):
+        return model.compute_optimal(compute, level=level)
+    return model.compute_optimal(compute)
+
+
+def _predict_table(model, n: list[float], d: list[float], level: float) -> pd.DataFrame:
+    if len(n) != len(d) and 1 not in (len(n), len(d)):
+        raise ValueError(f"--n has {len(n)} values and --d {len(d)}; give equally many, or one of either")
+    n_arr, d_arr = np.broadcast_arrays(np.asarray(n), np.asarray(d))
+    if isinstance(model, BootstrapResult):
+        return model.predict(n_arr, d_arr, level=level)
+    return pd.DataFrame({"N": n_arr, "D": d_arr, "loss": np.atleast_1d(model.predict(N=n_arr, D=d_arr))})
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_fit(args) -> None:
+    result = _fit_data(args)
+    if args.out:
+        result.save(args.out)
+    _print_fit(result, args.format)
+
+
+def cmd_bootstrap(args) -> None:
+    frame = read_data(args.data)
+    result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
+                       solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
+                       checkpoint=args.checkpoint, progress=False if args.no_progress else None)
+    if args.out:
+        result.save(args.out)
+    table = result.summary(level=args.level, method=args.method).reset_index()
+    emit(table, args.format, title=f"jaxscale bootstrap: {result.n_resamples} resamples x "
+         f"{result.recipe['n_starts']} starts, {args.method} {args.level:.0%} intervals"
+         + (f", saved to {args.out}" if args.out else ""),
+         payload={"recipe": result.recipe, "level": args.level, "method": args.method})
+
+
+def cmd_optimal(args) -> None:
+    model, source = _model(args)
+    table = _optimal_table(model, np.asarray(args.compute, np.float64), args.level)
+    emit(table, args.format, title=f"Compute-optimal allocation (C = 6ND), law from {source}",
+         payload={"source": source})
+
+
+def cmd_predict(args) -> None:
+    model, source = _model(args)
+    table = _predict_table(model, args.n_values, args.d_values, args.level)
+    emit(table, args.format, title=f"Predicted loss (nats/token), law from {source}", payload={"source": source})
+
+
+def cmd_plot(args) -> None:
+    try:
+        from .. import plot
+    except ImportError as err:
+        raise ValueError(f"{err}") from None
+    if args.kind not in plot.KINDS:
+        raise ValueError(f"unknown plot kind {args.kind!r}; choose one of {sorted(plot.KINDS)}")
+    data = read_data(args.data)
+    loaded = load(args.source) if args.source is not None else None
+    boot = loaded if isinstance(loaded, BootstrapResult) else None
+    fitted = loaded if isinstance(loaded, FitResult) else None
+    if fitted is None:
+        fitted = fit(data, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
+                     n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune)
+    if boot is None and args.kind in plot.NEEDS_BOOTSTRAP:
+        boot = bootstrap(data, law=args.law, n_resamples=args.resamples, starts="best", seed=args.seed,
+                         solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col, estimate=fitted)
+    draw = plot.KINDS[args.kind]
+    if args.kind in ("isoflop", "residuals"):
+        drawn = draw(fitted, data)
+    elif args.kind == "landscape":
+        if fitted.starts.empty:
+            raise ValueError("the landscape plot needs a multi-start fit; pass --data or a fit file saved by 'fit --out'")
+        drawn = draw(fitted)
+    elif args.kind == "pairs":
+        drawn = draw(boot)
+    else:
+        drawn = draw(boot if boot is not None else fitted)
+    figure = drawn.figure if hasattr(drawn, "figure") else drawn
+    figure.savefig(args.out, dpi=args.dpi, bbox_inches="tight")
+    print(f"wrote {args.out}")
+
+
+def cmd_demo(args) -> None:
+    data = datasets.synthetic()
+    if args.format == "text":
+        print(f"Synthetic Chinchilla-style runs: {len(data)} runs on {data['C'].nunique()} isoFLOP budgets, "
+              f"truth {datasets.EPOCH_PARAMS}, 1% log-normal noise\n")
+    result = fit(data)
+    _print_fit(result, args.format)
+    if args.format == "text":
+        opt = result.compute_optimal(np.asarray([1e21, 5.88e23, 1e25]))
+        print("\nCompute-optimal allocation:\n" + opt.to_string(index=False, float_format="%.4g"))
+
+
+# ---------------------------------------------------------------------- parser
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", dest="format", action="store_const", const="json", help="JSON on stdout")
+    group.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV on stdout")
+    parser.set_defaults(format="text")
+
+
+def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> None:
+    if positional:
+        parser.add_argument("data", help="CSV of runs, or 'chinchilla' / 'synthetic'")
+    parser.add_argument("--n-col", default="N", help="model-size column (default N)")
+    parser.add_argument("--d-col", default="D", help="tokens column (default D)")
+    parser.add_argument("--loss-col", default="loss", help="loss column (default loss)")
+    parser.add_argument("--law", default="chinchilla", help="chinchilla (default) or power_law")
+    parser.add_argument("--solver", default="lm", choices=["lm", "bfgs"])
+    parser.add_argument("--delta", type=_positive_float, default=1e-3, help="Huber delta (default 1e-3)")
+
+
+def _fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--starts", type=_starts, default=None,
+                        help="number of random starts instead of the law's grid (Hoffmann's 4500 for chinchilla)")
+    parser.add_argument("--prune", type=int, default=None, help="pruned multi-start: keep this many starts to convergence")
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", default=None, metavar="RESULT",
+                        help="result file saved by 'fit --out' or 'bootstrap --out' (a bootstrap gives intervals)")
+    parser.add_argument("--data", default=None, help="fit this CSV (or 'chinchilla' / 'synthetic') instead")
+    parser.add_argument("--published", choices=sorted(PUBLISHED), default="epoch",
+                        help="without --from/--data: a published law (default epoch: Epoch AI's 2024 refit)")
+    parser.add_argument("--level", type=float, default=0.95, help="interval level with a bootstrap (default 0.95)")
+
+
+def _model_options(parser: argparse.ArgumentParser, run) -> None:
+    """Options of the commands that evaluate a law: where it comes from, how to fit it, output format."""
+    _source_options(parser)
+    _data_options(parser, positional=False)
+    _fit_options(parser)
+    _output_options(parser)
+    parser.set_defaults(run=run)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p_fit = sub.add_parser("fit", help="fit a law to a CSV of runs")
-    p_fit.add_argument("path")
-    p_fit.add_argument("--n", default="N", help="model-size column (default N)")
-    p_fit.add_argument("--d", default="D", help="tokens column (default D)")
-    p_fit.add_argument("--loss", default="loss", help="loss column (default loss)")
-    p_fit.add_argument("--law", default="chinchilla")
-    p_fit.add_argument("--solver", default="lm", choices=["lm", "bfgs"])
-    p_fit.add_argument("--starts", type=int, default=None, help="random starts instead of the default grid")
-    p_fit.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
-    p_fit.add_argument("--json", action="store_true", help="machine-readable output")
-    p_demo = sub.add_parser("demo", help="fit the built-in synthetic data set and print the table")
-    p_demo.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("fit", help="fit a law to a CSV of runs (multi-start, Huber on log loss)")
+    _data_options(p)
+    _fit_options(p)
+    p.add_argument("--out", help="save the fit (.npz) for 'optimal', 'predict' and 'plot --from'")
+    _output_options(p)
+    p.set_defaults(run=cmd_fit)
+
+    p = sub.add_parser("bootstrap", help="case-resampling bootstrap with a multi-start refit of every resample")
+    _data_options(p)
+    p.add_argument("--resamples", type=int, default=4000, help="number of resamples (default 4000)")
+    p.add_argument("--starts", type=_starts, default="grid",
+                   help="grid (default, 4500 per resample), best, prune, subgrid or a number of random starts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", help="directory for finished chunks; rerun the same command to resume")
+    p.add_argument("--out", help="save the result (.npz) for 'optimal', 'predict' and 'plot --from'")
+    p.add_argument("--level", type=float, default=0.95)
+    p.add_argument("--method", choices=["percentile", "bca"], default="percentile")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    _output_options(p)
+    p.set_defaults(run=cmd_bootstrap)
+
+    p = sub.add_parser("optimal", help="compute-optimal N and D for budgets C = 6ND")
+    p.add_argument("--compute", "-C", type=_positive_float, nargs="+", required=True, metavar="FLOP")
+    _model_options(p, cmd_optimal)
+
+    p = sub.add_parser("predict", help="predicted loss at model sizes N and token counts D")
+    p.add_argument("--n", dest="n_values", type=_positive_float, nargs="+", required=True, metavar="N",
+                   help="model sizes (parameters)")
+    p.add_argument("--d", dest="d_values", type=_positive_float, nargs="+", required=True, metavar="D",
+                   help="training tokens (one per --n, or a single value for all)")
+    _model_options(p, cmd_predict)
+
+    p = sub.add_parser("plot", help="draw a figure to a PNG/PDF/SVG file")
+    p.add_argument("kind", help="isoflop, contours, pairs, tokens, residuals or landscape")
+    p.add_argument("--out", required=True, help="output image (.png, .pdf, .svg)")
+    p.add_argument("--data", default="chinchilla", help="runs to plot and fit (default chinchilla)")
+    p.add_argument("--from", dest="source", default=None, metavar="RESULT",
+                   help="a saved fit or bootstrap to draw instead of fitting now")
+    p.add_argument("--resamples", type=int, default=400,
+                   help="bootstrap resamples when a plot needs them and no --from bootstrap is given (default 400)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dpi", type=int, default=150)
+    _data_options(p, positional=False)
+    _fit_options(p)
+    p.set_defaults(run=cmd_plot)
+
+    p = sub.add_parser("demo", help="fit the built-in synthetic data set and print the table")
+    _output_options(p)
+    p.set_defaults(run=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "fit":
-            frame = _read_csv(args.path)
-            result = fit(frame, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
-                         n=args.n, d=args.d, y=args.loss)
-            _print_fit(result, args.json)
-        elif args.command == "demo":
-            data = datasets.synthetic()
-            if not args.json:
-                print(f"Synthetic Chinchilla-style runs: {len(data)} runs on {data['C'].nunique()} isoFLOP budgets, "
-                      f"truth {datasets.EPOCH_PARAMS}, 1% log-normal noise\n")
-            result = fit(data)
-            _print_fit(result, args.json)
-            if not args.json:
-                opt = result.compute_optimal(np.asarray([1e21, 5.88e23, 1e25]))
-                print("\nCompute-optimal allocation:\n" + opt.to_string(index=False, float_format="%.4g"))
-    except (ValueError, FileNotFoundError) as err:
-        sys.stderr.write(f"jaxscale: error: {err}\n")
+        args.run(args)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        message = " ".join(str(err).split())
+        sys.stderr.write(f"jaxscale: error: {message}\n")
         return 2
     return 0
 

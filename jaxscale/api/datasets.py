@@ -20,6 +20,8 @@ ENV_VAR = "JAXSCALE_CHINCHILLA_CSV"
 
 #: Epoch AI's estimate (Besiroglu et al. 2024, Table 1): the default truth of :func:`synthetic`.
 EPOCH_PARAMS = {"A": 482.01, "B": 2085.43, "E": 1.8169, "alpha": 0.3478, "beta": 0.3659}
+#: Hoffmann et al. (2022), eq. (10): the Approach 3 law as published.
+HOFFMANN_PARAMS = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
 
 
 def cache_dir() -> Path:

@@ -1,7 +1,9 @@
 """``jaxscale.fit``: multi-start robust fits of a scaling law, with a pandas-friendly result."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import jax.numpy as jnp
@@ -176,9 +178,50 @@ class FitResult:
     def __repr__(self) -> str:
         return self.summary()
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, float], law: str | Law = "chinchilla", source: str = "given") -> "FitResult":
+        """A result holding given natural parameters (e.g. a published law) so that ``predict``,
+        ``compute_optimal`` and the plots work on it; ``objective`` is NaN and ``starts`` empty."""
+        law = get_law(law)
+        missing = [name for name in law.natural_names if name not in params]
+        if missing:
+            raise ValueError(f"parameters {missing} are missing for law {law.name!r}; give all of {list(law.natural_names)}")
+        theta = law.from_natural(np.array([float(params[name]) for name in law.natural_names]))
+        return cls(law, get_loss("huber", 1e-3), theta, float("nan"), True, _starts_frame(law, np.empty((0, law.n_params)), None),
+                   0, {"law": law.name, "source": source})
 
-def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults) -> pd.DataFrame:
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle); read it back with
+        :func:`jaxscale.load`."""
+        path = Path(path)
+        meta = {"format": FIT_FORMAT, "kind": "fit", "law": self.law.name, "loss": self.loss.name,
+                "loss_params": dict(self.loss.params), "objective": self.objective, "converged": self.converged,
+                "n_points": self.n_points, "recipe": self.recipe, "start_columns": list(self.starts.columns)}
+        arrays = {f"starts/{c}": self.starts[c].to_numpy() for c in self.starts.columns}
+        arrays["starts/status"] = self.starts["status"].to_numpy(dtype=str)
+        with open(path, "wb") as handle:
+            np.savez(handle, theta=self.theta, meta=np.array(json.dumps(meta, default=str)), **arrays)
+        return path
+
+
+FIT_FORMAT = 1
+
+
+def load_fit(npz) -> FitResult:
+    """Rebuild a :class:`FitResult` from an opened ``.npz`` written by :meth:`FitResult.save`."""
+    meta = json.loads(str(npz["meta"]))
+    if meta.get("kind") != "fit" or meta.get("format") != FIT_FORMAT:
+        raise ValueError(f"not a jaxscale fit file (kind={meta.get('kind')!r}, format={meta.get('format')!r})")
+    starts = pd.DataFrame({c: npz[f"starts/{c}"] for c in meta["start_columns"]})
+    return FitResult(get_law(meta["law"]), get_loss(meta["loss"], **meta["loss_params"]), npz["theta"],
+                     float(meta["objective"]), bool(meta["converged"]), starts, int(meta["n_points"]), meta["recipe"])
+
+
+def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.DataFrame:
     frame = pd.DataFrame(starts, columns=[f"start_{p}" for p in law.param_names])
+    if res is None:  # no fit ran: the empty table with the same columns
+        res = TaskResults(*(np.empty((0, law.n_params)) if f == "theta" else np.empty(0)
+                            for f in TaskResults._fields))
     for j, name in enumerate(law.param_names):
         frame[name] = res.theta[:, j]
     frame["objective"] = res.value

@@ -1,0 +1,142 @@
+"""Every CLI subcommand run as a subprocess: readable table, --json, --csv, and exit 2 on bad input."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxscale as js
+
+EPOCH = js.datasets.EPOCH_PARAMS
+
+
+def run_cli(*args, env=None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "jaxscale", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=full_env)
+
+
+def ok(out):
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def runs_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "runs.csv"
+    js.datasets.synthetic(noise=0.0).rename(columns={"N": "params", "D": "tokens"}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A fit and a small bootstrap saved by the CLI itself."""
+    folder = tmp_path_factory.mktemp("saved")
+    data = folder / "runs.csv"
+    js.datasets.synthetic().to_csv(data, index=False)
+    ok(run_cli("fit", data, "--starts", 8, "--out", folder / "fit.npz"))
+    text = ok(run_cli("bootstrap", data, "--resamples", 24, "--starts", 8, "--seed", 3, "--out", folder / "boot.npz"))
+    return {"data": data, "fit": folder / "fit.npz", "boot": folder / "boot.npz", "boot_text": text}
+
+
+def test_demo_prints_fitted_table():
+    text = ok(run_cli("demo"))
+    assert "alpha" in text and "Compute-optimal" in text
+    payload = json.loads(ok(run_cli("demo", "--json")))
+    assert payload["params"]["alpha"] == pytest.approx(EPOCH["alpha"], rel=0.05)
+
+
+def test_fit_json_csv_and_custom_columns(runs_csv):
+    common = ("fit", runs_csv, "--n-col", "params", "--d-col", "tokens", "--starts", 8)
+    payload = json.loads(ok(run_cli(*common, "--json")))
+    assert payload["params"]["alpha"] == pytest.approx(EPOCH["alpha"], rel=1e-6)
+    assert [row["parameter"] for row in payload["rows"]] == ["A", "B", "E", "alpha", "beta"]
+    table = pd.read_csv(io.StringIO(ok(run_cli(*common, "--csv"))))
+    assert table.set_index("parameter").loc["beta", "estimate"] == pytest.approx(EPOCH["beta"], rel=1e-6)
+
+
+def test_bootstrap_table_and_saved_result(saved):
+    assert "24 resamples x 8 starts" in saved["boot_text"] and "a_opt" in saved["boot_text"]
+    boot = js.load(saved["boot"])
+    assert isinstance(boot, js.BootstrapResult) and boot.n_resamples == 24 and boot.recipe["seed"] == 3
+    again = js.bootstrap(js.datasets.synthetic(), n_resamples=24, starts=8, seed=3)
+    np.testing.assert_array_equal(again.theta, boot.theta)
+
+
+def test_bootstrap_json_with_bca(saved):
+    payload = json.loads(ok(run_cli("bootstrap", saved["data"], "--resamples", 12, "--starts", 4, "--method", "bca",
+                                    "--level", 0.9, "--json")))
+    rows = {row["parameter"]: row for row in payload["rows"]}
+    assert payload["method"] == "bca" and payload["recipe"]["n_resamples"] == 12
+    assert rows["alpha"]["ci_low"] <= rows["alpha"]["ci_high"]
+
+
+def test_bootstrap_checkpoint_resumes(tmp_path, saved):
+    args = ("bootstrap", saved["data"], "--resamples", 6, "--starts", 4, "--checkpoint", tmp_path / "ck", "--csv")
+    first = ok(run_cli(*args))
+    assert any(p.name.startswith("chunk_") for p in (tmp_path / "ck").iterdir())
+    assert ok(run_cli(*args)) == first
+
+
+def test_optimal_published_fit_and_bootstrap(saved):
+    text = ok(run_cli("optimal", "--compute", "5.76e23"))
+    assert "Epoch AI" in text and "N_opt" in text
+    row = pd.read_csv(io.StringIO(ok(run_cli("optimal", "-C", "5.76e23", "--csv")))).iloc[0]
+    n_opt, d_opt = js.kernels.allocation.compute_optimal(EPOCH["A"], EPOCH["B"], EPOCH["alpha"], EPOCH["beta"], 5.76e23)
+    assert row["N_opt"] == pytest.approx(n_opt, rel=1e-9) and row["D_opt"] == pytest.approx(d_opt, rel=1e-9)
+    from_fit = json.loads(ok(run_cli("optimal", "-C", 1e22, 1e24, "--from", saved["fit"], "--json")))
+    expected = js.load(saved["fit"]).compute_optimal(np.array([1e22, 1e24]))
+    assert [r["N_opt"] for r in from_fit["rows"]] == pytest.approx(expected["N_opt"].tolist(), rel=1e-12)
+    with_ci = pd.read_csv(io.StringIO(ok(run_cli("optimal", "-C", 1e24, "--from", saved["boot"], "--csv"))))
+    assert {"N_opt_low", "N_opt_high", "D_over_N_low"} <= set(with_ci.columns)
+    assert (with_ci["N_opt_low"] <= with_ci["N_opt"]).all() and (with_ci["N_opt"] <= with_ci["N_opt_high"]).all()
+
+
+def test_predict_from_fit_bootstrap_and_data(saved):
+    rows = json.loads(ok(run_cli("predict", "--n", 1e9, 2e9, "--d", 2e10, "--from", saved["fit"], "--json")))["rows"]
+    expected = js.load(saved["fit"]).predict(N=np.array([1e9, 2e9]), D=2e10)
+    assert [r["loss"] for r in rows] == pytest.approx(expected.tolist(), rel=1e-12)
+    table = pd.read_csv(io.StringIO(ok(run_cli("predict", "--n", 1e9, "--d", 2e10, "--from", saved["boot"], "--csv"))))
+    assert table.loc[0, "loss_low"] <= table.loc[0, "loss"] <= table.loc[0, "loss_high"]
+    text = ok(run_cli("predict", "--n", 1e9, "--d", 2e10, "--data", saved["data"], "--starts", 8))
+    assert "fit to" in text and "loss" in text
+
+
+def test_plot_writes_png(tmp_path, saved):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "iso.png"
+    text = ok(run_cli("plot", "isoflop", "--data", saved["data"], "--from", saved["fit"], "--out", out))
+    assert "wrote" in text and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pairs = tmp_path / "pairs.png"
+    ok(run_cli("plot", "pairs", "--data", saved["data"], "--from", saved["boot"], "--out", pairs))
+    assert pairs.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "does-not-exist.csv"], "no such file"),
+    (["fit", "{csv}", "--n-col", "size"], "column 'size'"),
+    (["fit", "{csv}", "--starts", "x"], "use grid, best, prune, subgrid"),
+    (["fit", "{csv}", "--delta", "-1"], "must be a finite number > 0"),
+    (["bootstrap", "{csv}", "--resamples", "0"], "n_resamples must be >= 1"),
+    (["bootstrap", "{csv}", "--starts", "4", "--resamples", "2", "--level", "1.5"], "level must be in (0, 1)"),
+    (["optimal", "--compute", "-1"], "must be a finite number > 0"),
+    (["optimal", "--compute", "1e24", "--from", "missing.npz"], "no such result file"),
+    (["optimal", "--compute", "1e24", "--from", "{csv}"], "not a jaxscale result file"),
+    (["predict", "--n", "1e9", "2e9", "3e9", "--d", "1e10", "2e10"], "give equally many"),
+    (["predict", "--n", "1e9"], "the following arguments are required: --d"),
+    (["plot", "violin", "--out", "x.png", "--data", "{csv}"], "unknown plot kind 'violin'"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    path = tmp_path / "runs.csv"
+    js.datasets.synthetic().to_csv(path, index=False)
+    out = run_cli(*[a.format(csv=path) for a in args])
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
