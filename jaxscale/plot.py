@@ -1,0 +1,758 @@
+r"""Figures of a scaling-law fit and its bootstrap (matplotlib; ``pip install "jaxscale[plot]"``).
+
+Every function draws into the Axes or Figure it is given (or a new one), returns it, and
+never calls ``show()``, switches the backend or touches ``rcParams``: save it, show it or
+restyle it yourself.
+
+==================  ===========================================================  ==============
+kind (``KINDS``)    what it draws                                                needs
+==================  ===========================================================  ==============
+``isoflop``         loss vs N per isoFLOP budget, fitted curves, optimum marks   fit, data
+``contours``        iso-loss contours over (N, D), compute-optimal frontier      fit (+ bootstrap band)
+``pairs``           pair plot of bootstrap draws with CIs and the estimate       bootstrap
+``tokens``          tokens per parameter D/N at the optimum vs compute C         fit or bootstrap
+``residuals``       log residuals vs N and vs D with the Huber delta band        fit, data
+``landscape``       basins of the multi-start fit and how many starts reach each fit
+==================  ===========================================================  ==============
+
+The Chinchilla law :math:`L(N, D) = E + A N^{-\alpha} + B D^{-\beta}` with :math:`C = 6ND`
+has the compute-optimal allocation of :mod:`jaxscale.kernels.allocation`,
+:math:`N_{opt} = G (C/6)^{a}`, :math:`D_{opt} = G^{-1} (C/6)^{b}`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+try:
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+    from matplotlib.colors import ListedColormap, LogNorm
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+except ImportError as err:  # pragma: no cover - exercised only without matplotlib
+    raise ImportError('jaxscale.plot needs matplotlib: pip install "jaxscale[plot]"') from err
+
+from .api.bootstrap import BootstrapResult
+from .api.fit import FitResult
+from .kernels import allocation
+
+__all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
+           "NEEDS_BOOTSTRAP", "NEEDS_DATA"]
+
+CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
+#: viridis without its palest yellow, which is hard to see on white.
+BUDGET_CMAP = ListedColormap(plt.get_cmap("viridis")(np.linspace(0.0, 0.88, 256)), name="jaxscale_budgets")
+ESTIMATE_COLOR = "tab:red"
+LABELS = {"A": "$A$", "B": "$B$", "E": "$E$ (nats/token)", "alpha": r"$\alpha$", "beta": r"$\beta$",
+          "a_opt": r"$a$  ($N_{opt} \propto C^{a}$)", "b_opt": r"$b$  ($D_{opt} \propto C^{b}$)",
+          "G": "$G$ (allocation constant)"}
+
+SYMBOLS = {"A": "$A$", "B": "$B$", "E": "$E$", "alpha": r"$\alpha$", "beta": r"$\beta$", "a_opt": "$a$",
+           "b_opt": "$b$", "G": "$G$"}
+
+
+# ---------------------------------------------------------------------- shared helpers
+def _natural_params(result: Any) -> dict[str, float]:
+    """``{A, B, E, alpha, beta}`` of a FitResult, a BootstrapResult's point estimate, or a mapping."""
+    if isinstance(result, FitResult):
+        params = result.params.to_dict()
+    elif isinstance(result, BootstrapResult):
+        params = dict(zip(result.law.natural_names, result.law.to_natural(result.estimate)))
+    elif isinstance(result, Mapping):
+        params = dict(result)
+    else:
+        raise TypeError(f"expected a FitResult, a BootstrapResult or a mapping of parameters, got {type(result)}")
+    missing = [p for p in CHINCHILLA_PARAMS if p not in params]
+    if missing:
+        raise ValueError(f"this plot needs a Chinchilla law (parameters {list(CHINCHILLA_PARAMS)}); "
+                         f"{missing} are missing")
+    return {p: float(params[p]) for p in CHINCHILLA_PARAMS}
+
+
+def _law_loss(params: Mapping[str, float], N, D) -> np.ndarray:
+    """:math:`E + A N^{-\\alpha} + B D^{-\\beta}` from natural parameters."""
+    return allocation.chinchilla_loss(params["A"], params["B"], params["E"], params["alpha"], params["beta"],
+                                      np.asarray(N, np.float64), np.asarray(D, np.float64))
+
+
+def _optimum(params: Mapping[str, float], C) -> tuple[np.ndarray, np.ndarray]:
+    """``(N_opt, D_opt)`` for compute ``C`` (FLOP)."""
+    return allocation.compute_optimal(params["A"], params["B"], params["alpha"], params["beta"],
+                                      np.asarray(C, np.float64))
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    if ax is not None:
+        return ax
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def _sci_text(value: float, digits: int = 2) -> str:
+    r"""``6e18 -> "$6{\times}10^{18}$"`` (mathtext), ``1e19 -> "$10^{19}$"``."""
+    exponent = int(np.floor(np.log10(value)))
+    mantissa = float(f"{value / 10.0 ** exponent:.{digits}g}")
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    if mantissa == 1:
+        return f"$10^{{{exponent}}}$"
+    return f"${mantissa:g}{{\\times}}10^{{{exponent}}}$"
+
+
+def flop_label(value: float) -> str:
+    """Budget label such as ``6×10^18 FLOP`` (mathtext)."""
+    return f"{_sci_text(value)} FLOP"
+
+
+def _columns(result: Any) -> tuple[str, str, str]:
+    """Data columns ``(N, D, loss)`` the result was fitted on (its recipe), defaults ``N, D, loss``."""
+    recipe = getattr(result, "recipe", {}) or {}
+    cols = recipe.get("columns") or {}
+    return cols.get("N", "N"), cols.get("D", "D"), recipe.get("y", "loss")
+
+
+def _data_arrays(result: Any, data) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``N, D, loss, C`` of ``data`` (``C`` from its column, else ``6 N D``)."""
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    n_col, d_col, y_col = _columns(result)
+    missing = [c for c in (n_col, d_col, y_col) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"data lacks columns {missing}; it has {list(frame.columns)}")
+    N, D, y = (frame[c].to_numpy(np.float64) for c in (n_col, d_col, y_col))
+    C = frame["C"].to_numpy(np.float64) if "C" in frame.columns else 6.0 * N * D
+    return N, D, y, C
+
+
+def default_budgets(C: np.ndarray, max_distinct: int = 12) -> np.ndarray:
+    """The isoFLOP budgets of the data.
+
+    When the data hold at most ``max_distinct`` distinct budgets (to 2 significant digits),
+    those; otherwise (budgets read off a figure, continuous compute) those of the values
+    :math:`\\{1, 3\\} \\times 10^k` FLOP with at least three runs within a factor
+    :math:`\\sqrt 3` of them.
+    """
+    C = np.asarray(C, np.float64)
+    C = C[np.isfinite(C) & (C > 0)]
+    if C.size == 0:
+        raise ValueError("no finite, positive compute values to choose isoFLOP budgets from")
+    rounded = np.unique(np.array([float(f"{c:.2g}") for c in C]))
+    if rounded.size <= max_distinct:
+        return rounded
+    lo, hi = C.min(), C.max()
+    candidates = np.array([m * 10.0 ** k for k in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+                           for m in (1.0, 3.0)])
+    near = np.abs(np.log(C)[None, :] - np.log(candidates)[:, None]) < 0.5 * np.log(3.0)
+    chosen = candidates[near.sum(axis=1) >= 3]
+    return chosen if chosen.size else np.array([float(f"{np.median(C):.1g}")])
+
+
+def _is_bootstrap(result: Any) -> bool:
+    return isinstance(result, BootstrapResult)
+
+
+# ---------------------------------------------------------------------- isoFLOP curves
+def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
+            budgets: Sequence[float] | None = None) -> Axes:
+    r"""Loss vs model size per isoFLOP budget: the data, the fitted law's curves and their optima.
+
+    For each budget :math:`C` the curve is the fitted law along :math:`6ND = C`,
+
+    .. math:: L_C(N) = E + A N^{-\alpha} + B \left(\frac{C}{6N}\right)^{-\beta},
+
+    drawn over the model sizes of the runs nearest that budget (a factor 10 either side of
+    the optimum when none is near), and its minimum :math:`(N_{opt}(C), L(N_{opt}, D_{opt}))`
+    is marked with a star; a dashed line joins the optima. The runs are coloured by their own
+    compute on the same logarithmic colour scale as the curves (colour bar, ticks at the
+    budgets).
+
+    Parameters
+    ----------
+    fit : FitResult or BootstrapResult
+        A Chinchilla-law fit (a bootstrap's point estimate is used).
+    data : DataFrame
+        The runs: columns ``N``, ``D``, ``loss`` (or those the fit was made with) and ``C``
+        (FLOP; ``6 N D`` when absent).
+    ax : Axes, optional
+        Drawn into; a new figure when omitted.
+    budgets : sequence of float, optional
+        Budgets (FLOP) to draw curves for; default :func:`default_budgets` of the data.
+
+    Returns
+    -------
+    Axes
+        Artists: one curve per budget (``gid="isoflop-curve"``), one scatter of the runs
+        (``gid="isoflop-data"``), one scatter of the optima (``gid="isoflop-optima"``) and the
+        frontier line (``gid="isoflop-frontier"``).
+    """
+    params = _natural_params(fit)
+    N, D, y, C = _data_arrays(fit, data)
+    budgets = np.sort(np.asarray(default_budgets(C) if budgets is None else budgets, np.float64))
+    if budgets.size == 0 or np.any(~np.isfinite(budgets) | (budgets <= 0)):
+        raise ValueError(f"budgets must be finite and > 0 FLOP, got {budgets}")
+    ax = _new_axes(ax, (8.0, 5.2))
+    norm = LogNorm(vmin=min(C.min(), budgets.min()), vmax=max(C.max(), budgets.max()))
+
+    points = ax.scatter(N, y, c=C, cmap=BUDGET_CMAP, norm=norm, s=16, alpha=0.75, edgecolors="none", zorder=2,
+                        gid="isoflop-data")
+    nearest = np.argmin(np.abs(np.log(C)[:, None] - np.log(budgets)[None, :]), axis=1)
+    n_opt, d_opt = _optimum(params, budgets)
+    loss_opt = _law_loss(params, n_opt, d_opt)
+    for j, budget in enumerate(budgets):
+        near = N[(nearest == j) & (np.abs(np.log(C / budget)) < np.log(3.0))]
+        lo, hi = (near.min() / 1.5, near.max() * 1.5) if near.size >= 2 else (n_opt[j] / 10, n_opt[j] * 10)
+        lo, hi = min(lo, n_opt[j] / 1.5), max(hi, n_opt[j] * 1.5)
+        n_line = np.geomspace(lo, hi, 200)
+        ax.plot(n_line, _law_loss(params, n_line, budget / (6.0 * n_line)), color=BUDGET_CMAP(norm(budget)),
+                lw=1.6, zorder=3, gid="isoflop-curve", label=flop_label(budget))
+    ax.plot(n_opt, loss_opt, ls="--", color="0.25", lw=1.0, zorder=4, gid="isoflop-frontier")
+    ax.scatter(n_opt, loss_opt, marker="*", s=140, c=budgets, cmap=BUDGET_CMAP, norm=norm, edgecolors="black",
+               linewidths=0.7, zorder=5, gid="isoflop-optima")
+
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("loss (nats/token)")
+    low, high = np.quantile(y, [0.0, 1.0])
+    pad = 0.06 * (high - low)
+    ax.set_ylim(min(low, loss_opt.min()) - pad, high + pad)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title("IsoFLOP profiles: data and fitted law")
+
+    cbar = ax.figure.colorbar(points, ax=ax, pad=0.02)
+    cbar.set_label("compute C (FLOP)")
+    cbar.ax.yaxis.set_major_locator(FixedLocator(budgets))
+    cbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _sci_text(v)))
+    cbar.ax.yaxis.set_minor_locator(NullLocator())
+    for budget in budgets:
+        cbar.ax.axhline(budget, color="black", lw=0.6)
+    handles = [Line2D([], [], ls="none", marker="o", color="0.4", alpha=0.75, markersize=5, label="training runs"),
+               Line2D([], [], color="0.4", lw=1.6, label="fitted law along C = 6ND"),
+               Line2D([], [], ls="--", marker="*", markersize=11, color="0.25", markerfacecolor="0.7",
+                      markeredgecolor="black", label="compute-optimal $N_{opt}(C)$")]
+    ax.legend(handles=handles, loc="lower left", framealpha=0.9)
+    return ax
+
+
+# ---------------------------------------------------------------------- iso-loss contours
+def _frontier_band(boot: BootstrapResult, C: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two edges of the frontier's ``level`` band: ``(N_low, D_high)`` and ``(N_high, D_low)`` per budget.
+
+    Along :math:`6ND = C` each draw's optimum lies on the same line, so the interval of
+    :math:`N_{opt}` maps to that of :math:`D_{opt} = C / (6 N_{opt})` end for end.
+    """
+    table = boot.compute_optimal(C, level=level)
+    edge_small_n = np.c_[table["N_opt_low"], table["D_opt_high"]]
+    edge_large_n = np.c_[table["N_opt_high"], table["D_opt_low"]]
+    return edge_small_n, edge_large_n
+
+
+def _crossings(params: Mapping[str, float], n_path: np.ndarray, d_path: np.ndarray, levels: np.ndarray,
+               window: tuple[tuple[float, float], tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points where the law's loss along a path ``(n_path, d_path)`` (loss decreasing) equals each level."""
+    (n_lo, n_hi), (d_lo, d_hi) = window
+    keep = (n_path > n_lo) & (n_path < n_hi) & (d_path > d_lo) & (d_path < d_hi)
+    n_path, d_path = n_path[keep], d_path[keep]
+    if n_path.size < 2:
+        return []
+    loss = _law_loss(params, n_path, d_path)
+    order = np.argsort(loss)
+    spots = []
+    for value in levels:
+        if loss.min() < value < loss.max():
+            log_n = np.interp(value, loss[order], np.log(n_path[order]))
+            log_d = np.interp(value, loss[order], np.log(d_path[order]))
+            spots.append((float(np.exp(log_n)), float(np.exp(log_d))))
+    return spots
+
+
+def contours(fit: FitResult | BootstrapResult, boot: BootstrapResult | None = None, *, ax: Axes | None = None,
+             level: float = 0.95, n_range: tuple[float, float] | None = None,
+             d_range: tuple[float, float] | None = None, loss_levels: Sequence[float] | None = None,
+             compute_lines: bool | Sequence[float] = True) -> Axes:
+    r"""Iso-loss contours of the fitted law over (N, D), with the compute-optimal frontier.
+
+    Draws labelled contours of :math:`L(N, D) = E + A N^{-\alpha} + B D^{-\beta}` on log-log
+    axes, the frontier :math:`(N_{opt}(C), D_{opt}(C))` for all budgets crossing the window
+    (where each line of constant :math:`C = 6ND` touches its lowest contour), optionally grey
+    labelled lines of constant compute, and with a bootstrap the frontier's ``level`` band:
+    per budget, the percentile interval of :math:`N_{opt}` along its line of constant
+    :math:`C`.
+
+    Parameters
+    ----------
+    fit : FitResult or BootstrapResult
+        The law (a bootstrap's point estimate; a bootstrap given here also supplies the band
+        when ``boot`` is omitted).
+    boot : BootstrapResult, optional
+        Draws for the frontier band.
+    ax : Axes, optional
+    level : float
+        Two-sided level of the band (percentile interval over the draws).
+    n_range, d_range : (float, float), optional
+        Window in parameters and tokens; default :math:`10^7..10^{12}` parameters and
+        :math:`10^8..10^{14}` tokens.
+    loss_levels : sequence of float, optional
+        Contour values (nats/token); default about ten levels spaced geometrically in
+        :math:`L - E` over the window, rounded to two decimals.
+    compute_lines : bool or sequence of float
+        ``True``: lines of constant compute at every second power of ten FLOP in the window;
+        a sequence: at those budgets; ``False``: none.
+
+    Returns
+    -------
+    Axes
+        Artists: the loss contour set (``gid="contours-loss"``), the frontier line
+        (``gid="contours-frontier"``), the band polygon (``gid="contours-band"``, only with a
+        bootstrap) and the compute contour set (``gid="contours-compute"``).
+    """
+    params = _natural_params(fit)
+    if boot is None and _is_bootstrap(fit):
+        boot = fit
+    if boot is not None and not _is_bootstrap(boot):
+        raise TypeError(f"boot must be a BootstrapResult, got {type(boot)}")
+    n_lo, n_hi = n_range if n_range is not None else (1e7, 1e12)
+    d_lo, d_hi = d_range if d_range is not None else (1e8, 1e14)
+    if not (0 < n_lo < n_hi and 0 < d_lo < d_hi):
+        raise ValueError(f"n_range and d_range must be increasing positive pairs, got {(n_lo, n_hi)}, {(d_lo, d_hi)}")
+    ax = _new_axes(ax, (8.5, 6.0))
+    # Scales and limits first: contour labels are placed (and rotated) in screen coordinates.
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(n_lo, n_hi)
+    ax.set_ylim(d_lo, d_hi)
+
+    n_grid = np.geomspace(n_lo, n_hi, 300)
+    d_grid = np.geomspace(d_lo, d_hi, 300)
+    NN, DD = np.meshgrid(n_grid, d_grid)
+    L = _law_loss(params, NN, DD)
+    C_line = np.geomspace(6.0 * n_lo * d_lo, 6.0 * n_hi * d_hi, 400)
+    n_opt, d_opt = _optimum(params, C_line)
+    inside = (n_opt >= n_lo) & (n_opt <= n_hi) & (d_opt >= d_lo) & (d_opt <= d_hi)
+    if loss_levels is None:
+        # Levels the frontier crosses inside the window, evenly spaced in log(L - E).
+        on_frontier = _law_loss(params, n_opt[inside], d_opt[inside]) if inside.any() else L.ravel()
+        excess = np.geomspace(on_frontier.min() - params["E"], on_frontier.max() - params["E"], 11)[1:-1]
+        loss_levels = np.unique(np.round(params["E"] + excess, 2))
+    loss_levels = np.asarray(loss_levels, np.float64)
+    loss_set = ax.contour(NN, DD, L, levels=loss_levels, cmap=BUDGET_CMAP, linewidths=1.1)
+    loss_set.set_gid("contours-loss")
+    # Labels in a row parallel to the frontier, a little above it, where each contour crosses that row.
+    window = ((n_lo, n_hi), (d_lo, d_hi))
+    spots = _crossings(params, n_opt, d_opt * 10 ** 0.7, loss_levels, window)
+    ax.clabel(loss_set, fmt="%.2f", fontsize=8, inline_spacing=3, manual=spots if len(spots) else False)
+
+    if compute_lines is not False:
+        CC = 6.0 * NN * DD
+        if compute_lines is True:
+            k_lo, k_hi = int(np.ceil(np.log10(CC.min()))), int(np.floor(np.log10(CC.max())))
+            compute_levels = [10.0 ** k for k in range(k_lo + (k_lo % 2), k_hi + 1, 2)]
+        else:
+            compute_levels = sorted(float(c) for c in compute_lines)
+        # Labels below and right of the frontier, each on its own line of constant C (a factor 4 in N
+        # from the optimum); by default only lines whose label falls inside the window are drawn.
+        n_at, d_at = _optimum(params, np.asarray(compute_levels))
+        n_at, d_at = n_at * 4.0, d_at / 4.0
+        fits = (n_at > n_lo) & (n_at < n_hi) & (d_at > d_lo) & (d_at < d_hi)
+        if compute_lines is True:
+            compute_levels = list(np.asarray(compute_levels)[fits])
+            n_at, d_at = n_at[fits], d_at[fits]
+        if compute_levels:
+            compute_set = ax.contour(NN, DD, CC, levels=compute_levels, colors="0.4", linewidths=0.8,
+                                     linestyles=":")
+            compute_set.set_gid("contours-compute")
+            spots = [(n, d) for n, d in zip(n_at, d_at) if n_lo < n < n_hi and d_lo < d < d_hi]
+            ax.clabel(compute_set, fmt=lambda c: flop_label(c), fontsize=8, inline_spacing=2, colors="0.3",
+                      manual=spots if spots else False)
+
+    handles = [Line2D([], [], color=BUDGET_CMAP(0.5), lw=1.1, label="iso-loss contour (nats/token)")]
+    if compute_lines is not False:
+        handles.append(Line2D([], [], color="0.55", lw=0.7, ls=":", label="constant compute C = 6ND"))
+    frontier, = ax.plot(n_opt[inside], d_opt[inside], color="black", lw=2.0, gid="contours-frontier",
+                        label=r"compute-optimal frontier $(N_{opt}, D_{opt})$")
+    handles.append(frontier)
+    if boot is not None:
+        C_band = np.geomspace(6.0 * n_lo * d_lo, 6.0 * n_hi * d_hi, 60)
+        small_n, large_n = _frontier_band(boot, C_band, level)
+        polygon = np.vstack([small_n, large_n[::-1]])
+        band, = ax.fill(polygon[:, 0], polygon[:, 1], color="tab:orange", alpha=0.35, lw=0, gid="contours-band",
+                        label=f"{level:.0%} bootstrap band ({boot.n_resamples:,} resamples)")
+        handles.append(band)
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("training tokens D")
+    ax.set_title("Iso-loss contours of the fitted law")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
+    return ax
+
+
+# ---------------------------------------------------------------------- bootstrap pair plot
+def _estimate_and_draws(boot: BootstrapResult, name: str) -> tuple[float, np.ndarray]:
+    draws = boot.draws
+    if name not in draws.columns:
+        raise ValueError(f"unknown quantity {name!r}; choose from {list(draws.columns)}")
+    estimate = boot.summary().get("estimate", pd.Series(dtype=float)).get(name)
+    if estimate is None:  # a log-space parameter such as "a"
+        estimate = boot.estimate[list(boot.law.param_names).index(name)]
+    return float(estimate), draws[name].to_numpy(np.float64)
+
+
+def _wide_positive(values: np.ndarray) -> bool:
+    """True when a quantity is positive and spans more than a factor 10 (draw it on a log axis)."""
+    finite = values[np.isfinite(values)]
+    return finite.size > 0 and finite.min() > 0 and finite.max() / finite.min() > 10
+
+
+def pairs(boot: BootstrapResult, names: Sequence[str] = ("alpha", "beta", "E", "a_opt"), *, fig: Figure | None = None,
+          level: float = 0.95) -> Figure:
+    r"""Pair plot of bootstrap draws with the point estimate and percentile intervals.
+
+    A ``len(names)`` by ``len(names)`` grid: on the diagonal the histogram of each quantity's
+    draws with the full-data estimate (solid red line) and the ``level`` percentile interval
+    (dashed lines; the title states both); below it the draws of each pair (scatter, or hexbin
+    for more than 5000 draws) with the estimate as a red cross; above it the Pearson
+    correlation of the pair (bold where :math:`|r| \ge 0.5`). Quantities that are positive and span more than a factor 10
+    (``A``, ``B``, ``G``) are drawn on logarithmic axes.
+
+    Parameters
+    ----------
+    boot : BootstrapResult
+    names : sequence of str
+        Columns of ``boot.draws``: natural parameters, ``a_opt``, ``b_opt``, ``G`` or
+        log-space parameters.
+    fig : Figure, optional
+        An empty figure to draw into; a new one when omitted.
+    level : float
+        Two-sided level of the percentile intervals.
+
+    Returns
+    -------
+    Figure
+        With ``len(names)**2`` axes.
+    """
+    if not _is_bootstrap(boot):
+        raise TypeError(f"pairs needs a BootstrapResult (draws to plot), got {type(boot)}")
+    names = list(names)
+    if not names:
+        raise ValueError("names must name at least one quantity")
+    values = {name: _estimate_and_draws(boot, name) for name in names}
+    k = len(names)
+    if fig is None:
+        fig = plt.figure(figsize=(2.2 * k + 1.0, 2.2 * k + 0.6), layout="constrained")
+    axes = fig.subplots(k, k, squeeze=False)
+    tail = (1 - level) / 2
+    log_axis = {name: _wide_positive(values[name][1]) for name in names}
+
+    for i, row_name in enumerate(names):
+        for j, col_name in enumerate(names):
+            ax = axes[i, j]
+            est_x, x = values[col_name]
+            est_y, y = values[row_name]
+            if i == j:
+                finite = x[np.isfinite(x)]
+                bins = np.geomspace(finite.min(), finite.max(), 31) if log_axis[col_name] else 30
+                ax.hist(finite, bins=bins, color="0.7", edgecolor="white", linewidth=0.4)
+                lo, hi = np.quantile(finite, [tail, 1 - tail])
+                ax.axvline(est_x, color=ESTIMATE_COLOR, lw=1.5)
+                for bound in (lo, hi):
+                    ax.axvline(bound, color="black", ls="--", lw=1.0)
+                ax.set_title(f"{SYMBOLS.get(col_name, col_name)} = {est_x:.4g}\n[{lo:.4g}, {hi:.4g}]", fontsize=8)
+                ax.set_yticks([])
+            elif i > j:
+                ok = np.isfinite(x) & np.isfinite(y)
+                if ok.sum() > 5000:
+                    ax.hexbin(x[ok], y[ok], gridsize=30, cmap="Greys", mincnt=1,
+                              xscale="log" if log_axis[col_name] else "linear",
+                              yscale="log" if log_axis[row_name] else "linear")
+                else:
+                    ax.scatter(x[ok], y[ok], s=4, alpha=0.35, color="0.3", edgecolors="none", rasterized=True)
+                ax.plot([est_x], [est_y], marker="+", color=ESTIMATE_COLOR, markersize=12, mew=2.0, ls="none")
+            else:
+                ok = np.isfinite(x) & np.isfinite(y)
+                r = np.corrcoef(x[ok], y[ok])[0, 1] if ok.sum() > 2 else np.nan
+                ax.text(0.5, 0.5, f"r = {r:+.2f}", transform=ax.transAxes, ha="center", va="center",
+                        fontsize=11, fontweight="bold" if abs(r) >= 0.5 else "normal")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+            if i >= j:
+                if log_axis[col_name]:
+                    ax.set_xscale("log")
+                if i > j and log_axis[row_name]:
+                    ax.set_yscale("log")
+                ax.tick_params(labelsize=7)
+                if not log_axis[col_name]:
+                    ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+                if i > j and not log_axis[row_name]:
+                    ax.yaxis.set_major_locator(plt.MaxNLocator(3))
+            ax.set_xlabel(LABELS.get(col_name, col_name) if i == k - 1 else "")
+            ax.set_ylabel(LABELS.get(row_name, row_name) if (j == 0 and i > 0) else "")
+            if i < k - 1 and i >= j:
+                ax.xaxis.set_major_formatter(NullFormatter())
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            if j > 0 and i > j:
+                ax.yaxis.set_major_formatter(NullFormatter())
+                ax.yaxis.set_minor_formatter(NullFormatter())
+    # Share limits along each column (and each row's y with the matching column's x).
+    for j, name in enumerate(names):
+        limits = axes[k - 1, j].get_xlim() if k > 1 else axes[0, 0].get_xlim()
+        for i in range(j, k):
+            axes[i, j].set_xlim(limits)
+        for jj in range(j):
+            axes[j, jj].set_ylim(limits)
+    handles = [Line2D([], [], color=ESTIMATE_COLOR, lw=1.5, marker="+", markersize=10, mew=2,
+                      label="full-data estimate"),
+               Line2D([], [], color="black", ls="--", lw=1.0, label=f"{level:.0%} percentile interval"),
+               Line2D([], [], ls="none", marker="o", color="0.3", alpha=0.5, markersize=4,
+                      label=f"bootstrap draws ({boot.n_resamples:,})")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
+    fig.suptitle("Bootstrap distribution of the fitted parameters", fontsize=12)
+    return fig
+
+
+# ---------------------------------------------------------------------- tokens per parameter
+def tokens_per_parameter(result: FitResult | BootstrapResult, *, compare: Mapping[str, Any] | None = None,
+                         C: Sequence[float] | np.ndarray | None = None, ax: Axes | None = None,
+                         level: float = 0.95, label: str | None = None) -> Axes:
+    r"""Compute-optimal tokens per parameter :math:`D_{opt}/N_{opt}` against compute.
+
+    .. math:: \frac{D_{opt}}{N_{opt}} = G^{-2} \left(\frac{C}{6}\right)^{b - a},
+              \quad a = \frac{\beta}{\alpha+\beta},\ b = \frac{\alpha}{\alpha+\beta}
+
+    A line for the point estimate; with a :class:`BootstrapResult` also the ``level``
+    percentile band of the ratio over the draws (as in Besiroglu et al. 2024, Fig. 4); one
+    dashed line per entry of ``compare`` (e.g. Hoffmann et al.'s published law).
+
+    Parameters
+    ----------
+    result : FitResult or BootstrapResult
+    compare : mapping label -> FitResult, BootstrapResult or dict of ``A, B, E, alpha, beta``
+        Further laws drawn for comparison (their point estimates).
+    C : array of float, optional
+        Compute budgets (FLOP); default 200 values from :math:`10^{18}` to :math:`10^{26}`.
+    ax : Axes, optional
+    level : float
+        Two-sided level of the band.
+    label : str, optional
+        Legend label of ``result`` (default "this fit").
+
+    Returns
+    -------
+    Axes
+        Artists: the estimate line (``gid="tokens-estimate"``), the band (``gid="tokens-band"``,
+        bootstrap only), one line per comparison (``gid="tokens-compare"``).
+    """
+    C = np.geomspace(1e18, 1e26, 200) if C is None else np.asarray(C, np.float64)
+    if C.ndim != 1 or C.size < 2 or np.any(~np.isfinite(C) | (C <= 0)):
+        raise ValueError("C must be a 1-d array of at least two finite compute values > 0 FLOP")
+    C = np.sort(C)
+    ax = _new_axes(ax, (7.5, 4.8))
+    label = label or "this fit"
+    params = _natural_params(result)
+    n_opt, d_opt = _optimum(params, C)
+    ax.plot(C, d_opt / n_opt, color="tab:blue", lw=2.0, gid="tokens-estimate", label=label, zorder=3)
+    if _is_bootstrap(result):
+        table = result.compute_optimal(C, level=level)
+        ax.fill_between(C, table["D_over_N_low"], table["D_over_N_high"], color="tab:blue", alpha=0.2, lw=0,
+                        gid="tokens-band",
+                        label=f"{level:.0%} bootstrap interval ({result.n_resamples:,} resamples)", zorder=1)
+    styles = ["--", "-.", ":", (0, (5, 1, 1, 1))]
+    colors = ["tab:red", "tab:green", "tab:purple", "tab:brown"]
+    for j, (name, other) in enumerate((compare or {}).items()):
+        other_params = _natural_params(other)
+        n_o, d_o = _optimum(other_params, C)
+        ax.plot(C, d_o / n_o, ls=styles[j % len(styles)], color=colors[j % len(colors)], lw=1.8,
+                gid="tokens-compare", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
+    ax.set_xlim(C[0], C[-1])
+    ax.set_xlabel("compute C (FLOP)")
+    ax.set_ylabel("tokens per parameter $D_{opt}/N_{opt}$")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
+    ax.set_title("Compute-optimal tokens per parameter")
+    ax.legend(loc="best", framealpha=0.9, fontsize=9)
+    return ax
+
+
+# ---------------------------------------------------------------------- residuals
+def _huber_delta(result: Any) -> float | None:
+    loss = getattr(result, "loss", None)
+    if loss is None or getattr(loss, "name", None) != "huber":
+        return None
+    return dict(loss.params).get("delta")
+
+
+def residuals(fit: FitResult | BootstrapResult, data, *, fig: Figure | None = None) -> Figure:
+    r"""Log residuals :math:`r_i = \log L_i - \log \hat L(N_i, D_i)` against N and against D.
+
+    Two panels sharing the residual axis, each run coloured by its compute, a zero line and,
+    for a Huber fit, the band :math:`|r| \le \delta` inside which the loss is quadratic
+    (outside it every point pulls with the same force :math:`\delta`).
+
+    Parameters
+    ----------
+    fit : FitResult or BootstrapResult
+        A Chinchilla-law fit (a bootstrap's point estimate).
+    data : DataFrame
+        The runs (columns as for :func:`isoflop`).
+    fig : Figure, optional
+        An empty figure to draw into.
+
+    Returns
+    -------
+    Figure
+        With two axes (residuals vs N, vs D) and a colour bar.
+    """
+    params = _natural_params(fit)
+    N, D, y, C = _data_arrays(fit, data)
+    r = np.log(y) - np.log(_law_loss(params, N, D))
+    if fig is None:
+        fig = plt.figure(figsize=(10.0, 4.2), layout="constrained")
+    ax_n, ax_d = fig.subplots(1, 2, sharey=True)
+    norm = LogNorm(vmin=C.min(), vmax=C.max()) if C.max() > C.min() else None
+    delta = _huber_delta(fit)
+    for ax, x, xlabel in ((ax_n, N, "parameters N"), (ax_d, D, "training tokens D")):
+        if delta is not None:
+            ax.axhspan(-delta, delta, color="tab:orange", alpha=0.35, lw=0, gid="residuals-delta",
+                       label=f"Huber quadratic zone |r| ≤ δ = {delta:g}")
+        ax.axhline(0.0, color="black", lw=0.8, gid="residuals-zero")
+        points = ax.scatter(x, r, c=C, cmap=BUDGET_CMAP, norm=norm, s=14, alpha=0.8, edgecolors="none",
+                            gid="residuals-data", label="training runs")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(True, which="major", alpha=0.3)
+    ax_n.set_ylabel(r"log residual $\log L - \log\hat L$")
+    ax_n.set_title("Residuals vs model size")
+    ax_d.set_title("Residuals vs training tokens")
+    ax_n.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    bar = fig.colorbar(points, ax=[ax_n, ax_d], pad=0.01)
+    bar.set_label("compute C (FLOP)")
+    return fig
+
+
+# ---------------------------------------------------------------------- multi-start landscape
+def basins(objectives, tol: float = 1e-9) -> pd.DataFrame:
+    """Group end objectives into basins: sorted values whose neighbours differ by at most ``tol``.
+
+    Returns one row per basin, best first: ``objective`` (its lowest value) and ``count``;
+    non-finite objectives form a last row with ``objective = nan``.
+    """
+    values = np.asarray(objectives, np.float64).ravel()
+    finite = np.sort(values[np.isfinite(values)])
+    rows = []
+    if finite.size:
+        breaks = np.flatnonzero(np.diff(finite) > tol) + 1
+        for group in np.split(finite, breaks):
+            rows.append({"objective": group[0], "count": group.size})
+    n_bad = int(values.size - finite.size)
+    if n_bad:
+        rows.append({"objective": np.nan, "count": n_bad})
+    return pd.DataFrame(rows, columns=["objective", "count"])
+
+
+def _distinct_labels(values: np.ndarray) -> list[str]:
+    """Shortest common precision (at least 6 significant digits) that tells all values apart."""
+    for digits in range(6, 16):
+        labels = [f"{v:.{digits}g}" for v in values]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
+
+
+def landscape(fit: FitResult, *, ax: Axes | None = None, tol: float = 1e-9, max_basins: int = 12) -> Axes:
+    r"""Where the starts of a multi-start fit end: one bar per basin with the number of starts in it.
+
+    End objectives :math:`\sum_i w_i \rho(r_i)` are sorted and grouped into basins whose
+    consecutive values differ by at most ``tol`` (:func:`basins`). The ``max_basins`` best
+    basins get a bar each (the best in red), all further basins share one grey bar and
+    starts ending at a non-finite objective another, so the bars add up to the number of
+    starts. The title reads "k / K starts reach the best basin".
+
+    Parameters
+    ----------
+    fit : FitResult
+        A fit with its per-start table (``fit.starts``).
+    ax : Axes, optional
+    tol : float
+        Absolute tolerance grouping objectives into one basin (and of the best basin).
+    max_basins : int
+        Basins drawn individually.
+
+    Returns
+    -------
+    Axes
+        Bars with ``gid="landscape-bar"`` whose heights sum to the number of starts.
+    """
+    if not isinstance(fit, FitResult):
+        raise TypeError(f"landscape needs a FitResult (its per-start table), got {type(fit)}")
+    objectives = fit.starts["objective"].to_numpy(np.float64) if "objective" in fit.starts else np.empty(0)
+    if objectives.size == 0:
+        raise ValueError("this fit has no per-start results (e.g. built from given parameters); nothing to draw")
+    table = basins(objectives, tol)
+    finite = table[np.isfinite(table["objective"])]
+    shown = finite.iloc[:max_basins]
+    rest = finite.iloc[max_basins:]
+    labels = _distinct_labels(shown["objective"].to_numpy())
+    counts = list(shown["count"])
+    colors = [ESTIMATE_COLOR] + ["tab:blue"] * (len(shown) - 1) if len(shown) else []
+    if len(rest):
+        labels.append(f"{len(rest):,} more basins\n{rest['objective'].min():.3g} … {rest['objective'].max():.3g}")
+        counts.append(int(rest["count"].sum()))
+        colors.append("0.6")
+    n_bad = int(table.loc[~np.isfinite(table["objective"]), "count"].sum())
+    if n_bad:
+        labels.append("non-finite")
+        counts.append(n_bad)
+        colors.append("0.3")
+
+    ax = _new_axes(ax, (max(6.0, 0.75 * len(counts) + 3.0), 4.6))
+    x = np.arange(len(counts))
+    bars = ax.bar(x, counts, color=colors, width=0.7, gid="landscape-bar")
+    for bar in bars:
+        bar.set_gid("landscape-bar")
+    ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8, padding=2)
+    ax.set_xticks(x, labels, rotation=35, ha="right", rotation_mode="anchor", fontsize=8)
+    # Head room above the tallest bar for its count and the legend.
+    if max(counts) / max(min(counts), 1) > 30:
+        ax.set_yscale("log")
+        ax.set_ylim(0.7, max(counts) * 40.0)
+    else:
+        ax.set_ylim(0, max(counts) * 1.45)
+    slack = (max(len(counts), 5) - len(counts)) / 2
+    ax.set_xlim(-0.6 - slack, len(counts) - 0.4 + slack)
+    ax.set_xlabel(f"end objective of each basin ({fit.loss.name.capitalize()} sum; grouped within {tol:g})")
+    ax.set_ylabel("number of starts")
+    n_starts = int(objectives.size)
+    n_best = int(shown["count"].iloc[0]) if len(shown) else 0
+    solver = fit.recipe.get("solver", "")
+    ax.set_title(f"{n_best:,} / {n_starts:,} starts reach the best basin" + (f" (solver: {solver})" if solver else ""))
+    handles = [Line2D([], [], ls="none", marker="s", markersize=9, color=ESTIMATE_COLOR, label="best basin")]
+    if len(shown) > 1:
+        handles.append(Line2D([], [], ls="none", marker="s", markersize=9, color="tab:blue", label="other basins"))
+    if len(rest):
+        handles.append(Line2D([], [], ls="none", marker="s", markersize=9, color="0.6",
+                              label=f"beyond the {max_basins} best basins"))
+    ax.legend(handles=handles, loc="upper center", ncols=len(handles), fontsize=8, framealpha=0.9)
+    ax.grid(True, axis="y", alpha=0.3)
+    return ax
+
+
+# ---------------------------------------------------------------------- registry for the CLI
+#: CLI name -> plotting function.
+KINDS: dict[str, Callable[..., Any]] = {
+    "isoflop": isoflop,
+    "contours": contours,
+    "pairs": pairs,
+    "tokens": tokens_per_parameter,
+    "residuals": residuals,
+    "landscape": landscape,
+}
+#: Kinds that need a BootstrapResult (the others take a FitResult, contours and tokens either).
+NEEDS_BOOTSTRAP: frozenset[str] = frozenset({"pairs"})
+#: Kinds that take the data as their second argument.
+NEEDS_DATA: frozenset[str] = frozenset({"isoflop", "residuals"})
