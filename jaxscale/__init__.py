@@ -15,3 +15,12 @@ __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "load", "datasets", "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA",
            "POWER_LAW", "get_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "__version__"]
+
+
+def __getattr__(name: str):
+    """``jaxscale.plot`` is imported on first use, so matplotlib stays optional."""
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'jaxscale' has no attribute {name!r}")
