@@ -108,14 +108,17 @@ def test_predict_from_fit_bootstrap_and_data(saved):
     assert "fit to" in text and "loss" in text
 
 
-def test_plot_writes_png(tmp_path, saved):
+@pytest.mark.parametrize("kind,source,extra", [
+    ("isoflop", "fit", []), ("residuals", "boot", []), ("landscape", "fit", []), ("pairs", "boot", []),
+    ("tokens", "boot", []), ("contours", "fit", ["--resamples", "20"]), ("tokens", None, ["--starts", "8", "--resamples", "0"]),
+])
+def test_plot_writes_image(tmp_path, saved, kind, source, extra):
     pytest.importorskip("matplotlib")
-    out = tmp_path / "iso.png"
-    text = ok(run_cli("plot", "isoflop", "--data", saved["data"], "--from", saved["fit"], "--out", out))
-    assert "wrote" in text and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pairs = tmp_path / "pairs.png"
-    ok(run_cli("plot", "pairs", "--data", saved["data"], "--from", saved["boot"], "--out", pairs))
-    assert pairs.stat().st_size > 10_000
+    out = tmp_path / f"{kind}.png"
+    source_args = ["--from", saved[source]] if source else []
+    text = ok(run_cli("plot", kind, "--data", saved["data"], *source_args, *extra, "--out", out))
+    assert f"wrote {out}" in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("args,message", [
@@ -131,6 +134,7 @@ def test_plot_writes_png(tmp_path, saved):
     (["predict", "--n", "1e9", "2e9", "3e9", "--d", "1e10", "2e10"], "give equally many"),
     (["predict", "--n", "1e9"], "the following arguments are required: --d"),
     (["plot", "violin", "--out", "x.png", "--data", "{csv}"], "unknown plot kind 'violin'"),
+    (["plot", "pairs", "--out", "x.png", "--data", "{csv}", "--starts", "4", "--resamples", "0"], "needs a bootstrap"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):

@@ -168,27 +168,37 @@ def cmd_plot(args) -> None:
         raise ValueError(f"{err}") from None
     if args.kind not in plot.KINDS:
         raise ValueError(f"unknown plot kind {args.kind!r}; choose one of {sorted(plot.KINDS)}")
-    data = read_data(args.data)
+    kind = args.kind
     loaded = load(args.source) if args.source is not None else None
     boot = loaded if isinstance(loaded, BootstrapResult) else None
     fitted = loaded if isinstance(loaded, FitResult) else None
-    if fitted is None:
+    wants_boot = kind in plot.NEEDS_BOOTSTRAP or (kind in ("tokens", "contours") and args.resamples > 0)
+    needs_fit = fitted is None and (boot is None or kind == "landscape")
+    needs_data = kind in plot.NEEDS_DATA or needs_fit or (boot is None and wants_boot)
+    data = read_data(args.data) if needs_data else None
+    if needs_fit:
         fitted = fit(data, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
                      n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune)
-    if boot is None and args.kind in plot.NEEDS_BOOTSTRAP:
+    if boot is None and wants_boot:
+        if args.resamples < 1:
+            raise ValueError(f"the {kind} plot needs a bootstrap: pass --from RESULT.npz or --resamples >= 1")
         boot = bootstrap(data, law=args.law, n_resamples=args.resamples, starts="best", seed=args.seed,
-                         solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col, estimate=fitted)
-    draw = plot.KINDS[args.kind]
-    if args.kind in ("isoflop", "residuals"):
-        drawn = draw(fitted, data)
-    elif args.kind == "landscape":
+                         solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
+                         estimate=fitted)
+    model = fitted if fitted is not None else boot
+    draw = plot.KINDS[kind]
+    if kind in plot.NEEDS_DATA:
+        drawn = draw(model, data)
+    elif kind == "landscape":
         if fitted.starts.empty:
-            raise ValueError("the landscape plot needs a multi-start fit; pass --data or a fit file saved by 'fit --out'")
+            raise ValueError("the landscape plot needs a multi-start fit; pass --data or a fit saved by 'fit --out'")
         drawn = draw(fitted)
-    elif args.kind == "pairs":
+    elif kind == "pairs":
         drawn = draw(boot)
+    elif kind == "contours":
+        drawn = draw(model, boot)
     else:
-        drawn = draw(boot if boot is not None else fitted)
+        drawn = draw(boot if boot is not None else model)
     figure = drawn.figure if hasattr(drawn, "figure") else drawn
     figure.savefig(args.out, dpi=args.dpi, bbox_inches="tight")
     print(f"wrote {args.out}")
@@ -221,7 +231,8 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
     parser.add_argument("--d-col", default="D", help="tokens column (default D)")
     parser.add_argument("--loss-col", default="loss", help="loss column (default loss)")
     parser.add_argument("--law", default="chinchilla", help="chinchilla (default) or power_law")
-    parser.add_argument("--solver", default="lm", choices=["lm", "bfgs"])
+    parser.add_argument("--solver", default="lm", choices=["lm", "lm-exact", "bfgs"],
+                        help="lm (default; IRLS curvature), lm-exact (exact Huber curvature, near starts) or bfgs")
     parser.add_argument("--delta", type=_positive_float, default=1e-3, help="Huber delta (default 1e-3)")
 
 
@@ -292,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", default=None, metavar="RESULT",
                    help="a saved fit or bootstrap to draw instead of fitting now")
     p.add_argument("--resamples", type=int, default=400,
-                   help="bootstrap resamples when a plot needs them and no --from bootstrap is given (default 400)")
+                   help="bootstrap resamples (from the full-data optimum) for pairs, and for the bands of tokens and "
+                        "contours, when no --from bootstrap is given; 0: no band (default 400)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dpi", type=int, default=150)
     _data_options(p, positional=False)
