@@ -26,7 +26,7 @@ from jaxscale import plot  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = REPO.parent / "shared" / "data" / "svg_extracted_data.csv"
 #: Hoffmann et al. (2022), eq. (10): the Approach 3 law as published.
-HOFFMANN = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
+HOFFMANN = js.datasets.HOFFMANN_PARAMS
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,7 @@ import jaxscale as js  # noqa: E402
 from jaxscale import plot  # noqa: E402
 from jaxscale.kernels import allocation  # noqa: E402
 
-HOFFMANN = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
+HOFFMANN = js.datasets.HOFFMANN_PARAMS
 N_RESAMPLES = 50
 
 
