@@ -4,8 +4,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -16,8 +18,14 @@ import jaxscale as js
 EPOCH = js.datasets.EPOCH_PARAMS
 
 
+# One persistent XLA cache for this test session: each subprocess then skips recompiling the kernels the
+# earlier ones compiled (about 9 s -> 2.5 s per call on 2 cores). Results are identical; only compile time goes.
+JIT_CACHE = {"JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="jaxscale-test-xla-"),
+             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+
+
 def run_cli(*args, env=None):
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **JIT_CACHE, **(env or {})}
     return subprocess.run([sys.executable, "-m", "jaxscale", *map(str, args)], capture_output=True, text=True,
                           timeout=300, env=full_env)
 
@@ -47,9 +55,9 @@ def saved(tmp_path_factory):
 
 def test_demo_prints_fitted_table():
     text = ok(run_cli("demo"))
-    assert "alpha" in text and "Compute-optimal" in text
-    payload = json.loads(ok(run_cli("demo", "--json")))
-    assert payload["params"]["alpha"] == pytest.approx(EPOCH["alpha"], rel=0.05)
+    assert "alpha" in text and "Compute-optimal" in text and "N_opt" in text
+    alpha = float(re.search(r"^alpha\s+(\S+)", text, flags=re.M).group(1))
+    assert alpha == pytest.approx(EPOCH["alpha"], rel=0.05)
 
 
 def test_fit_json_csv_and_custom_columns(runs_csv):
@@ -127,7 +135,8 @@ def test_plot_writes_image(tmp_path, saved, kind, source, extra):
     (["fit", "{csv}", "--starts", "x"], "use grid, best, prune, subgrid"),
     (["fit", "{csv}", "--delta", "-1"], "must be a finite number > 0"),
     (["bootstrap", "{csv}", "--resamples", "0"], "n_resamples must be >= 1"),
-    (["bootstrap", "{csv}", "--starts", "4", "--resamples", "2", "--level", "1.5"], "level must be in (0, 1)"),
+    (["bootstrap", "{csv}", "--level", "1.5"], "level must be in (0, 1)"),
+    (["optimal", "-C", "1e24", "--level", "95"], "level must be in (0, 1)"),
     (["optimal", "--compute", "-1"], "must be a finite number > 0"),
     (["optimal", "--compute", "1e24", "--from", "missing.npz"], "no such result file"),
     (["optimal", "--compute", "1e24", "--from", "{csv}"], "not a jaxscale result file"),

@@ -56,6 +56,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"level must be in (0, 1), e.g. 0.95; got {text}")
+    return value
+
+
 def _starts(text: str):
     if text in ("grid", "best", "prune", "subgrid"):
         return text
@@ -248,7 +258,7 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, help="fit this CSV (or 'chinchilla' / 'synthetic') instead")
     parser.add_argument("--published", choices=sorted(PUBLISHED), default="epoch",
                         help="without --from/--data: a published law (default epoch: Epoch AI's 2024 refit)")
-    parser.add_argument("--level", type=float, default=0.95, help="interval level with a bootstrap (default 0.95)")
+    parser.add_argument("--level", type=_level, default=0.95, help="interval level with a bootstrap (default 0.95)")
 
 
 def _model_options(parser: argparse.ArgumentParser, run) -> None:
@@ -279,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", help="directory for finished chunks; rerun the same command to resume")
     p.add_argument("--out", help="save the result (.npz) for 'optimal', 'predict' and 'plot --from'")
-    p.add_argument("--level", type=float, default=0.95)
+    p.add_argument("--level", type=_level, default=0.95)
     p.add_argument("--method", choices=["percentile", "bca"], default="percentile")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     _output_options(p)
