@@ -7,21 +7,15 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import jaxscale as js
+from conftest import JIT_CACHE
 
 EPOCH = js.datasets.EPOCH_PARAMS
-
-
-# One persistent XLA cache for this test session: each subprocess then skips recompiling the kernels the
-# earlier ones compiled (about 9 s -> 2.5 s per call on 2 cores). Results are identical; only compile time goes.
-JIT_CACHE = {"JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="jaxscale-test-xla-"),
-             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
 
 
 def run_cli(*args, env=None):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import locate_chinchilla_csv
+from conftest import JIT_CACHE, locate_chinchilla_csv
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -35,6 +35,8 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
             pytest.skip(why)
         monkeypatch.setenv("JAXSCALE_CHINCHILLA_CSV", str(csv))
     monkeypatch.setenv("JAXSCALE_NOTEBOOK_SMALL", "1")
+    for name, value in JIT_CACHE.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
