@@ -68,3 +68,23 @@ def test_compute_optimal_is_the_isoflop_minimum():
     frontier = fit.compute_optimal(np.array([1e20, 1e22, 1e24]))
     assert list(frontier.columns) == ["C", "N_opt", "D_opt", "D_over_N", "loss"] and len(frontier) == 3
     assert "alpha" in fit.summary() and "N_opt ~ C^" in fit.summary()
+
+
+def test_fit_save_load_roundtrip_and_published_law(tmp_path):
+    fit = js.fit(js.datasets.synthetic(), starts=8)
+    again = js.load(fit.save(tmp_path / "fit.npz"))
+    assert isinstance(again, js.FitResult)
+    np.testing.assert_array_equal(again.theta, fit.theta)
+    pd.testing.assert_frame_equal(again.starts, fit.starts)
+    assert again.objective == fit.objective and again.recipe == fit.recipe
+    hoffmann = js.FitResult.from_params(js.datasets.HOFFMANN_PARAMS, source="Hoffmann et al. (2022)")
+    assert hoffmann.params.to_dict() == pytest.approx(js.datasets.HOFFMANN_PARAMS, rel=1e-12)
+    opt = hoffmann.compute_optimal(5.88e23)
+    n_opt, _ = allocation.compute_optimal(406.4, 410.7, 0.34, 0.28, 5.88e23)
+    assert opt["N_opt"] == pytest.approx(n_opt, rel=1e-12)
+    assert js.load(hoffmann.save(tmp_path / "h.npz")).starts.empty
+    with pytest.raises(ValueError, match="missing"):
+        js.FitResult.from_params({"A": 1.0})
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="not a jaxscale result file"):
+        js.load(tmp_path / "junk.npz")

@@ -179,16 +179,19 @@ class FitResult:
         return self.summary()
 
     @classmethod
-    def from_params(cls, params: Mapping[str, float], law: str | Law = "chinchilla", source: str = "given") -> "FitResult":
+    def from_params(cls, params: Mapping[str, float], law: str | Law = "chinchilla",
+                    source: str = "given") -> "FitResult":
         """A result holding given natural parameters (e.g. a published law) so that ``predict``,
         ``compute_optimal`` and the plots work on it; ``objective`` is NaN and ``starts`` empty."""
         law = get_law(law)
         missing = [name for name in law.natural_names if name not in params]
         if missing:
-            raise ValueError(f"parameters {missing} are missing for law {law.name!r}; give all of {list(law.natural_names)}")
+            raise ValueError(f"parameters {missing} are missing for law {law.name!r}; "
+                             f"give all of {list(law.natural_names)}")
         theta = law.from_natural(np.array([float(params[name]) for name in law.natural_names]))
-        return cls(law, get_loss("huber", 1e-3), theta, float("nan"), True, _starts_frame(law, np.empty((0, law.n_params)), None),
-                   0, {"law": law.name, "source": source})
+        no_starts = _starts_frame(law, np.empty((0, law.n_params)), None)
+        return cls(law, get_loss("huber", 1e-3), theta, float("nan"), True, no_starts, 0,
+                   {"law": law.name, "source": source})
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle); read it back with
@@ -197,8 +200,9 @@ class FitResult:
         meta = {"format": FIT_FORMAT, "kind": "fit", "law": self.law.name, "loss": self.loss.name,
                 "loss_params": dict(self.loss.params), "objective": self.objective, "converged": self.converged,
                 "n_points": self.n_points, "recipe": self.recipe, "start_columns": list(self.starts.columns)}
-        arrays = {f"starts/{c}": self.starts[c].to_numpy() for c in self.starts.columns}
-        arrays["starts/status"] = self.starts["status"].to_numpy(dtype=str)
+        # text columns (status) as fixed-width unicode: object arrays would need pickle
+        arrays = {f"starts/{c}": self.starts[c].to_numpy(
+            dtype=None if pd.api.types.is_numeric_dtype(self.starts[c]) else str) for c in self.starts.columns}
         with open(path, "wb") as handle:
             np.savez(handle, theta=self.theta, meta=np.array(json.dumps(meta, default=str)), **arrays)
         return path
