@@ -22,7 +22,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")  
 
 import numpy as np  # noqa: E402
 
-from common import chinchilla_240, huber_objective, log_arrays, machine, timed, write  # noqa: E402
+from common import chinchilla_240, huber_objective, log_arrays, machine, timed, wilson, write  # noqa: E402
 
 HOFFMANN = np.array([6.0073404, 6.0179186, 0.5267228, 0.33917084, 0.2849083])
 EPOCH_SE = {"A": 124.52, "B": 1293.28, "E": 0.0257, "alpha": 0.0154, "beta": 0.0206}
@@ -112,7 +112,10 @@ def main() -> None:
         "subgrid_starts_per_resample": int(fast.recipe["n_starts"]), "subgrid_seconds_for_4000": fast_seconds,
         "agreement_resamples": m, "subgrid_matches_exhaustive": int(agree.sum()),
         "subgrid_match_rate": float(agree.mean()),
-        "single_start_protocol_worse_than_grid": int(single_worse.sum()),
+        "subgrid_match_rate_wilson95": wilson(int(agree.sum()), m),
+        "single_start_protocol_worse_than_grid (different basin)": int(single_worse.sum()),
+        "grid_never_worse_than_single_start": bool(np.all(exhaustive_obj <= boot.objective[:m] + 1e-12)),
+        "max_grid_minus_single_start_objective": float(np.max(exhaustive_obj - boot.objective[:m])),
         "subgrid_se": fast.summary()["se"].to_dict()}
     print("P2:", report["P2_full_grid"])
     report["peak_rss_gb"] = peak_rss_gb()

@@ -78,3 +78,14 @@ def write(name: str, payload: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) for a binomial proportion ``k / n``."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(centre - half), float(centre + half)
