@@ -50,13 +50,12 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")  
 
 import numpy as np  # noqa: E402
 
-from common import RESULTS, chinchilla_240, machine, write  # noqa: E402
+from common import RESULTS, chinchilla_240, machine, wilson, write  # noqa: E402
 
 NOISE_MODELS = ("residuals", "heavy", "gaussian")
 METHODS = ("percentile", "bca")
 QUANTITIES = ("alpha", "beta", "E", "a_opt", "A", "B")
 HEADLINE = ("alpha", "beta", "E", "a_opt")
-WILSON_Z = 1.959963984540054  # Phi^{-1}(0.975)
 
 
 def huber_location(r: np.ndarray, delta: float, tol: float = 1e-15) -> float:
@@ -77,17 +76,6 @@ def huber_location(r: np.ndarray, delta: float, tol: float = 1e-15) -> float:
 
 def mad(x: np.ndarray) -> float:
     return float(np.median(np.abs(x - np.median(x))))
-
-
-def wilson(k: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion ``k / n``."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(centre - half), float(centre + half)
 
 
 def noise_sampler(model: str, residuals: np.ndarray):
@@ -194,7 +182,6 @@ def main() -> None:
     frame = chinchilla_240()
     truth_fit = js.fit(frame)  # exhaustive Hoffmann grid
     delta = float(dict(truth_fit.loss.params)["delta"])
-    log_n, log_d = np.log(frame["N"].to_numpy()), np.log(frame["D"].to_numpy())
     log_true = np.log(truth_fit.predict(N=frame["N"].to_numpy(), D=frame["D"].to_numpy()))
     raw_residuals = np.log(frame["loss"].to_numpy()) - log_true
     centre = huber_location(raw_residuals, delta)
