@@ -138,6 +138,7 @@ def test_plot_writes_image(tmp_path, saved, kind, source, extra):
     (["predict", "--n", "1e9"], "the following arguments are required: --d"),
     (["plot", "violin", "--out", "x.png", "--data", "{csv}"], "unknown plot kind 'violin'"),
     (["plot", "pairs", "--out", "x.png", "--data", "{csv}", "--starts", "4", "--resamples", "0"], "needs a bootstrap"),
+    (["demo", "--json", "--csv"], "not allowed with argument"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
