@@ -72,6 +72,16 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
+def timed_twice(fn, *args, **kwargs):
+    """Run the identical call twice: ``(result, first_s (compile + run), second_s (run only))``.
+
+    A warm-up on other shapes (fewer resamples) does not count: jit recompiles for new array shapes.
+    """
+    _, first = timed(fn, *args, **kwargs)
+    out, second = timed(fn, *args, **kwargs)
+    return out, first, second
+
+
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name
