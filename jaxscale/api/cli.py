@@ -79,8 +79,9 @@ def _starts(text: str):
     return value
 
 
-def _fit_data(args) -> FitResult:
-    return fit(read_data(args.data), law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
+def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
+    """Fit ``frame`` (default: ``args.data`` read) with the command's law, starts, solver and columns."""
+    return fit(read_data(args.data) if frame is None else frame, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
                n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune)
 
 
@@ -188,8 +189,7 @@ def cmd_plot(args) -> None:
     needs_data = kind in plot.NEEDS_DATA or needs_fit or (boot is None and wants_boot)
     data = read_data(args.data) if needs_data else None
     if needs_fit:
-        fitted = fit(data, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
-                     n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune)
+        fitted = _fit_data(args, data)
     if boot is None and wants_boot:
         if args.resamples < 1:
             raise ValueError(f"the {kind} plot needs a bootstrap: pass --from RESULT.npz or --resamples >= 1")
