@@ -7,14 +7,17 @@ from .api.bootstrap import BootstrapResult, bootstrap
 from .api.io import load
 from .api.fit import FitResult, fit
 from .engine.grids import chinchilla_grid, random_starts
-from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, Law, get_law
+from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
-from .kernels.solvers import BFGS, LevenbergMarquardt
+from .api.groups import GroupedFitResult
+from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "load", "datasets", "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA",
-           "POWER_LAW", "get_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "__version__"]
+__all__ = ["fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult", "load", "datasets",
+           "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
+           "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
+           "register_solver", "__version__"]
 
 
 def __getattr__(name: str):

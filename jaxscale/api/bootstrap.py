@@ -15,14 +15,12 @@ import pandas as pd
 
 from ..engine import float64, resolve_starts, run_tasks
 from ..engine.resampling import counts_from_indices, resample_counts
-from ..kernels import allocation
 from ..kernels.laws import Law, get_law
 from ..kernels.losses import Loss, get_loss
 from ..engine.multistart import POLISHER, best_of_starts
-from .fit import FitResult, fit, setup
+from .fit import FitResult, check_compute, fit, input_arrays, setup
 
 FORMAT_VERSION = 1
-DERIVED = ("a_opt", "b_opt", "G")
 
 
 class Progress:
@@ -41,16 +39,6 @@ class Progress:
         if done >= self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
-
-
-def _derived(law: Law, natural: np.ndarray) -> dict[str, np.ndarray]:
-    names = list(law.natural_names)
-    if not {"A", "B", "alpha", "beta"} <= set(names):
-        return {}
-    col = {n: natural[..., names.index(n)] for n in ("A", "B", "alpha", "beta")}
-    a_opt, b_opt = allocation.allocation_exponents(col["alpha"], col["beta"])
-    return {"a_opt": a_opt, "b_opt": b_opt, "G": allocation.allocation_constant(col["A"], col["B"], col["alpha"],
-                                                                                  col["beta"])}
 
 
 def _norm_ppf(q):
@@ -108,9 +96,11 @@ class BootstrapResult:
         return int(self.theta.shape[0])
 
     def _natural(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        natural = self.law.to_natural(theta)
-        out = {n: natural[..., j] for j, n in enumerate(self.law.natural_names)}
-        out.update(_derived(self.law, natural))
+        """Natural parameters of the base law (fixed ones included) and the law's derived quantities."""
+        base = self.law.base
+        natural = base.to_natural(self.law.expand(theta))
+        out = {n: natural[..., j] for j, n in enumerate(base.natural_names)}
+        out.update(base.derived(out))
         return out
 
     @property
@@ -166,7 +156,8 @@ class BootstrapResult:
 
     def summary(self, level: float = 0.95, method: str = "percentile") -> pd.DataFrame:
         """Estimate (full-data fit), bootstrap SE and CI for every natural parameter and a_opt, b_opt, G."""
-        names = list(self.law.natural_names) + [n for n in DERIVED if n in self._natural(self.estimate)]
+        base = self.law.base
+        names = list(self.law.natural_names) + list(base.derived(self._natural(self.estimate)))
         rows = []
         for name in names:
             est, draws = self._values(name)
@@ -189,42 +180,57 @@ class BootstrapResult:
         return cov / np.outer(sd, sd)
 
     # ------------------------------------------------------------------ derived quantities
-    def compute_optimal(self, C, level: float = 0.95) -> pd.DataFrame:
-        """``N_opt, D_opt, D/N`` and the predicted loss at the optimum for each budget ``C``, with percentile CIs."""
-        C_arr = np.atleast_1d(np.asarray(C, np.float64))
-        if np.any(~np.isfinite(C_arr) | (C_arr <= 0)):
-            raise ValueError(f"compute C must be finite and > 0 FLOP, got {C}")
-        est, draws = self._natural(self.estimate), self._natural(self.theta)
-        if "G" not in est:
-            raise ValueError(f"compute_optimal needs a law of N and D like 'chinchilla', not {self.law.name!r}")
+    def compute_optimal(self, C, level: float = 0.95, **other_inputs) -> pd.DataFrame:
+        """``N_opt, D_opt, D/N`` and the predicted loss at the optimum for each budget ``C``, with percentile
+        intervals over the draws (a confidence interval of the law's optimum, not of a new run).
+
+        The law computes the allocation (closed form for Chinchilla, batched numerical search along
+        ``C = 6ND`` otherwise), vectorised over all draws; further inputs (``U``) via ``other_inputs``.
+        """
+        check_level(level)
+        C_arr = np.atleast_1d(check_compute(C))
+        if not self.law.has_allocation:
+            raise ValueError(f"compute_optimal needs a law with inputs N and D; law {self.law.name!r} has "
+                             f"{list(self.law.inputs)}")
+        base = self.law.base
+        full_est, full_draws = self.law.expand(self.estimate), self.law.expand(self.theta)
+        n_est, d_est = self.law.compute_optimal(self.estimate, C_arr, **other_inputs)
+        n_draw, d_draw = self.law.compute_optimal(self.theta, C_arr, **other_inputs)  # (R, m)
+        extra = {k: float(v) for k, v in other_inputs.items()}
+
+        def loss_at(theta, n_opt, d_opt):
+            x, _ = input_arrays(base, n_opt.ravel(), d_opt.ravel(), {k: np.full(n_opt.size, v) for k, v in extra.items()})
+            return base.predict(theta, x)
+
+        loss_est = loss_at(full_est, np.asarray(n_est), np.asarray(d_est))
+        loss_draw = _predict_draws(base, full_draws, n_draw, d_draw, extra)
         tail = (1 - level) / 2
         rows = []
-        for c in C_arr:
-            per = {}
-            for src, key in ((est, "estimate"), (draws, "draws")):
-                n_opt, d_opt = allocation.compute_optimal(src["A"], src["B"], src["alpha"], src["beta"], c)
-                loss = allocation.chinchilla_loss(src["A"], src["B"], src["E"], src["alpha"], src["beta"], n_opt, d_opt)
-                per[key] = {"N_opt": n_opt, "D_opt": d_opt, "D_over_N": d_opt / n_opt, "loss": loss}
+        for j, c in enumerate(C_arr):
+            est = {"N_opt": n_est[j], "D_opt": d_est[j], "D_over_N": d_est[j] / n_est[j], "loss": loss_est[j]}
+            draws = {"N_opt": n_draw[:, j], "D_opt": d_draw[:, j], "D_over_N": d_draw[:, j] / n_draw[:, j],
+                     "loss": loss_draw[:, j]}
             row = {"C": c}
             for q in ("N_opt", "D_opt", "D_over_N", "loss"):
-                lo, hi = np.nanquantile(per["draws"][q], [tail, 1 - tail])
-                row.update({q: float(per["estimate"][q]), f"{q}_low": lo, f"{q}_high": hi})
+                lo, hi = np.nanquantile(draws[q], [tail, 1 - tail])
+                row.update({q: float(est[q]), f"{q}_low": lo, f"{q}_high": hi})
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def predict(self, N, D, level: float = 0.95) -> pd.DataFrame:
-        """Predicted loss at ``(N, D)`` (broadcast) with a percentile interval over the draws."""
-        n_arr, d_arr = np.broadcast_arrays(np.asarray(N, np.float64), np.asarray(D, np.float64))
-        log_x = np.log(np.stack([n_arr.ravel(), d_arr.ravel()], axis=1))
-        with float64():
-            import jax
-
-            predict = jax.jit(jax.vmap(lambda t: self.law.log_predict(t, jnp.asarray(log_x))))
-            est = np.exp(np.asarray(self.law.log_predict(jnp.asarray(self.estimate), jnp.asarray(log_x))))
-            draws = np.exp(np.asarray(predict(jnp.asarray(self.theta))))
+    def predict(self, N=None, D=None, level: float = 0.95, **inputs) -> pd.DataFrame:
+        """Prediction at the given inputs (every input of the law, broadcast) with a percentile interval
+        over the draws: a confidence interval of the MEAN curve, not a prediction interval for a new run."""
+        check_level(level)
+        base = self.law.base
+        x, _ = input_arrays(base, N, D, inputs)
+        est = base.predict(self.law.expand(self.estimate), x)
+        draws = base.predict(self.law.expand(self.theta), x)
         tail = (1 - level) / 2
         lo, hi = np.nanquantile(draws, [tail, 1 - tail], axis=0)
-        return pd.DataFrame({"N": n_arr.ravel(), "D": d_arr.ravel(), "loss": est, "loss_low": lo, "loss_high": hi})
+        out = pd.DataFrame({name: x[:, j] for j, name in enumerate(base.inputs)})
+        target = "loss" if base.target_scale == "log" else "prediction"
+        out[target], out[f"{target}_low"], out[f"{target}_high"] = est, lo, hi
+        return out
 
     # ------------------------------------------------------------------ jackknife for BCa
     def _jackknife_values(self, name: str) -> np.ndarray:
@@ -271,6 +277,27 @@ def load(path: str | Path) -> BootstrapResult:
                                npz["jackknife"] if "jackknife" in npz.files else None)
 
 
+def check_level(level) -> float:
+    """A confidence level strictly between 0 and 1."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < float(level) < 1:
+        raise ValueError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+def _predict_draws(base: Law, full_draws: np.ndarray, n_opt: np.ndarray, d_opt: np.ndarray, extra: dict):
+    """Prediction of draw ``r`` at its own optimum ``(n_opt[r, j], d_opt[r, j])``: ``(R, m)``."""
+    import jax
+
+    R, m = n_opt.shape
+    cols = {"N": np.log(n_opt), "D": np.log(d_opt)}
+    for k, v in extra.items():
+        cols[k] = np.full((R, m), np.log(v) if base.input_scale[base.inputs.index(k)] == "log" else v)
+    feats = np.stack([cols[name] for name in base.inputs], axis=-1)  # (R, m, k)
+    with float64():
+        fn = jax.jit(jax.vmap(base.log_predict))
+        return np.asarray(base.untarget(fn(jnp.asarray(full_draws), jnp.asarray(feats))))
+
+
 # ---------------------------------------------------------------------- the driver
 def _versions() -> dict:
     import jax
@@ -282,7 +309,8 @@ def _versions() -> dict:
 
 def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, starts="grid", seed: int = 0, *,
               indices=None, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
-              d: str = "D", y: str = "loss", columns: Mapping[str, str] | None = None, polish: bool = True,
+              d: str = "D", y: str = "loss", x: str = "x", fixed: Mapping[str, float] | None = None,
+              tied: Mapping[str, str] | None = None, columns: Mapping[str, str] | None = None, polish: bool = True,
               prune_keep: int = 8, prune_iter: int = 40, n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
               progress: bool | None = None, estimate: FitResult | None = None) -> BootstrapResult:
@@ -326,7 +354,8 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     estimate : FitResult, optional
         A full-data fit to report as the point estimate (computed with the same starts if omitted).
     """
-    law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns)
+    law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
+                                                             fixed, tied)
     n_rows = len(frame)
 
     if indices is not None:
@@ -343,8 +372,14 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
                          f"(K, {law.n_params})")
     if estimate is None:
         full_starts = None if isinstance(starts, str) else starts
-        estimate = fit(frame, law=law, starts=full_starts, loss=loss_fn, solver=solver, n=n, d=d, y=y,
+        estimate = fit(frame, law=law, starts=full_starts, loss=loss_fn, solver=solver, n=n, d=d, y=y, x=x,
                        columns=columns, seed=seed, devices=devices)
+    elif not isinstance(estimate, FitResult):
+        raise ValueError(f"estimate must be a FitResult from jaxscale.fit, got {type(estimate).__name__}")
+    elif estimate.law != law or estimate.loss != loss_fn:
+        raise ValueError(f"estimate was fitted with law {estimate.law.name!r} and loss {estimate.loss.name}"
+                         f"{dict(estimate.loss.params)}, but this bootstrap uses law {law.name!r} and loss "
+                         f"{loss_fn.name}{dict(loss_fn.params)}; fit the estimate with the same law, loss and delta")
     if isinstance(starts, str) and starts == "best":
         start_points = estimate.theta[None, :]
     elif isinstance(starts, str) and starts == "subgrid":

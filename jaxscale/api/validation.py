@@ -30,8 +30,19 @@ def _row(frame: pd.DataFrame, position: int) -> str:
     return f"row {position}" + ("" if label == position else f" (index label {label!r})")
 
 
-def positive_column(frame: pd.DataFrame, column: str, role: str, option: str) -> np.ndarray:
-    """Column ``column`` as float64, checked to be present, numeric, finite and > 0."""
+def positive_column(frame: pd.DataFrame, column: str, role: str, option: str, positive: bool = True,
+                    where: str = "") -> np.ndarray:
+    """Column ``column`` as float64, checked to be present, numeric, finite and (if ``positive``) > 0.
+
+    ``where`` (e.g. ``"group 'c4': "``) prefixes every message so grouped fits name the group.
+    """
+    try:
+        return _checked_column(frame, column, role, option, positive)
+    except ValueError as err:
+        raise ValueError(f"{where}{err}") from None
+
+
+def _checked_column(frame: pd.DataFrame, column: str, role: str, option: str, positive: bool) -> np.ndarray:
     if column not in frame.columns:
         raise ValueError(
             f"column {column!r} ({role}) not found; available columns: {list(map(str, frame.columns))}. "
@@ -51,7 +62,7 @@ def positive_column(frame: pd.DataFrame, column: str, role: str, option: str) ->
         raise ValueError(
             f"column {column!r} ({role}) {_row(frame, i)} is {values[i]} ({bad.size} such row(s)); "
             "fix or drop those rows explicitly (e.g. data.dropna()) before fitting: nothing is dropped silently")
-    bad = np.flatnonzero(values <= 0)
+    bad = np.flatnonzero(values <= 0) if positive else np.empty(0, int)
     if bad.size:
         i = int(bad[0])
         raise ValueError(
@@ -60,24 +71,28 @@ def positive_column(frame: pd.DataFrame, column: str, role: str, option: str) ->
     return values
 
 
-def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``data`` and return ``(log_x[n, k], log_y[n])`` for ``law``.
+def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequence[str],
+            where: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``data`` and return ``(features[n, k], target[n])`` in ``law``'s fitting space.
 
     ``columns[j]`` names the column of input ``law.inputs[j]``; ``options[j]`` is the keyword
-    that sets it (named in error messages).
+    that sets it (named in error messages). Log-scale inputs and targets must be > 0; every
+    value must be finite. ``where`` prefixes messages (e.g. the group).
     """
     frame = as_frame(data)
-    inputs = [positive_column(frame, c, f"input {name}", opt)
-              for c, name, opt in zip(columns, law.inputs, options)]
-    loss = positive_column(frame, target, "loss", "y")
+    inputs = [positive_column(frame, c, f"input {name}", opt, scale == "log", where)
+              for c, name, opt, scale in zip(columns, law.inputs, options, law.input_scale)]
+    y = positive_column(frame, target, "target" if law.target_scale == "raw" else "loss", "y",
+                        law.target_scale == "log", where)
     n_rows = len(frame)
     if n_rows <= law.n_params:
         raise ValueError(
-            f"only {n_rows} row(s); law {law.name!r} has {law.n_params} parameters {law.param_names} and needs "
-            f"at least {law.n_params + 1} runs. Add runs or use a law with fewer parameters")
+            f"{where}only {n_rows} row(s); law {law.name!r} has {law.n_params} free parameters {law.param_names} "
+            f"and needs at least {law.n_params + 1} runs. Add runs, fix parameters (fixed=...) or use a law with "
+            "fewer parameters")
     for c, name, values in zip(columns, law.inputs, inputs):
         if np.unique(values).size < 2:
             raise ValueError(
-                f"column {c!r} (input {name}) has a single distinct value ({values[0]:g}) in all {n_rows} rows, "
-                f"so its exponent cannot be identified. Use runs at several values of {name}")
-    return np.log(np.stack(inputs, axis=1)), np.log(loss)
+                f"{where}column {c!r} (input {name}) has a single distinct value ({values[0]:g}) in all {n_rows} "
+                f"rows, so its exponent cannot be identified. Use runs at several values of {name}")
+    return law.features(np.stack(inputs, axis=1)), law.target(y)

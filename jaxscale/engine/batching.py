@@ -67,7 +67,7 @@ def _sharded_queue(solver, law, loss, n_lanes: int, devices: tuple):
 
 def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray, weights: np.ndarray,
               starts: np.ndarray, which: np.ndarray | None = None, *, n_lanes: int | None = None,
-              chunk_size: int | None = None, devices=None,
+              chunk_size: int | None = None, devices=None, row_group: np.ndarray | None = None,
               on_chunk: Callable[[int, int], None] | None = None) -> TaskResults:
     """Fit every task ``t``: start ``starts[t]`` on weights row ``weights[which[t]]``.
 
@@ -77,6 +77,9 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     device running its own lane loop, so no device waits for another's slowest lane.
     Results do not depend on ``chunk_size`` or the number of devices.
     ``on_chunk(done, total)`` is called after each chunk (progress bars).
+
+    Many data sets: ``log_x[G, m, k]``, ``log_y[G, m]`` with ``row_group[R]`` naming the group of
+    each weights row (see :class:`~jaxscale.kernels.solvers.Data`).
     """
     starts = np.asarray(starts, np.float64)
     n_tasks = starts.shape[0]
@@ -93,7 +96,8 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
         sharded = _sharded_queue(solver, law, loss, lanes, tuple(devs[:n_dev]))
     pieces = []
     with float64():
-        data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights))
+        groups = None if row_group is None else jnp.asarray(np.asarray(row_group, np.int32))
+        data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights), groups)
         for lo in range(0, n_tasks, chunk):
             hi = min(lo + chunk, n_tasks)
             pad = chunk - (hi - lo)

@@ -41,14 +41,18 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_keep: int | None = None,
                    prune_iter: int = 40, polish_top: int = 1, n_lanes: int | None = None,
-                   chunk_size: int | None = None, devices=None) -> BestOf:
-    """Fit every weights row from every start and keep each row's best end point."""
+                   chunk_size: int | None = None, devices=None, row_group=None) -> BestOf:
+    """Fit every weights row from every start and keep each row's best end point.
+
+    ``row_group[r]`` names the data set (group) of weights row ``r`` when ``log_x`` stacks
+    several (``log_x[G, m, k]``); see :func:`~jaxscale.engine.batching.run_tasks`.
+    """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
     starts = np.asarray(starts, np.float64)
     n_rows, n_starts, p = weights.shape[0], starts.shape[0], starts.shape[1]
     which = np.repeat(np.arange(n_rows), n_starts)
     tiled = np.tile(starts, (n_rows, 1))
-    run = dict(n_lanes=n_lanes, chunk_size=chunk_size, devices=devices)
+    run = dict(n_lanes=n_lanes, chunk_size=chunk_size, devices=devices, row_group=row_group)
 
     if prune_keep is not None and 0 < prune_keep < n_starts:
         cheap = dataclasses.replace(solver, max_iter=int(prune_iter))

@@ -1,17 +1,33 @@
-"""Batched minimisers: each lane is one (weights row, start) task."""
+"""Batched minimisers: each lane is one (weights row, start) task.
+
+The contract every solver follows is :class:`~.base.LaneSolver`; add a solver in one file and
+register it with :func:`register_solver` (the registry tests pick it up).
+"""
 from functools import partial
 
+from .base import STATUS_MESSAGES, LaneSolver, status_message
 from .bfgs import BFGS
 from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, STATUS_NAMES, Outcome
 from .levenberg_marquardt import LevenbergMarquardt
 from .objective import Data, evaluate, objective_value
 from .queue import solve_queue
 
-#: ``"lm"``: IRLS curvature (robust from far starts, the grid default). ``"lm-exact"``: exact Huber
-#: curvature from the first step: about 2.5x fewer iterations from a start already near the optimum
-#: (a single published start, the full-data optimum), but from far grid starts it reaches other basins.
+#: Solver factories by name. ``"lm"``: IRLS curvature (robust from far starts, the grid default).
+#: ``"lm-exact"``: exact Huber curvature from the first step: about 2.5x fewer iterations from a start
+#: already near the optimum (a single published start, the full-data optimum), but from far grid
+#: starts it reaches other basins. ``"bfgs"``: the quasi-Newton path of the reference procedure.
 SOLVERS = {"lm": LevenbergMarquardt, "lm-exact": partial(LevenbergMarquardt, polish_tol=1.0, name="lm-exact"),
            "bfgs": BFGS}
 
-__all__ = ["BFGS", "LevenbergMarquardt", "Data", "Outcome", "evaluate", "objective_value", "solve_queue",
-           "SOLVERS", "STATUS_NAMES", "RUNNING", "CONVERGED", "FAILED", "MAX_ITER"]
+
+def register_solver(name: str, factory, *, replace: bool = False):
+    """Make ``factory()`` (a :class:`LaneSolver`) available as ``solver=name``."""
+    if name in SOLVERS and not replace:
+        raise ValueError(f"a solver named {name!r} is already registered; pass replace=True to override it")
+    SOLVERS[name] = factory
+    return factory
+
+
+__all__ = ["BFGS", "LevenbergMarquardt", "LaneSolver", "Data", "Outcome", "evaluate", "objective_value",
+           "solve_queue", "SOLVERS", "STATUS_NAMES", "STATUS_MESSAGES", "status_message", "register_solver",
+           "RUNNING", "CONVERGED", "FAILED", "MAX_ITER"]

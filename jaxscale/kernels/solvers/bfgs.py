@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome, converged_on_change
+from .base import LaneSolver
+from .common import RUNNING, converged_on_change
 from .objective import evaluate
 
 
@@ -34,7 +35,7 @@ class BFGSState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class BFGS:
+class BFGS(LaneSolver):
     """Dense BFGS (the quasi-Newton path of Hoffmann/Epoch) with Armijo backtracking.
 
     Parameters
@@ -106,14 +107,7 @@ class BFGS:
                                                             state.theta, self.ftol, self.xtol)
         tiny_step = ~accept & (jnp.max(jnp.abs(shrunk * state.direction))
                                <= 1e-15 * (1.0 + jnp.max(jnp.abs(state.theta))))
-        status = jnp.where(
-            fresh & ~finite, FAILED,
-            jnp.where((gnorm <= self.gtol) | done_change, CONVERGED,
-                      jnp.where(tiny_step, FAILED,
-                                jnp.where(iterations >= self.max_iter, MAX_ITER, RUNNING))))
-        return BFGSState(theta, value, grad, inverse_hessian, direction, step_size, iterations,
-                         status.astype(jnp.int32))
+        status = self.next_status(failed_start=fresh & ~finite, converged=(gnorm <= self.gtol) | done_change,
+                                  stalled=tiny_step, iterations=iterations)
+        return BFGSState(theta, value, grad, inverse_hessian, direction, step_size, iterations, status)
 
-    def outcome(self, state: BFGSState) -> Outcome:
-        return Outcome(state.theta, state.value, state.status == CONVERGED, state.iterations,
-                       jnp.max(jnp.abs(state.grad)), state.status)

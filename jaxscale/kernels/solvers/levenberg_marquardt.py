@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome, converged_on_change, spd_solve
+from .base import LaneSolver
+from .common import RUNNING, converged_on_change, spd_solve
 from .objective import evaluate
 
 
@@ -38,7 +39,7 @@ class LMState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class LevenbergMarquardt:
+class LevenbergMarquardt(LaneSolver):
     """Levenberg-Marquardt with identity damping on the IRLS Gauss-Newton model.
 
     Parameters
@@ -111,14 +112,8 @@ class LevenbergMarquardt:
         small_grad = jnp.max(jnp.abs(grad)) <= self.gtol
         # lambda overflow: no step of any length lowers f any more (numerical floor)
         stalled = ~jnp.isfinite(damping) | (damping > 1e30) | ~jnp.all(jnp.isfinite(step))
-        status = jnp.where(
-            fresh & ~finite, FAILED,
-            jnp.where(small_grad | done_change, CONVERGED,
-                      jnp.where(stalled, FAILED,
-                                jnp.where(iterations >= self.max_iter, MAX_ITER, RUNNING))))
+        status = self.next_status(failed_start=fresh & ~finite, converged=small_grad | done_change,
+                                  stalled=stalled, iterations=iterations)
         return LMState(theta, value, grad, gauss_newton, theta + step, predicted, damping, nu,
-                       iterations, status.astype(jnp.int32), polish)
+                       iterations, status, polish)
 
-    def outcome(self, state: LMState) -> Outcome:
-        return Outcome(state.theta, state.value, state.status == CONVERGED, state.iterations,
-                       jnp.max(jnp.abs(state.grad)), state.status)

@@ -1,0 +1,191 @@
+r"""Many data sets in one compiled call: ``fit(data, by=...)``.
+
+Each group's rows are stacked into one padded array ``features[G, m, k]`` (padding rows carry
+weight 0), so every (group, start) pair is one lane of the same compiled solver run:
+
+.. math:: \hat\theta_g = \arg\min_\theta \sum_{i \in g} \rho\big(y_i - \hat z(\theta; x_i)\big)
+          \quad \text{for every group } g \text{ at once.}
+
+Groups may differ in size and input range; validation errors name the group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..engine import resolve_starts
+from ..engine.multistart import best_of_starts
+from .fit import FitResult, _starts_frame, fit_recipe, setup
+from .validation import as_frame
+
+
+def group_keys(by) -> list[str]:
+    """``by`` as a non-empty list of column names."""
+    cols = [by] if isinstance(by, str) else list(by) if isinstance(by, (list, tuple)) else None
+    if not cols or not all(isinstance(c, str) for c in cols):
+        raise ValueError(f"by must be a column name or a list of column names, got {by!r}")
+    return cols
+
+
+def split_groups(frame: pd.DataFrame, by) -> tuple[list[str], list[Any], list[np.ndarray]]:
+    """``(columns, keys, row positions per group)``, groups in sorted key order.
+
+    A missing ``by`` column or a missing value in one raises a ValueError naming it.
+    """
+    cols = group_keys(by)
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ValueError(f"by: column(s) {missing} not found; available columns: {list(map(str, frame.columns))}")
+    for c in cols:
+        bad = np.flatnonzero(frame[c].isna().to_numpy())
+        if bad.size:
+            raise ValueError(f"by: column {c!r} row {int(bad[0])} is missing ({bad.size} such row(s)); give every "
+                             "row a group or drop those rows explicitly")
+    grouped = frame.groupby(cols if len(cols) > 1 else cols[0], sort=True)
+    keys = list(grouped.groups.keys())
+    positions = [np.asarray(grouped.indices[k]) for k in keys]
+    return cols, keys, positions
+
+
+def stack_groups(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pad each group's ``(features[n_g, k], target[n_g])`` to ``m = max n_g`` rows.
+
+    Padding rows repeat the group's first row (finite values) with weight 0. Returns
+    ``(features[G, m, k], target[G, m], mask[G, m])``.
+    """
+    m = max(len(t) for _, t in parts)
+    k = parts[0][0].shape[1]
+    feats = np.empty((len(parts), m, k))
+    target = np.empty((len(parts), m))
+    mask = np.zeros((len(parts), m))
+    for g, (f, t) in enumerate(parts):
+        n = len(t)
+        feats[g, :n], target[g, :n], mask[g, :n] = f, t, 1.0
+        feats[g, n:], target[g, n:] = f[0], t[0]
+    return feats, target, mask
+
+
+@dataclass
+class GroupedFitResult:
+    """One :class:`FitResult` per group, fitted in one compiled call.
+
+    Attributes
+    ----------
+    by : list of str
+        The grouping columns.
+    results : dict
+        Group key -> :class:`FitResult` (also ``result[key]``).
+    """
+
+    by: list
+    results: dict
+    recipe: dict = field(default_factory=dict)
+
+    def __getitem__(self, key) -> FitResult:
+        try:
+            return self.results[key]
+        except KeyError:
+            raise KeyError(f"no group {key!r}; groups: {list(self.results)[:10]}"
+                           + (" ..." if len(self.results) > 10 else "")) from None
+
+    def __iter__(self) -> Iterator:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def items(self):
+        return self.results.items()
+
+    def _index(self) -> pd.Index:
+        keys = list(self.results)
+        if len(self.by) > 1:
+            return pd.MultiIndex.from_tuples(keys, names=self.by)
+        return pd.Index(keys, name=self.by[0])
+
+    @property
+    def params(self) -> pd.DataFrame:
+        """Natural parameters, one row per group (fixed parameters included)."""
+        return pd.DataFrame([r.params.to_numpy() for r in self.results.values()], index=self._index(),
+                            columns=list(next(iter(self.results.values())).params.index))
+
+    @property
+    def objective(self) -> pd.Series:
+        return pd.Series([r.objective for r in self.results.values()], index=self._index(), name="objective")
+
+    @property
+    def converged(self) -> pd.Series:
+        return pd.Series([r.converged for r in self.results.values()], index=self._index(), name="converged")
+
+    def predict(self, **inputs) -> pd.DataFrame:
+        """Every group's prediction at the same inputs: one row per (group, point), tidy."""
+        frames = []
+        for key, res in self.results.items():
+            value = np.atleast_1d(res.predict(**inputs))
+            arrays = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in inputs.values()))
+            part = pd.DataFrame({name: a.ravel() for name, a in zip(inputs, arrays)})
+            part["prediction"] = value.ravel()
+            for col, k in zip(self.by, key if len(self.by) > 1 else (key,)):
+                part.insert(0, col, k)
+            frames.append(part)
+        return pd.concat(frames, ignore_index=True)
+
+    def compute_optimal(self, C, **other_inputs) -> pd.DataFrame:
+        """Each group's compute-optimal allocation (see :meth:`FitResult.compute_optimal`), tidy."""
+        frames = []
+        for key, res in self.results.items():
+            part = res.compute_optimal(np.atleast_1d(C), **other_inputs).copy()
+            for col, k in zip(self.by, key if len(self.by) > 1 else (key,)):
+                part.insert(0, col, k)
+            frames.append(part)
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self) -> pd.DataFrame:
+        """Parameters, objective, points and convergence per group."""
+        table = self.params.copy()
+        table["objective"] = self.objective
+        table["n_points"] = [r.n_points for r in self.results.values()]
+        table["converged"] = self.converged
+        table["at_best"] = [r.n_at_best() for r in self.results.values()]
+        return table
+
+    def __repr__(self) -> str:
+        first = next(iter(self.results.values()))
+        return (f"GroupedFitResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "
+                f"converged={int(self.converged.sum())}/{len(self)})")
+
+
+def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1e-3, solver=None, n="N", d="D",
+               y="loss", x="x", fixed=None, tied=None, columns: Mapping[str, str] | None = None, seed=0, polish=8,
+               prune=None, prune_iter=40, n_lanes=None, chunk_size=None, devices=None) -> GroupedFitResult:
+    """Fit ``law`` to every group of ``data`` (rows sharing the ``by`` columns' values) in one run.
+
+    Same parameters as :func:`jaxscale.fit`; see there. Returns a :class:`GroupedFitResult`.
+    """
+    frame = as_frame(data)
+    cols, keys, positions = split_groups(frame, by)
+    parts, law_obj, loss_fn, solver_obj, names = [], None, None, None, None
+    for key, rows in zip(keys, positions):
+        sub = frame.iloc[rows]
+        law_obj, loss_fn, solver_obj, _, names, f, t = setup(
+            sub, law if law_obj is None else law_obj, loss, delta, solver if solver_obj is None else solver_obj,
+            n, d, y, columns, x, fixed if law_obj is None else None, tied if law_obj is None else None,
+            where=f"group {key!r}: ")
+        parts.append((f, t))
+    feats, target, mask = stack_groups(parts)
+    start_points = resolve_starts(law_obj, starts, seed)
+    n_groups, n_starts = len(keys), len(start_points)
+    best = best_of_starts(solver_obj, law_obj, loss_fn, feats, target, mask, start_points, prune_keep=prune,
+                          prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes, chunk_size=chunk_size,
+                          devices=devices, row_group=np.arange(n_groups))
+    recipe = fit_recipe(law_obj, loss_fn, solver_obj, start_points, starts, prune, prune_iter, polish, names, y)
+    results = {}
+    for g, key in enumerate(keys):
+        tasks = type(best.tasks)(*(a[g * n_starts:(g + 1) * n_starts] for a in best.tasks))
+        results[key] = FitResult(law_obj, loss_fn, best.theta[g], float(best.value[g]), bool(best.converged[g]),
+                                 _starts_frame(law_obj, start_points, tasks), int(mask[g].sum()),
+                                 dict(recipe, group=key if not isinstance(key, tuple) else list(key)))
+    return GroupedFitResult(cols, results, dict(recipe, by=cols))
