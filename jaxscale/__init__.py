@@ -1,7 +1,14 @@
 """jaxscale: fast, honest fits of neural scaling laws on jitted, batched JAX kernels.
 
 Layers: ``kernels`` (pure maths) <- ``engine`` (batching, grids, float64) <- ``api`` (pandas, results, CLI).
+
+Importing jaxscale asks JAX for one CPU device per core, if JAX has not started yet and nobody chose
+a count (``JAXSCALE_CPU_DEVICES=1`` opts out; see :mod:`jaxscale.engine.host` and
+:func:`cpu_devices_note`).
 """
+from .engine.host import configure_cpu_devices, enable_compilation_cache
+
+configure_cpu_devices()
 from .api import datasets
 from .api.bootstrap import BootstrapResult, bootstrap
 from .api.io import load
@@ -14,7 +21,14 @@ from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solv
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult", "load", "datasets",
+def cpu_devices_note() -> str:
+    """What ``import jaxscale`` did about JAX's CPU device count (and how to change it)."""
+    from .engine import host
+
+    return host.NOTE
+
+
+__all__ = ["configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__"]

@@ -17,8 +17,8 @@ from ..engine import float64, resolve_starts, run_tasks
 from ..engine.resampling import counts_from_indices, resample_counts
 from ..kernels.laws import Law, get_law
 from ..kernels.losses import Loss, get_loss
-from ..engine.multistart import POLISHER, best_of_starts
-from .fit import FitResult, check_compute, fit, input_arrays, setup
+from ..engine.multistart import POLISHER, PRUNE_KEEP, WARM_SOLVER, best_of_starts
+from .fit import FitResult, check_compute, fit, input_arrays, resolve_prune, setup
 
 FORMAT_VERSION = 1
 
@@ -311,7 +311,7 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
               indices=None, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
               d: str = "D", y: str = "loss", x: str = "x", fixed: Mapping[str, float] | None = None,
               tied: Mapping[str, str] | None = None, columns: Mapping[str, str] | None = None, polish: bool = True,
-              prune_keep: int = 8, prune_iter: int = 40, n_subgrid: int = 16, chunk_size: int | None = None,
+              prune_keep: int | str | None = "auto", prune_iter: int | None = None, n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
               progress: bool | None = None, estimate: FitResult | None = None) -> BootstrapResult:
     r"""Case-resampling bootstrap with a multi-start refit of every resample.
@@ -327,10 +327,15 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     law, loss, delta, solver, n, d, y, columns : as in :func:`jaxscale.fit`
     n_resamples : int
         Number of resamples drawn from ``seed`` (ignored when ``indices`` is given).
+    solver : as in :func:`jaxscale.fit`; with one start per resample (``"best"``, or an array
+        of one start) the default is ``"lm-warm"`` (exact Huber curvature once the set of points
+        inside delta has settled: a few Newton steps from a start near the optimum).
     starts : "grid", "best", "prune", int or array (K, p)
-        ``"grid"``: the law's grid for every resample (4500 for Chinchilla). ``"best"``: only
-        the full-data optimum. ``"prune"``: every grid start for ``prune_iter`` evaluations,
-        then the ``prune_keep`` most promising per resample to convergence. ``"subgrid"``: the
+        ``"grid"``: the law's grid for every resample (4500 for Chinchilla), pruned as set by
+        ``prune_keep`` (default: screened for ``prune_iter`` evaluations, the lowest 32 continued,
+        as :func:`jaxscale.fit`; ``prune_keep=None`` runs every start to convergence). ``"best"``:
+        only the full-data optimum. ``"prune"``: the grid, pruned (same as ``"grid"`` unless
+        ``prune_keep=None``). ``"subgrid"``: the
         full-data optimum plus ``n_subgrid - 1`` grid starts spread evenly over the grid (for
         solvers that reach the optimum from almost anywhere; benchmarks/bench_bootstrap.py
         measures its agreement with the exhaustive grid). An int: seeded random starts; an
@@ -354,6 +359,7 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     estimate : FitResult, optional
         A full-data fit to report as the point estimate (computed with the same starts if omitted).
     """
+    solver_given = solver
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied)
     n_rows = len(frame)
@@ -391,7 +397,11 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     else:
         start_points = resolve_starts(law, starts, seed)
     n_starts = start_points.shape[0]
-    pruning = isinstance(starts, str) and starts == "prune"
+    prune_keep, prune_iter = resolve_prune(PRUNE_KEEP if isinstance(starts, str) and starts == "prune"
+                                           and prune_keep is None else prune_keep, prune_iter, n_starts)
+    pruning = prune_keep is not None
+    if solver_given is None and n_starts == 1:  # a warm start: Newton steps once the inside set settles
+        solver = WARM_SOLVER
 
     per_chunk = max(1, int(chunk_size or (1 << 16)) // n_starts)
     recipe = {"law": law.name, "loss": loss_fn.name, **dict(loss_fn.params), "solver": solver.name,

@@ -5,17 +5,23 @@ exits with status 2 and a one-line message on bad input (never a traceback).
 
 Data arguments take a CSV path or one of the names ``chinchilla`` (Epoch's extraction of the
 Hoffmann et al. runs, via :func:`jaxscale.datasets.chinchilla`) and ``synthetic``.
+
+The CLI uses every CPU core (one JAX CPU device per core, see :mod:`jaxscale.engine.host`) and keeps
+compiled programs in a persistent cache (``$JAXSCALE_CACHE_DIR``, default ``~/.cache/jaxscale/xla``;
+``JAXSCALE_CACHE_DIR=off`` turns it off), so only the first run of a command compiles.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..engine.host import enable_compilation_cache
 from . import datasets
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
@@ -67,16 +73,23 @@ def _level(text: str) -> float:
     return value
 
 
-def _starts(text: str):
-    if text in ("grid", "best", "prune", "subgrid"):
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use grid, best, prune, subgrid or a number of random starts") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: the number of random starts must be >= 1")
-    return value
+def _word_or_count(words: dict, count: str):
+    """An argparse type: one of ``words`` (mapped to its value) or a positive integer ``count``."""
+    def parse(text: str):
+        if text in words:
+            return words[text]
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: use {', '.join(words)} or a number of {count}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: the number of {count} must be >= 1")
+        return value
+    return parse
+
+
+_starts = _word_or_count({w: w for w in ("grid", "best", "prune", "subgrid")}, "random starts")
+_prune = _word_or_count({"auto": "auto", "none": None}, "starts to keep")
 
 
 def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
@@ -242,15 +255,18 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
     parser.add_argument("--d-col", default="D", help="tokens column (default D)")
     parser.add_argument("--loss-col", default="loss", help="loss column (default loss)")
     parser.add_argument("--law", default="chinchilla", help="chinchilla (default) or power_law")
-    parser.add_argument("--solver", default="lm", choices=["lm", "lm-exact", "bfgs"],
-                        help="lm (default; IRLS curvature), lm-exact (exact Huber curvature, near starts) or bfgs")
+    parser.add_argument("--solver", default=None, choices=["lm", "lm-warm", "lm-exact", "lm-irls", "bfgs"],
+                        help="lm (default; IRLS curvature, polished with the exact one), lm-warm (default for one "
+                             "start per resample), lm-exact, lm-irls (the unpolished reference) or bfgs")
     parser.add_argument("--delta", type=_positive_float, default=1e-3, help="Huber delta (default 1e-3)")
 
 
 def _fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--starts", type=_starts, default=None,
                         help="number of random starts instead of the law's grid (Hoffmann's 4500 for chinchilla)")
-    parser.add_argument("--prune", type=int, default=None, help="pruned multi-start: keep this many starts to convergence")
+    parser.add_argument("--prune", type=_prune, default="auto",
+                        help="pruned multi-start: keep this many starts to convergence after screening; auto "
+                             "(default: 32 after 20 evaluations) or none (every start to convergence)")
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:
@@ -330,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if os.environ.get("JAXSCALE_CACHE_DIR", "").strip().lower() not in ("off", "0", "none"):
+        try:
+            enable_compilation_cache()
+        except OSError:  # an unwritable cache directory only costs compile time
+            pass
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, OSError) as err:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..engine import resolve_starts
 from ..engine.multistart import best_of_starts
-from .fit import FitResult, _starts_frame, fit_recipe, setup
+from .fit import FitResult, _starts_frame, fit_recipe, resolve_prune, setup
 from .validation import as_frame
 
 
@@ -160,7 +160,7 @@ class GroupedFitResult:
 
 def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1e-3, solver=None, n="N", d="D",
                y="loss", x="x", fixed=None, tied=None, columns: Mapping[str, str] | None = None, seed=0, polish=8,
-               prune=None, prune_iter=40, n_lanes=None, chunk_size=None, devices=None) -> GroupedFitResult:
+               prune="auto", prune_iter=None, n_lanes=None, chunk_size=None, devices=None) -> GroupedFitResult:
     """Fit ``law`` to every group of ``data`` (rows sharing the ``by`` columns' values) in one run.
 
     Same parameters as :func:`jaxscale.fit`; see there. Returns a :class:`GroupedFitResult`.
@@ -178,6 +178,7 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
     feats, target, mask = stack_groups(parts)
     start_points = resolve_starts(law_obj, starts, seed)
     n_groups, n_starts = len(keys), len(start_points)
+    prune, prune_iter = resolve_prune(prune, prune_iter, n_starts)
     best = best_of_starts(solver_obj, law_obj, loss_fn, feats, target, mask, start_points, prune_keep=prune,
                           prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes, chunk_size=chunk_size,
                           devices=devices, row_group=np.arange(n_groups))

@@ -38,6 +38,34 @@ def default_lanes(n_tasks: int) -> int:
     return int(min(wide, 1 << max(0, int(n_tasks) - 1).bit_length()))
 
 
+#: CPU: lanes x rows x parameters of one lane step (a cache-sized working set; see lanes_for_rows).
+CPU_LANE_WORK = 1 << 16
+
+#: Bytes of per-lane working arrays (about ``p + 12`` float64 values per row and lane) one call may hold.
+LANE_MEMORY = 1 << 28
+
+
+def _pow2_floor(x: float) -> int:
+    return 1 << max(0, int(np.floor(np.log2(max(1.0, x)))))
+
+
+def lanes_for_rows(n_rows: int, n_params: int = 5, backend: str | None = None) -> int:
+    r"""Lanes advanced together, from the backend and the data size only (never the job).
+
+    A lane step holds about ``(p + 12)`` float64 values per data row (residuals, Jacobian
+    columns, weights), so the lanes are capped by :data:`LANE_MEMORY` / (``8 (p + 12) n``): memory
+    stays bounded for any row count (1 lane from about two million rows at ``p = 5``). Below that
+    cap, CPU uses the power of two nearest below :data:`CPU_LANE_WORK` / (rows x parameters),
+    between 16 and 256 (32 for 240 rows and 5 parameters); accelerators up to 8192.
+    """
+    n_rows, n_params = max(1, int(n_rows)), max(1, int(n_params))
+    backend = backend or jax.default_backend()
+    memory = _pow2_floor(LANE_MEMORY / (8.0 * (n_params + 12) * n_rows))
+    if backend in ("gpu", "cuda", "rocm", "tpu"):
+        return int(max(1, min(8192, memory)))
+    return int(max(1, min(memory, max(16, min(256, _pow2_floor(CPU_LANE_WORK / (n_rows * n_params)))))))
+
+
 def resolve_devices(devices=None) -> list:
     """``None`` -> all local devices; an int -> the first that many; or a list of devices."""
     local = jax.local_devices()
@@ -88,7 +116,7 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     chunk = int(min(n_tasks, chunk_size or DEFAULT_CHUNK))
-    lanes = int(n_lanes or default_lanes(n_tasks))
+    lanes = int(n_lanes or min(default_lanes(n_tasks), lanes_for_rows(np.shape(log_y)[-1], starts.shape[1])))
     devs = resolve_devices(devices)
     n_dev = len(devs) if n_tasks >= 2 * len(devs) else 1
     if n_dev > 1:

@@ -16,7 +16,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome
+from .common import CONVERGED, FAILED, MAX_ITER, PRUNED, RUNNING, Outcome
 
 #: What each status means and what to do about it.
 STATUS_MESSAGES = {
@@ -26,6 +26,9 @@ STATUS_MESSAGES = {
             "floor); check the data for extreme values and try other starts",
     MAX_ITER: "stopped at max_iter evaluations before converging: raise max_iter "
               "(e.g. solver=jaxscale.LevenbergMarquardt(max_iter=2000)) or start closer to the optimum",
+    PRUNED: "pruned: screened for a few evaluations, then not continued because other starts of the same "
+            "fit were lower (the pruned multi-start); its end point is where the screening stopped. Pass "
+            "prune=None to run every start to convergence",
 }
 
 

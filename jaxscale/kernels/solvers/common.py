@@ -6,7 +6,10 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 RUNNING, CONVERGED, FAILED, MAX_ITER = 0, 1, 2, 3
-STATUS_NAMES = {RUNNING: "running", CONVERGED: "converged", FAILED: "failed", MAX_ITER: "max_iter"}
+#: Set by a multi-start strategy (never by a solver): screened for a few evaluations, then not continued.
+PRUNED = 4
+STATUS_NAMES = {RUNNING: "running", CONVERGED: "converged", FAILED: "failed", MAX_ITER: "max_iter",
+                PRUNED: "pruned"}
 
 
 class Outcome(NamedTuple):

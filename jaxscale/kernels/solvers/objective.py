@@ -40,6 +40,8 @@ class Evaluation(NamedTuple):
     value: jnp.ndarray  # f, scalar
     grad: jnp.ndarray  # g, (p,)
     gauss_newton: jnp.ndarray  # H_GN, (p, p)
+    inside: jnp.ndarray | None = None  # sum_i w_i rho''(r_i): weighted count of points inside delta (Huber)
+    pattern: jnp.ndarray | None = None  # sum_i w_i rho''(r_i) c_i, c_i a fixed irrational code per row
 
 
 def predict_and_jacobian(law: Law, theta: jnp.ndarray, log_x: jnp.ndarray):
@@ -53,18 +55,34 @@ def predict_and_jacobian(law: Law, theta: jnp.ndarray, log_x: jnp.ndarray):
 
 def evaluate(law: Law, loss: Loss, theta: jnp.ndarray, log_x: jnp.ndarray, log_y: jnp.ndarray,
              weights: jnp.ndarray, exact_curvature=False) -> Evaluation:
-    """Objective, gradient and Gauss-Newton matrix of one lane at ``theta``.
+    r"""Objective, gradient and Gauss-Newton matrix of one lane at ``theta``.
 
     ``exact_curvature`` (a per-lane bool) weights ``H_GN`` by ``rho''`` instead of the IRLS
-    majoriser ``loss.curvature``.
+    majoriser ``loss.curvature``. Also returned: the weighted count of points where ``rho'' > 0``
+    (inside delta for Huber) and a signature of that set, :math:`\sum_i w_i \rho''(r_i) c_i` with
+    :math:`c_i = \mathrm{frac}(i \varphi)`, which Levenberg-Marquardt uses to see that the set
+    has settled.
+
+    ``H_GN`` is summed entry by entry over the ``p (p + 1) / 2`` distinct column pairs (one
+    fused pass over the points), not as a batched matrix product (slow for ``p x n`` blocks on CPU).
     """
     log_hat, jac = predict_and_jacobian(law, theta, log_x)
     r = log_y - log_hat
     value = loss.total(r, weights)
-    grad = -jac.T @ (weights * loss.psi(r))
-    curvature = jnp.where(exact_curvature, loss.hessian(r), loss.curvature(r))
-    gauss_newton = (jac * (weights * curvature)[:, None]).T @ jac
-    return Evaluation(value, grad, gauss_newton)
+    psi = weights * loss.psi(r)
+    hessian = weights * loss.hessian(r)
+    curvature = jnp.where(exact_curvature, hessian, weights * loss.curvature(r))
+    p = theta.shape[0]
+    columns = [jac[:, j] for j in range(p)]
+    grad = -jnp.stack([jnp.sum(c * psi) for c in columns])
+    entries = {}
+    for i in range(p):
+        weighted = columns[i] * curvature
+        for j in range(i, p):
+            entries[i, j] = entries[j, i] = jnp.sum(weighted * columns[j])
+    gauss_newton = jnp.stack([jnp.stack([entries[i, j] for j in range(p)]) for i in range(p)])
+    code = jnp.mod(jnp.arange(r.shape[0], dtype=r.dtype) * 0.6180339887498949, 1.0)
+    return Evaluation(value, grad, gauss_newton, jnp.sum(hessian), jnp.sum(hessian * code))
 
 
 def objective_value(law: Law, loss: Loss, theta: jnp.ndarray, log_x: jnp.ndarray, log_y: jnp.ndarray,

@@ -9,6 +9,10 @@ the cost is ~ (total evaluations) / n_lanes iterations, not (slowest fit) x (bat
 
 Results do not depend on ``n_lanes``: each task runs the same deterministic iteration
 sequence wherever it is scheduled.
+
+``budget`` (a traced scalar, so one compiled program serves every value) caps the evaluations of
+each task of a call: a lane that reaches it stops with its status still ``RUNNING`` (0), which a
+multi-start strategy reads as "screened, not finished" (see :mod:`jaxscale.engine.multistart`).
 """
 from __future__ import annotations
 
@@ -21,9 +25,8 @@ from .common import Outcome
 from .objective import Data
 
 
-@partial(jax.jit, static_argnames=("solver", "law", "loss", "n_lanes"))
-def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.ndarray,
-                n_valid: jnp.ndarray, n_lanes: int) -> Outcome:
+def queue_loop(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.ndarray,
+               n_valid: jnp.ndarray, n_lanes: int, budget: jnp.ndarray | None = None) -> Outcome:
     """Run every task ``t < n_valid`` to its stopping rule.
 
     Parameters
@@ -41,6 +44,9 @@ def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.n
         Tasks ``>= n_valid`` are padding and never run.
     n_lanes : int
         Number of lanes advanced together.
+    budget : int, optional
+        Most evaluations per task in this call (default: the solver's ``max_iter`` only); a
+        task stopped by it reports status ``RUNNING`` (0).
 
     Returns
     -------
@@ -83,7 +89,10 @@ def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.n
     def body(carry):
         lanes, lane_task, active, next_task, results = carry
         lanes = step(lanes, which[lane_task])
-        done = active & (lanes.status != 0)
+        stopped = lanes.status != 0
+        if budget is not None:
+            stopped = stopped | (lanes.iterations >= budget)
+        done = active & stopped
         slot = jnp.where(done, lane_task, n_tasks)  # out of range -> dropped
         results = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), results, outcome(lanes))
         queued = next_task + jnp.cumsum(done, dtype=jnp.int32) - 1
@@ -98,3 +107,7 @@ def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.n
 
     carry = jax.lax.while_loop(cond, body, (lanes, lane_task, active, next_task, results))
     return carry[4]
+
+
+#: :func:`queue_loop` compiled (one program per solver, law, loss, lane count and shapes).
+solve_queue = partial(jax.jit, static_argnames=("solver", "law", "loss", "n_lanes"))(queue_loop)
