@@ -1,6 +1,6 @@
 """Synthetic Chinchilla-law data sets of many shapes, for proving a multi-start strategy.
 
-``proof_datasets()`` returns 24 seeded data sets that differ in design (isoFLOP curves like
+``proof_datasets()`` returns 24 seeded data sets (and 9 :data:`HARD` ones) that differ in design (isoFLOP curves like
 Hoffmann's, log-uniform random (N, D), a product grid, very few runs, a narrow or a wide range),
 size (24 to 2000 runs), true law (exponents 0.15 to 0.8, alpha far from beta, E from 0.05 to 3,
 A and B over four orders of magnitude) and noise (log-normal 0.2 % to 5 %, Student-t(2) tails,
@@ -71,6 +71,31 @@ SPECS = [
 ]
 
 
+#: Hard landscapes found by a seeded random search over laws, designs and noise (few of the 4500
+#: grid starts reach the best basin, or the best fit is degenerate: an exponent near 0 makes a term a
+#: constant and E -> 0, a valley whose floor is reached only as e -> -infinity). (spec, seed).
+HARD = [
+    (("hard-grid-negbeta", "grid", 200,
+      2620.727504863663, 59.85065189521221, 3.0, 0.40978960029642364, 0.6312618840607432, "t2", 0.01), 5016),
+    (("hard-narrow", "narrow", 200,
+      4076.02336297075, 21695.363842092647, 2.0, 0.8231614292172955, 0.3944513871393901, "t2", 0.03), 5035),
+    (("hard-isoflop-shallow", "isoflop", 100,
+      49170.70490472533, 492.0190287849227, 1.0, 0.11896781899950198, 0.3795131773478754, "outliers", 0.01), 5030),
+    (("hard-isoflop-30", "isoflop", 30,
+      11.840808672864929, 658.4891468125188, 1.0, 0.12403211507765617, 0.6857266990800057, "outliers", 0.03), 5036),
+    (("degenerate-wide-60", "wide", 60,
+      372.03879836923187, 305.04729409991404, 0.5, 0.925450995873567, 0.6663036290419094, "normal", 0.03), 5004),
+    (("degenerate-isoflop-60", "isoflop", 60,
+      32.746292299386596, 24.66766605984358, 2.0, 0.8173624858768416, 0.5211414575593487, "outliers", 0.003), 5001),
+    (("degenerate-wide-100", "wide", 100,
+      13.367061615966616, 31.683374046874594, 0.1, 0.9074924208726179, 0.7981171212206741, "outliers", 0.03), 5000),
+    (("degenerate-small-AB", "wide", 60,
+      1.6584792407444062, 1.5080001817200541, 0.1, 0.2441908304720601, 0.6512856438457277, "normal", 0.01), 5003),
+    (("degenerate-narrow-30", "narrow", 30,
+      1.1785715368162628, 1387.7452175224591, 0.5, 0.47701328582186664, 0.833730650195541, "outliers", 0.03), 5018),
+]
+
+
 def make(spec, seed: int) -> pd.DataFrame:
     """One data set: columns N, D, loss."""
     name, design, rows, A, B, E, alpha, beta, model, scale = spec
@@ -91,6 +116,7 @@ def make(spec, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"N": N, "D": D, "loss": clean * np.exp(noise)})
 
 
-def proof_datasets() -> list[tuple[str, pd.DataFrame]]:
-    """The 24 data sets, ``(name, frame)``, seeded by their position."""
-    return [(spec[0], make(spec, 1000 + i)) for i, spec in enumerate(SPECS)]
+def proof_datasets(hard: bool = True) -> list[tuple[str, pd.DataFrame]]:
+    """The 24 :data:`SPECS` data sets (seeded by their position) and the :data:`HARD` ones, ``(name, frame)``."""
+    out = [(spec[0], make(spec, 1000 + i)) for i, spec in enumerate(SPECS)]
+    return out + ([(spec[0], make(spec, seed)) for spec, seed in HARD] if hard else [])

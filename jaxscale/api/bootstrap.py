@@ -332,7 +332,7 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         inside delta has settled: a few Newton steps from a start near the optimum).
     starts : "grid", "best", "prune", int or array (K, p)
         ``"grid"``: the law's grid for every resample (4500 for Chinchilla), pruned as set by
-        ``prune_keep`` (default: screened for ``prune_iter`` evaluations, the lowest 32 continued,
+        ``prune_keep`` (default: screened for ``prune_iter`` evaluations, the lowest 64 continued,
         as :func:`jaxscale.fit`; ``prune_keep=None`` runs every start to convergence). ``"best"``:
         only the full-data optimum. ``"prune"``: the grid, pruned (same as ``"grid"`` unless
         ``prune_keep=None``). ``"subgrid"``: the

@@ -266,7 +266,7 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
                         help="number of random starts instead of the law's grid (Hoffmann's 4500 for chinchilla)")
     parser.add_argument("--prune", type=_prune, default="auto",
                         help="pruned multi-start: keep this many starts to convergence after screening; auto "
-                             "(default: 32 after 20 evaluations) or none (every start to convergence)")
+                             "(default: 64 after 20 evaluations) or none (every start to convergence)")
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:

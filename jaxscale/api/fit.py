@@ -373,11 +373,12 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
         Pruned multi-start: every start is screened for ``prune_iter`` evaluations, then only the
         ``prune`` lowest continue to convergence; the others are reported with status
         ``"pruned"`` and ``converged=False``. ``"auto"`` (default): keep
-        :data:`~jaxscale.engine.multistart.PRUNE_KEEP` (32) after
+        :data:`~jaxscale.engine.multistart.PRUNE_KEEP` (64) after
         :data:`~jaxscale.engine.multistart.PRUNE_ITER` (20) evaluations when there are more
-        starts than that: measured to reach the exhaustive grid's optimum on Epoch's data and on
-        24 synthetic data sets of different shapes (``benchmarks/bench_strategy.py``) at about a
-        tenth of the evaluations. ``None`` runs every start to convergence (every start's end
+        starts than that. A continued start resumes its own lane state, so it ends exactly where an
+        unpruned run from it would; measured to reach the exhaustive grid's optimum on Epoch's data
+        and on synthetic data sets of many shapes (``benchmarks/bench_strategy.py``) at about a
+        sixth of the evaluations. ``None`` runs every start to convergence (every start's end
         point is then a converged fit, and ``n_at_best`` counts basins over all starts).
     prune_iter : int, optional
         Screening evaluations per start (default :data:`~jaxscale.engine.multistart.PRUNE_ITER`).

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..kernels.solvers import Data, LevenbergMarquardt, Outcome, queue_loop
+from ..kernels.solvers import SOLVERS, Data, LevenbergMarquardt, Outcome, queue_loop
 from ..kernels.solvers.common import PRUNED, RUNNING
 from .batching import TaskResults, lanes_for_rows, resolve_devices, run_tasks
 from .precision import float64
@@ -42,12 +42,13 @@ DEFAULT_SOLVER = LevenbergMarquardt()
 
 #: For warm starts (a start at or near the optimum: a bootstrap resample started from the
 #: full-data optimum or a published fit): switch to the exact curvature as soon as the set of
-#: points inside delta stays the same for one step (a damped Newton method from there).
-WARM_SOLVER = LevenbergMarquardt(settle_steps=1, name="lm-warm")
+#: points inside delta stays the same for one step (a damped Newton method from there), with a small
+#: initial damping (Gauss-Newton steps from the first evaluation).
+WARM_SOLVER = SOLVERS["lm-warm"]()
 
 #: Default pruning of a multi-start fit: screen every start for PRUNE_ITER evaluations, then
 #: continue the PRUNE_KEEP lowest to convergence (measured in benchmarks/bench_strategy.py).
-PRUNE_KEEP = 32
+PRUNE_KEEP = 64
 PRUNE_ITER = 20
 
 #: Data with more rows than this are screened on a fixed subsample of this many rows (the pruned
@@ -88,7 +89,8 @@ def pruned_program(solver, law, loss, n_lanes: int, devices: tuple, n_starts: in
     padding), ``n_valid[n]`` (valid slots at the front of each block), ``n_rows_valid`` (rows that
     have tasks) and ``budget`` (screening evaluations). Returns the screening outcome per slot,
     the continuation outcome per slot, the task id each continuation slot ran and the number of
-    continuation slots used per device.
+    continuation slots used per device. The continuation resumes each chosen task's lane state,
+    so a continued task ends exactly where an unpruned run of it would (same iterates).
     """
     from jax.sharding import Mesh, PartitionSpec
 
@@ -107,10 +109,10 @@ def pruned_program(solver, law, loss, n_lanes: int, devices: tuple, n_starts: in
         slot = jnp.arange(block, dtype=jnp.int32)
 
         def phase(index, carry):
-            screened, finished, _ = carry
+            screened, finished, states, _ = carry
             # selection from the screening (used in phase 1; cheap and ignored in phase 0)
             values = jax.lax.all_gather(screened.value, "tasks", tiled=True)
-            thetas = jax.lax.all_gather(screened.theta, "tasks", tiled=True)
+            all_states = jax.tree.map(lambda x: jax.lax.all_gather(x, "tasks", tiled=True), states)
             all_ids = jax.lax.all_gather(ids, "tasks", tiled=True)
             table = jnp.full(sentinel + 1, jnp.inf, values.dtype).at[all_ids].set(
                 jnp.where(jnp.isfinite(values), values, jnp.inf))
@@ -120,19 +122,22 @@ def pruned_program(solver, law, loss, n_lanes: int, devices: tuple, n_starts: in
             chosen = (jnp.arange(n_rows, dtype=jnp.int32)[:, None] * n_starts + best).ravel()
             mine = chosen[jnp.minimum(first + slot, n_rows * keep - 1)]
             second = index == 1
-            outcome = queue_loop(solver, law, loss, data,
-                                 jnp.where(second, thetas[where_is[mine]], starts),
-                                 jnp.where(second, mine // n_starts, which),
-                                 jnp.where(second, share, n_valid[0]), n_lanes,
-                                 jnp.where(second, _NO_BUDGET, budget))
+            # phase 1 resumes the chosen tasks' lane states: their iterates are those of an uninterrupted run
+            resumed = jax.tree.map(lambda x, own: jnp.where(second, x[where_is[mine]], own), all_states, states)
+            outcome, end_states = queue_loop(solver, law, loss, data, starts,
+                                             jnp.where(second, mine // n_starts, which),
+                                             jnp.where(second, share, n_valid[0]), n_lanes,
+                                             jnp.where(second, _NO_BUDGET, budget), states=resumed)
             keep_old = lambda new, old, use: jnp.where(use, new, old)  # noqa: E731
             screened = jax.tree.map(lambda new, old: keep_old(new, old, ~second), outcome, screened)
             finished = jax.tree.map(lambda new, old: keep_old(new, old, second), outcome, finished)
-            return screened, finished, mine
+            return screened, finished, end_states, mine
 
         empty = Outcome(starts, jnp.full(block, jnp.inf, starts.dtype), jnp.zeros(block, bool),
                         jnp.zeros(block, jnp.int32), jnp.zeros(block, starts.dtype), jnp.zeros(block, jnp.int32))
-        screened, finished, mine = jax.lax.fori_loop(0, 2, phase, (empty, empty, jnp.zeros(block, jnp.int32)))
+        states = jax.vmap(solver.init)(starts)
+        screened, finished, _, mine = jax.lax.fori_loop(0, 2, phase, (empty, empty, states,
+                                                                      jnp.zeros(block, jnp.int32)))
         return screened, finished, mine, share[None]
 
     return jax.jit(jax.shard_map(per_device, mesh=mesh,
@@ -154,8 +159,8 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
     """Screen every (row, start) task for ``budget`` evaluations, continue the ``keep`` lowest per row.
 
     Returns the per-task results (r-major; pruned tasks keep their screening end point with status
-    :data:`~jaxscale.kernels.solvers.common.PRUNED`, continued ones report the continuation with
-    iterations of both phases), a bool mask of the continued tasks and every task's objective at
+    :data:`~jaxscale.kernels.solvers.common.PRUNED`, continued ones report where they ended, the
+    same end point as an unpruned run from that start), a bool mask of the continued tasks and every task's objective at
     the end of the screening.
     """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
@@ -192,11 +197,8 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
     tasks.status[tasks.status == RUNNING] = PRUNED
     done = (slot[None, :] < used[:, None]).ravel()
     ids = mine[done]
-    for name, values in zip(TaskResults._fields, finished):
-        values = values[done]
-        if name == "iterations":
-            values = values + tasks.iterations[ids]
-        getattr(tasks, name)[ids] = values
+    for name, values in zip(TaskResults._fields, finished):  # iterations count both phases (resumed state)
+        getattr(tasks, name)[ids] = values[done]
     continued = np.zeros(n_tasks, bool)
     continued[ids] = True
     return tasks, continued, screened_value

@@ -19,7 +19,7 @@ from .queue import queue_loop, solve_queue
 #: full-data optimum), the default for single-start bootstraps. ``"lm-exact"``: exact curvature from
 #: the first accepted step. ``"lm-irls"``: the IRLS model only, stopped by the standard test (the
 #: reference exhaustive grid). ``"bfgs"``: the quasi-Newton path of the reference procedure.
-SOLVERS = {"lm": LevenbergMarquardt, "lm-warm": partial(LevenbergMarquardt, settle_steps=1, name="lm-warm"),
+SOLVERS = {"lm": LevenbergMarquardt, "lm-warm": partial(LevenbergMarquardt, settle_steps=1, initial_damping=1e-9, name="lm-warm"),
            "lm-exact": partial(LevenbergMarquardt, polish_tol=1.0, name="lm-exact"),
            "lm-irls": partial(LevenbergMarquardt, polish_after=False, name="lm-irls"),
            "bfgs": BFGS}
