@@ -82,6 +82,25 @@ def timed_twice(fn, *args, **kwargs):
     return out, first, second
 
 
+def timed_repeats(fn, *args, repeats: int = 3, **kwargs):
+    """The identical call ``1 + repeats`` times: ``(result, first_s (compile + run), [run_s, ...])``."""
+    _, first = timed(fn, *args, **kwargs)
+    times, out = [], None
+    for _ in range(repeats):
+        out, seconds = timed(fn, *args, **kwargs)
+        times.append(seconds)
+    return out, first, times
+
+
+def spread(first: float, times: list[float]) -> dict:
+    """First call, median, min and max of the repeats (their range is the machine's noise)."""
+    import statistics
+
+    median = statistics.median(times)
+    return {"first_call_s (compile + run)": first, "run_s_median": median, "run_s_min": min(times),
+            "run_s_max": max(times), "run_s_all": times, "compile_s_estimate": first - median}
+
+
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name

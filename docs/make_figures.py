@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     fit = js.fit(data)
-    fit_bfgs = js.fit(data, solver="bfgs")
+    fit_all = js.fit(data, prune=None)  # every start to convergence, for the landscape
+    fit_bfgs = js.fit(data, solver="bfgs", prune=None)
     boot = js.bootstrap(data, n_resamples=args.resamples, starts="best", seed=args.seed, estimate=fit)
     print(f"fits and {args.resamples} bootstrap resamples: {time.perf_counter() - t0:.1f} s")
     print(fit.summary())
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     save(plot.residuals(fit, data), "residuals")
 
     fig, (ax_lm, ax_bfgs) = plt.subplots(1, 2, figsize=(12.0, 4.8), layout="constrained")
-    plot.landscape(fit, ax=ax_lm)
+    plot.landscape(fit_all, ax=ax_lm)
     plot.landscape(fit_bfgs, ax=ax_bfgs)
     save(fig, "landscape")
 

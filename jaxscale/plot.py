@@ -674,7 +674,8 @@ def landscape(fit: FitResult, *, ax: Axes | None = None, tol: float = 1e-9, max_
     consecutive values differ by at most ``tol`` (:func:`basins`). The ``max_basins`` best
     basins get a bar each (the best in red), all further basins share one grey bar and
     starts ending at a non-finite objective another, so the bars add up to the number of
-    starts. The title reads "k / K starts reach the best basin".
+    starts. The title reads "k / K starts reach the best basin". Starts a pruned multi-start stopped
+    while screening (status ``"pruned"``) have no end point and are left out (and counted in the title).
 
     Parameters
     ----------
@@ -696,6 +697,9 @@ def landscape(fit: FitResult, *, ax: Axes | None = None, tol: float = 1e-9, max_
     objectives = fit.starts["objective"].to_numpy(np.float64) if "objective" in fit.starts else np.empty(0)
     if objectives.size == 0:
         raise ValueError("this fit has no per-start results (e.g. built from given parameters); nothing to draw")
+    # a pruned multi-start: only continued starts have end points (pruned ones stopped while screened)
+    pruned = (fit.starts["status"] == "pruned").to_numpy() if "status" in fit.starts else np.zeros(objectives.size, bool)
+    objectives = objectives[~pruned]
     table = basins(objectives, tol)
     finite = table[np.isfinite(table["objective"])]
     shown = finite.iloc[:max_basins]
@@ -733,7 +737,9 @@ def landscape(fit: FitResult, *, ax: Axes | None = None, tol: float = 1e-9, max_
     n_starts = int(objectives.size)
     n_best = int(shown["count"].iloc[0]) if len(shown) else 0
     solver = fit.recipe.get("solver", "")
-    ax.set_title(f"{n_best:,} / {n_starts:,} starts reach the best basin" + (f" (solver: {solver})" if solver else ""))
+    ax.set_title(f"{n_best:,} / {n_starts:,} starts reach the best basin" + (f" (solver: {solver})" if solver else "")
+                 + (f"\n{int(pruned.sum()):,} pruned starts not shown (prune=None fits every start)"
+                    if pruned.any() else ""))
     handles = [Line2D([], [], ls="none", marker="s", markersize=9, color=ESTIMATE_COLOR, label="best basin")]
     if len(shown) > 1:
         handles.append(Line2D([], [], ls="none", marker="s", markersize=9, color="tab:blue", label="other basins"))

@@ -53,7 +53,7 @@ PRUNE_ITER = 20
 
 #: Data with more rows than this are screened on a fixed subsample of this many rows (the pruned
 #: multi-start's both phases), then the SUBSAMPLE_FINISH best end points are fitted to all rows.
-SUBSAMPLE_ROWS = 4096
+SUBSAMPLE_ROWS = 2048
 SUBSAMPLE_FINISH = 8
 
 #: End objectives within this of a row's best count as "the best basin".
