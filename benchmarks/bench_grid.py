@@ -141,22 +141,18 @@ def main() -> None:
     print("new process:", json.dumps(report["new_process"]), flush=True)
 
     if not args.skip_scipy:
-        values, seconds = scipy_grid(grid, log_n, log_d, log_l, exact=True)
-        report["scipy"]["lbfgsb_exact_gradient_default_tolerances"] = {
-            "starts": len(grid), "seconds": seconds, "fits_per_s": len(grid) / seconds,
-            "best_objective": float(values.min()), "best_minus_reference": float(values.min() - REF_MIN),
-            "starts_at_best_1e-9": int(np.sum(values <= REF_MIN + 1e-9)),
-            "options": "L-BFGS-B, exact gradient, scipy's default options, OPENBLAS_NUM_THREADS=1"}
-        print(f"scipy exact gradient, default tolerances: {seconds:.1f} s, best {values.min():.14f}", flush=True)
+        runs = [("default_tolerances", "scipy's default options", {})]
         if not args.skip_tight:
-            values, seconds = scipy_grid(grid, log_n, log_d, log_l, exact=True, ftol=1e-15, gtol=1e-12,
-                                         maxiter=15000)
-            report["scipy"]["lbfgsb_exact_gradient_tight_tolerances"] = {
+            runs.append(("tight_tolerances", "ftol=1e-15, gtol=1e-12, maxiter=15000",
+                         {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000}))
+        for key, words, options in runs:
+            values, seconds = scipy_grid(grid, log_n, log_d, log_l, exact=True, **options)
+            report["scipy"][f"lbfgsb_exact_gradient_{key}"] = {
                 "starts": len(grid), "seconds": seconds, "fits_per_s": len(grid) / seconds,
                 "best_objective": float(values.min()), "best_minus_reference": float(values.min() - REF_MIN),
                 "starts_at_best_1e-9": int(np.sum(values <= REF_MIN + 1e-9)),
-                "options": "L-BFGS-B, exact gradient, ftol=1e-15, gtol=1e-12, maxiter=15000, OPENBLAS_NUM_THREADS=1"}
-            print(f"scipy exact gradient, tight tolerances: {seconds:.1f} s, best {values.min():.14f}", flush=True)
+                "options": f"L-BFGS-B, exact gradient, {words}, OPENBLAS_NUM_THREADS=1"}
+            print(f"scipy exact gradient, {key}: {seconds:.1f} s, best {values.min():.14f}", flush=True)
         subset = np.random.default_rng(0).choice(len(grid), size=args.fd_subset, replace=False)
         values_fd, seconds_fd = scipy_grid(grid[subset], log_n, log_d, log_l, exact=False)
         report["scipy"]["lbfgsb_finite_differences"] = {
