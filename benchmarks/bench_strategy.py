@@ -34,6 +34,7 @@ from common import chinchilla_240, huber_objective, machine, write
 from proof_datasets import proof_datasets
 
 ATTAINED_BOUND = 20.0
+EPOCH = "epoch-chinchilla-240"
 
 
 def scipy_from(start, log_n, log_d, log_l):
@@ -88,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
-    sets = [("epoch-chinchilla-240", chinchilla_240())] + proof_datasets()
+    sets = [(EPOCH, chinchilla_240())] + proof_datasets()
     report = {"benchmark": "default js.fit(data) vs the exhaustive IRLS grid (4500 starts)",
               "command": f"python benchmarks/bench_strategy.py --honesty-starts {args.honesty_starts}",
               "machine": machine(), "datasets": {}}
@@ -103,7 +104,7 @@ def main() -> None:
     attained = [e for e in entries if e["attained"]]
     report["summary"] = {
         "datasets": len(report["datasets"]), "attained": len(attained),
-        "attained_synthetic": sum(1 for n, e in report["datasets"].items() if e["attained"] and not n.startswith("epoch")),
+        "attained_synthetic": sum(1 for n, e in report["datasets"].items() if e["attained"] and n != EPOCH),
         "attained_matching_1e-11": sum(1 for e in attained if e["pass_1e-11"]),
         "max_default_minus_reference_attained": max(e["default_minus_reference"] for e in attained),
         "degenerate_same_valley_1e-9": sum(1 for e in entries if not e["attained"] and e["same_valley_1e-9"]),
