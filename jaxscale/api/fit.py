@@ -366,9 +366,10 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     seed : int
         Seed for random starts.
     polish : int
-        For solvers that do not polish their lanes themselves (``"lm-irls"``, ``"bfgs"``): the
-        best ``polish`` end points are refined with exact Huber curvature and tight tolerances;
-        the result is the best of all end points. ``0`` disables it.
+        For solvers that do not polish their lanes themselves (``"lm-irls"``, ``"bfgs"``), and for
+        any solver when the best lane did not converge: the best ``polish`` end points are refined
+        with exact Huber curvature and tight tolerances; the result is the best of all end points.
+        ``0`` disables it.
     prune : "auto", int or None
         Pruned multi-start: every start is screened for ``prune_iter`` evaluations, then only the
         ``prune`` lowest continue to convergence; the others are reported with status

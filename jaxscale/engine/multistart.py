@@ -34,7 +34,8 @@ from .batching import TaskResults, lanes_for_rows, resolve_devices, run_tasks
 from .precision import float64
 
 #: Final refinement: exact Huber curvature from the first accepted step, tight tolerances.
-POLISHER = LevenbergMarquardt(max_iter=300, gtol=1e-13, ftol=1e-15, xtol=1e-12, polish_tol=1.0, polish_after=False)
+POLISHER = LevenbergMarquardt(max_iter=300, gtol=1e-13, ftol=1e-15, xtol=1e-12, polish_tol=1.0, polish_after=False,
+                              settle_steps=0)
 
 #: The default lane solver: Levenberg-Marquardt on the IRLS model (reaches the global optimum from
 #: almost every start), which polishes with the exact curvature once the standard test is met.
@@ -278,14 +279,18 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
     converged = tasks.converged.reshape(n_rows, n_starts)[rows, best_k].astype(bool)
     n_at_best = np.sum(values <= best[:, None] + BASIN_TOL, axis=1)
 
-    if polish_top > 0 and not polishes(solver):
-        top = np.argsort(values, axis=1, kind="stable")[:, :polish_top]
-        flat = (rows[:, None] * n_starts + top).ravel()
+    # rows to polish: all (solvers that do not polish), else only rows whose best lane did not converge
+    todo = rows if not polishes(solver) else np.flatnonzero(~converged)
+    if polish_top > 0 and todo.size:
+        top = np.argsort(values[todo], axis=1, kind="stable")[:, :polish_top]
+        flat = (todo[:, None] * n_starts + top).ravel()
         refined = run_tasks(POLISHER, law, loss, log_x, log_y, weights, tasks.theta[flat], which[flat], **run)
-        r_values = _finite(refined.value).reshape(n_rows, -1)
+        r_values = _finite(refined.value).reshape(todo.size, -1)
         k = np.argmin(r_values, axis=1)
-        better = r_values[rows, k] <= best
-        theta = np.where(better[:, None], refined.theta.reshape(n_rows, -1, p)[rows, k], theta)
-        best = np.where(better, r_values[rows, k], best)
-        converged = np.where(better, refined.converged.reshape(n_rows, -1)[rows, k] | converged, converged)
+        here = np.arange(todo.size)
+        better = r_values[here, k] <= best[todo]
+        theta[todo] = np.where(better[:, None], refined.theta.reshape(todo.size, -1, p)[here, k], theta[todo])
+        best[todo] = np.where(better, r_values[here, k], best[todo])
+        converged[todo] = np.where(better, refined.converged.reshape(todo.size, -1)[here, k] | converged[todo],
+                                   converged[todo])
     return BestOf(theta, best, converged, n_at_best, tasks)

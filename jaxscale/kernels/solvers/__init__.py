@@ -21,7 +21,7 @@ from .queue import queue_loop, solve_queue
 #: reference exhaustive grid). ``"bfgs"``: the quasi-Newton path of the reference procedure.
 SOLVERS = {"lm": LevenbergMarquardt, "lm-warm": partial(LevenbergMarquardt, settle_steps=1, initial_damping=1e-9, name="lm-warm"),
            "lm-exact": partial(LevenbergMarquardt, polish_tol=1.0, name="lm-exact"),
-           "lm-irls": partial(LevenbergMarquardt, polish_after=False, name="lm-irls"),
+           "lm-irls": partial(LevenbergMarquardt, polish_after=False, settle_steps=0, name="lm-irls"),
            "bfgs": BFGS}
 
 

@@ -82,8 +82,10 @@ class LevenbergMarquardt(LaneSolver):
         Switch to the exact curvature once ``settle_steps`` consecutive accepted steps left the
         set of points with ``rho'' > 0`` (inside delta for Huber) unchanged, and that set has at
         least as much weight as there are parameters (so the exact Gauss-Newton matrix can be
-        regular). Cheap from a start near the optimum (a warm start); from far starts an early
-        switch can settle in a worse stationary point. ``0`` never switches on this test.
+        regular). Cheap from a start near the optimum (``1``: a warm start); from far starts an
+        early switch can settle in a worse stationary point, so the default (50) only ends IRLS
+        crawls (few points inside delta: IRLS converges linearly with a rate near 1 there). ``0``
+        never switches on this test.
     polish_after : bool
         Meeting the standard test switches to the exact curvature instead of stopping; the lane
         then stops (converged) when the predicted decrease of its next step is at most
@@ -100,7 +102,7 @@ class LevenbergMarquardt(LaneSolver):
     initial_damping: float = 1e-3
     min_damping: float = 0.0
     polish_tol: float = 0.0
-    settle_steps: int = 0
+    settle_steps: int = 50
     polish_after: bool = True
     polish_ftol: float = 1e-15
     polish_xtol: float = 1e-12
