@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p)
     p.add_argument("--resamples", type=int, default=4000, help="number of resamples (default 4000)")
     p.add_argument("--starts", type=_starts, default="grid",
-                   help="grid (default, 4500 per resample), best, prune, subgrid or a number of random starts")
+                   help="grid (default: 4500 per resample, screened, the best 64 continued), best, prune, subgrid "
+                        "or a number of random starts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", help="directory for finished chunks; rerun the same command to resume")
     p.add_argument("--out", help="save the result (.npz) for 'optimal', 'predict' and 'plot --from'")
