@@ -428,7 +428,8 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
     n_at_best = np.zeros(n_rows, np.int64)
     have = np.zeros(n_rows, bool)
     stats = {"chunks_computed": 0, "chunks_reused": 0, "corrupt": 0, "retries": 0, "rows_per_chunk": None,
-             "probe_rows": None, "n_lanes": int(job.n_lanes), "fingerprint": job.fingerprint}
+             "probe_rows": None, "n_lanes": int(job.n_lanes), "fingerprint": job.fingerprint,
+             "chunk_timings": []}  # (lo, hi, seconds on the worker, of which compiling)
 
     def fill(lo, hi, arrays):
         rows = np.arange(lo, min(hi, n_rows))
@@ -453,6 +454,7 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
                 store.write(out)
             fill(out.lo, out.hi, out.arrays)
             stats["chunks_computed"] += 1
+            stats["chunk_timings"].append((out.lo, out.hi, round(out.seconds, 4), round(out.compile_seconds, 4)))
             bar.update((out.hi - out.lo) * n_starts)
 
         def run_all(ranges, shape_rows):
