@@ -40,7 +40,7 @@ import numpy as np
 
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
-from .batching import _pow2_floor, default_lanes
+from .batching import _pow2_ceil, _pow2_floor, default_lanes
 from .multistart import POLISHER, best_of_starts
 from .npzfile import CorruptFile, checksum, read_npz, write_bytes_atomic, write_npz
 from .resampling import resample_counts
@@ -175,8 +175,9 @@ class RowsJob:
 
     def row_weights(self, lo: int, hi: int) -> np.ndarray:
         """Weights of rows ``lo..hi-1`` as float64 ``(hi - lo, n)``."""
-        if self.weights is None:
-            return resample_counts(self.seed, np.arange(lo, hi), self.n_data, self.n_draws).astype(np.float64)
+        if self.weights is None:  # ids padded to a power of two: few compiled shapes; draws are exact integers
+            ids = np.arange(lo, lo + _pow2_ceil(hi - lo))
+            return resample_counts(self.seed, ids, self.n_data, self.n_draws)[: hi - lo].astype(np.float64)
         if lo < self.row_offset or hi > self.n_rows:
             raise ValueError(f"rows {lo}..{hi - 1} are outside this job's rows {self.row_offset}..{self.n_rows - 1}")
         return self.weights[lo - self.row_offset: hi - self.row_offset]
