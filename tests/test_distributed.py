@@ -91,3 +91,17 @@ def test_worker_killed_mid_run(client, data, estimate, local, tmp_path):
     assert 1 <= written_at_kill < 12  # 24 resamples in chunks of 2: the kill came partway
     assert victim not in client.run(os.getpid).values()  # that worker really died (the nanny started another)
     same_draws(outcome["boot"], local)
+
+
+def test_cli_runs_on_a_dask_scheduler(client, tmp_path):
+    """`jaxscale bootstrap ... --dask ADDRESS` sends the chunks to the cluster and matches a local run."""
+    import subprocess
+    import sys
+
+    address = client.scheduler.address
+    out = subprocess.run([sys.executable, "-m", "jaxscale", "bootstrap", "synthetic", "--resamples", "12", "--starts",
+                          "4", "--seed", "1", "--chunk-size", "16", "--dask", address, "--no-progress", "--out",
+                          str(tmp_path / "boot.npz")], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, **JIT_CACHE})
+    assert out.returncode == 0, out.stderr
+    same_draws(js.load(tmp_path / "boot.npz"), js.bootstrap(js.datasets.synthetic(), n_resamples=12, starts=4, seed=1))

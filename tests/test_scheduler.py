@@ -18,6 +18,7 @@ from conftest import JIT_CACHE
 from jaxscale.api.fit import setup
 from jaxscale.engine import scheduler
 from jaxscale.engine.batching import resolve_devices
+from jaxscale.engine.multistart import best_of_starts
 from jaxscale.engine.npzfile import CorruptFile, read_npz, write_npz
 from jaxscale.engine.scheduler import RowsJob, progress_bar, run_rows
 
@@ -122,6 +123,21 @@ def test_executor_retries_failed_chunks(job, reference, tmp_path):
         run_rows(job, 12, executor=pool, retries=0, chunk_size=15, progress=False)
     with cf.ThreadPoolExecutor(1) as pool, pytest.raises(ValueError, match="devices must be None"):
         run_rows(job, 12, executor=pool, devices=resolve_devices(), progress=False)
+
+
+def test_explicit_weight_rows_on_an_executor_equal_one_local_call(job):
+    """Grouped fits are rows of 0/1 weights: chunks shipped to workers give what one local call gives."""
+    rng = np.random.default_rng(0)
+    masks = (rng.random((9, job.n_data)) < 0.7).astype(float)  # 9 "groups" of rows
+    grouped = RowsJob(job.solver, job.law, job.loss, job.log_x, job.log_y, STARTS, weights=masks)
+    with cf.ThreadPoolExecutor(2) as pool:
+        out = run_rows(grouped, executor=pool, chunk_size=10, progress=False)  # 2 rows per chunk
+    direct = best_of_starts(job.solver, job.law, job.loss, job.log_x, job.log_y, masks, STARTS)
+    np.testing.assert_array_equal(out.theta, direct.theta)
+    np.testing.assert_array_equal(out.value, direct.value)
+    assert out.stats["chunks_computed"] == 5
+    with pytest.raises(ValueError, match="only 9 explicit weight rows"):
+        run_rows(grouped, 10, progress=False)
 
 
 class JobLike:

@@ -13,6 +13,7 @@ curvature and tight tolerances (:data:`POLISHER`); the best end point of all is 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -45,33 +46,34 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
     """Fit every weights row from every start and keep each row's best end point.
 
     Each row's result depends only on that row (its tasks, its pruning and its polish), never
-    on the other rows of the call. ``shape_rows`` pads every compiled call as if there were
-    that many rows (a scheduler's fixed chunk shape: one compilation for all its chunks).
+    on the other rows of the call. ``shape_rows`` pads the weights to that many rows and every
+    compiled call to the largest call shape (padding tasks never run): a scheduler's fixed chunk
+    shape, so one compilation per solver serves every chunk, whatever its rows or starts.
     """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
     starts = np.asarray(starts, np.float64)
     n_rows, n_starts, p = weights.shape[0], starts.shape[0], starts.shape[1]
     which = np.repeat(np.arange(n_rows), n_starts)
     tiled = np.tile(starts, (n_rows, 1))
-    shape = max(n_rows, int(shape_rows or 0))
+    full_calls = None if shape_rows is None else sys.maxsize  # capped at the largest call shape
 
-    def run(solver_, starts_, which_, per_row):
+    def run(solver_, starts_, which_):
         return run_tasks(solver_, law, loss, log_x, log_y, weights, starts_, which_, n_lanes=n_lanes,
-                         chunk_size=chunk_size, devices=devices, shape_tasks=shape * per_row, shape_rows=shape)
+                         chunk_size=chunk_size, devices=devices, shape_tasks=full_calls, shape_rows=shape_rows)
 
     if prune_keep is not None and 0 < prune_keep < n_starts:
         cheap = dataclasses.replace(solver, max_iter=int(prune_iter))
-        tasks = run(cheap, tiled, which, n_starts)
+        tasks = run(cheap, tiled, which)
         order = np.argsort(_finite(tasks.value).reshape(n_rows, n_starts), axis=1, kind="stable")[:, :prune_keep]
         flat = (np.arange(n_rows)[:, None] * n_starts + order).ravel()
-        full = run(solver, tasks.theta[flat], which[flat], prune_keep)
+        full = run(solver, tasks.theta[flat], which[flat])
         # report the kept lanes' full runs; their iterations include the cheap phase
         full = full._replace(iterations=full.iterations + tasks.iterations[flat])
         tasks = TaskResults(*(np.array(a) for a in tasks))
         for field_name, values in full._asdict().items():
             getattr(tasks, field_name)[flat] = values
     else:
-        tasks = run(solver, tiled, which, n_starts)
+        tasks = run(solver, tiled, which)
 
     values = _finite(tasks.value).reshape(n_rows, n_starts)
     rows = np.arange(n_rows)
@@ -84,7 +86,7 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
     if polish_top > 0:
         top = np.argsort(values, axis=1, kind="stable")[:, :polish_top]
         flat = (rows[:, None] * n_starts + top).ravel()
-        refined = run(POLISHER, tasks.theta[flat], which[flat], top.shape[1])
+        refined = run(POLISHER, tasks.theta[flat], which[flat])
         r_values = _finite(refined.value).reshape(n_rows, -1)
         k = np.argmin(r_values, axis=1)
         better = r_values[rows, k] <= best
