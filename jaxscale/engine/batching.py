@@ -34,7 +34,7 @@ MIN_WEIGHT_ROWS = 64
 ACCELERATORS = ("gpu", "cuda", "rocm", "tpu")
 
 #: CPU: lanes x rows x parameters evaluated per lane step (fixes the CPU lane count; see default_lanes).
-CPU_LANE_WORK = 1 << 16
+CPU_LANE_WORK = 1 << 17
 
 #: Accelerators: bytes of Jacobian (lanes x rows x parameters x 8) one lane step may hold.
 ACCELERATOR_LANE_BYTES = 1 << 30
@@ -63,12 +63,14 @@ def default_lanes(n_rows: int, n_params: int = 5, backend: str | None = None) ->
     r"""Lanes advanced together: fixed by the backend and the data size, never by the job.
 
     CPU: the power of two at or below :data:`CPU_LANE_WORK` / (rows x parameters), between 16
-    and 256: 32 lanes for 240 rows and 5 parameters, 64 for 108 rows, 256 for 30 rows. Measured
-    on this 2-core CPU (CPU time, so that other load does not count), a lane step's throughput
-    levels off once lanes x rows reaches about 4,000-8,000 (240 rows: 16-64 lanes within 10 %,
-    256 lanes 10-20 % slower on a grid fit and 2.3x slower on 1,000 single-start fits, whose
-    last lane loads wait for their slowest lane), while a lone fit pays for every idle lane:
-    one single-start fit on 240 rows takes 14 ms with 32 lanes and 113 ms with 256.
+    and 256: 64 lanes for 240 rows and 5 parameters, 128 for 108 rows, 256 for 30 rows. Measured
+    on this 2-core CPU in CPU time (the machine was shared, so wall times were not usable), a lane
+    step's throughput levels off once lanes x rows reaches about 4,000-8,000: on 240 rows, 16-64
+    lanes are within 15 % of each other (64 the best on a 4500-start grid fit and on 256
+    resamples x 16 starts), 256 lanes 5-20 % slower on those and 2.3x slower on 1,000
+    single-start fits, whose last lane loads wait for their slowest lane. A lone fit pays for
+    every idle lane: a single-start fit on 240 rows takes 27 ms with 64 lanes, 14 ms with 32 and
+    113 ms with 256 (after compilation, quiet machine).
     Accelerators: 8192 lanes, fewer when a lane step's Jacobian would exceed
     :data:`ACCELERATOR_LANE_BYTES`.
 
