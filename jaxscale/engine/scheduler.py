@@ -290,8 +290,9 @@ class ChunkStore:
             except (ValueError, AttributeError, OSError):
                 previous = None  # unreadable: the chunk names still guard against mixing runs
             if previous is not None and previous != fingerprint:
-                raise ValueError(f"checkpoint {self.directory} holds a different run (other data or arguments); "
-                                 "use a new directory or delete it")
+                raise ValueError(f"checkpoint {self.directory} holds a different run (other data or arguments; a "
+                                 "law built from lambdas or closures is only recognised within one Python "
+                                 "session); use a new directory or delete it")
         text = json.dumps({"fingerprint": fingerprint, "recipe": dict(description or {})}, indent=2,
                           sort_keys=True, default=str)
         write_bytes_atomic(stamp, text.encode())
@@ -360,10 +361,10 @@ class RowsResult(NamedTuple):
 def _executor_workers(executor) -> int | None:
     """Worker count of a Dask client/executor or a concurrent.futures pool, when it can be known."""
     client = getattr(executor, "_client", executor)
-    info = getattr(client, "scheduler_info", None)
-    if callable(info):
+    threads = getattr(client, "nthreads", None)  # Dask: {worker: threads}
+    if callable(threads):
         try:
-            return max(1, sum(int(w.get("nthreads", 1)) for w in info()["workers"].values()))
+            return max(1, sum(int(n) for n in threads().values()))
         except Exception:  # noqa: BLE001 - an unreachable scheduler just means "unknown"
             return None
     workers = getattr(executor, "_max_workers", None)
