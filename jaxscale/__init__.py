@@ -6,6 +6,7 @@ from .api import datasets
 from .api.bootstrap import BootstrapResult, bootstrap
 from .api.io import load
 from .api.fit import FitResult, fit
+from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, Law, get_law
 from .kernels.losses import Loss, huber, squared
@@ -14,7 +15,8 @@ from .kernels.solvers import BFGS, LevenbergMarquardt
 __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "load", "datasets", "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA",
-           "POWER_LAW", "get_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "__version__"]
+           "POWER_LAW", "get_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "__version__",
+           "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches"]
 
 
 def __getattr__(name: str):
