@@ -6,6 +6,7 @@ from .api import datasets
 from .api.bootstrap import BootstrapResult, bootstrap
 from .api.io import load
 from .api.fit import FitResult, fit
+from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
@@ -17,7 +18,8 @@ __version__ = "0.1.0"
 __all__ = ["fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
-           "register_solver", "__version__"]
+           "register_solver", "__version__",
+           "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches"]
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""Command line: ``jaxscale fit | bootstrap | optimal | predict | plot | demo``.
+"""Command line: ``jaxscale fit | bootstrap | isoflop | optimal | predict | plot | demo``.
 
 Every command prints a readable table by default, ``--json`` or ``--csv`` for pipelines, and
 exits with status 2 and a one-line message on bad input (never a traceback).
@@ -20,6 +20,7 @@ from . import datasets
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
 from .io import load
+from .isoflop import isoflop
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
              "hoffmann": (datasets.HOFFMANN_PARAMS, "Hoffmann et al. (2022), Approach 3 as published")}
@@ -160,6 +161,32 @@ def cmd_bootstrap(args) -> None:
          payload={"recipe": result.recipe, "level": args.level, "method": args.method})
 
 
+def cmd_isoflop(args) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = isoflop(read_data(args.data), budget=args.budget_col if args.budgets is None else args.budgets,
+                         budget_tol=args.budget_tol, n=args.n_col, d=args.d_col, y=args.loss_col, c=args.c_col,
+                         method=args.method, robust=not args.least_squares, n_resamples=args.resamples,
+                         seed=args.seed, level=args.level)
+    for warning in caught:
+        sys.stderr.write(f"jaxscale: warning: {warning.message}\n")
+    minima, alloc = result.minima, result.allocation
+    table = pd.concat([pd.DataFrame({"quantity": "N_opt", "budget": minima.index.astype(str), "C": minima["C"],
+                                     "estimate": minima["N_opt"], "lower": minima["lower"], "upper": minima["upper"]}),
+                       alloc.reset_index().rename(columns={"exponent": "quantity"}).assign(budget="", C=np.nan)],
+                      ignore_index=True)
+    if args.format == "text":
+        print(result.summary())
+        return
+    emit(table, args.format, payload={
+        "allocation": json.loads(alloc.to_json(orient="index", double_precision=15)),
+        "minima": json.loads(minima.reset_index().assign(budget=lambda f: f["budget"].astype(str)).to_json(
+            orient="records", double_precision=15)),
+        "recipe": result.recipe})
+
+
 def cmd_optimal(args) -> None:
     model, source = _model(args)
     table = _optimal_table(model, np.asarray(args.compute, np.float64), args.level)
@@ -295,6 +322,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     _output_options(p)
     p.set_defaults(run=cmd_bootstrap)
+
+    p = sub.add_parser("isoflop", help="Approach 2: isoFLOP profiles, their minima, N_opt ~ C^a with intervals")
+    p.add_argument("data", help="CSV of runs (final losses), or 'chinchilla' / 'synthetic'")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--budget-col", default=None, help="column labelling each run's budget (default: group by C)")
+    group.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP",
+                       help="nominal budgets; each run joins the nearest within --budget-tol dex")
+    p.add_argument("--budget-tol", type=_positive_float, default=0.1, help="budget width in dex of C (default 0.1)")
+    p.add_argument("--n-col", default="N", help="model-size column (default N)")
+    p.add_argument("--d-col", default="D", help="tokens column (default D)")
+    p.add_argument("--loss-col", default="loss", help="loss column (default loss)")
+    p.add_argument("--c-col", default=None, help="compute column (default C = 6 N D)")
+    p.add_argument("--method", choices=["parabola", "profile"], default="parabola")
+    p.add_argument("--least-squares", action="store_true", help="plain least squares instead of Huber IRLS")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples within budgets (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=_level, default=0.95)
+    _output_options(p)
+    p.set_defaults(run=cmd_isoflop)
 
     p = sub.add_parser("optimal", help="compute-optimal N and D for budgets C = 6ND")
     p.add_argument("--compute", "-C", type=_positive_float, nargs="+", required=True, metavar="FLOP")
