@@ -51,7 +51,8 @@ def fake_boot(n_resamples: int = 7, n_rows: int = 12) -> js.BootstrapResult:
     rng = np.random.default_rng(1)
     estimate = fake_fit().theta
     log_x = np.log(np.c_[rng.uniform(1e8, 1e10, n_rows), rng.uniform(1e9, 1e11, n_rows)])
-    return js.BootstrapResult(LAW, js.huber(1e-3), estimate, 0.0123, estimate + 0.01 * rng.normal(size=(n_resamples, 5)),
+    draws = estimate + 0.01 * rng.normal(size=(n_resamples, 5))
+    return js.BootstrapResult(LAW, js.huber(1e-3), estimate, 0.0123, draws,
                               rng.uniform(size=n_resamples), rng.uniform(size=n_resamples) > 0.2,
                               rng.integers(1, 9, n_resamples), log_x, 1 + 0.1 * rng.normal(size=n_rows),
                               np.ones(n_rows), {"seed": 5, "loss": "huber", "delta": 1e-3, "versions": {"jax": "x"}})

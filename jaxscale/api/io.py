@@ -388,13 +388,18 @@ def _check_meta(meta: dict, path, expected_kind: str | None) -> tuple[_Header, s
         raise ValueError(f"{path} holds a {kind} result, not a {expected_kind}; load it with jaxscale.load")
     law_name = _field(meta, "law", lambda v: isinstance(v, str), "a law name", path)
     loss_name = _field(meta, "loss", lambda v: isinstance(v, str), "a loss name", path)
-    params = _field(meta, "loss_params", lambda v: isinstance(v, dict) and set(v) <= {"delta"} and all(
-        _is_number(x) and math.isfinite(x) for x in v.values()), "a dict like {'delta': 0.001}", path)
+    params = _field(meta, "loss_params", lambda v: isinstance(v, dict) and all(
+        _is_number(x) and math.isfinite(x) for x in v.values()), "a dict of finite numbers like {'delta': 0.001}", path)
     _field(meta, "recipe", lambda v: isinstance(v, dict), "a dict", path)
     try:
-        header = _Header(kind, get_law(law_name), get_loss(loss_name, **params))
+        law = get_law(law_name)
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise ValueError(f"{path}: meta field 'law': {err}") from None
+    try:
+        header = _Header(kind, law, get_loss(loss_name, **params))
+    except (TypeError, ValueError) as err:  # unknown name, or parameters the loss does not take
+        raise ValueError(f"{path}: meta fields 'loss' and 'loss_params' ({loss_name!r}, {_short(params)}): {err}") \
+            from None
     if kind == "fit":
         _field(meta, "objective", _is_number, "a number", path)
         _field(meta, "converged", lambda v: isinstance(v, bool), "true or false", path)
@@ -408,8 +413,8 @@ def _check_meta(meta: dict, path, expected_kind: str | None) -> tuple[_Header, s
 
 
 def _array(arrays: dict, name: str, path, kinds: str, shape: tuple, *, finite: bool = False) -> np.ndarray:
-    """``arrays[name]`` checked: dtype kind in ``kinds``, ``shape`` (``None`` = any length, text labels for the
-    message only), and all finite if asked."""
+    """``arrays[name]`` checked: dtype kind in ``kinds``, ``shape`` (an int fixes a length; a label such as
+    ``"R"`` allows any length and names it in the message), and all finite if asked."""
     array = arrays[name]
     expected = {"f": "float", "b": "bool", "i": "integer", "u": "integer", "U": "text"}
     if array.dtype.kind not in kinds:
@@ -471,7 +476,9 @@ def load(path: str | Path, *, kind: str | None = None,
     The file is treated as untrusted (see :func:`read_npz`); then the metadata's fields are checked by
     type, the law and loss by name, and the arrays by dtype and shape: ``theta`` must be finite with
     shape ``(p,)`` for a fit (``p = law.n_params``), ``(R, p)`` for a bootstrap whose ``estimate``
-    ``(p,)`` is finite. Anything else is a one-line ``ValueError`` naming the file and the field.
+    ``(p,)`` is finite, as are the data ``log_x``, ``log_y`` and ``weights >= 0``; bootstrap draws
+    (``theta``, ``objective``) may be non-finite for a resample whose every start failed (``ci`` and
+    ``summary`` skip those). Anything else is a one-line ``ValueError`` naming the file and the field.
     Numbers come back bit-identical.
 
     Parameters
