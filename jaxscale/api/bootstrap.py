@@ -15,12 +15,11 @@ import pandas as pd
 
 from ..engine import float64, resolve_starts, run_tasks
 from ..engine.resampling import counts_from_indices, resample_counts
-from ..kernels.laws import Law, get_law
-from ..kernels.losses import Loss, get_loss
+from ..kernels.laws import Law
+from ..kernels.losses import Loss
 from ..engine.multistart import POLISHER, best_of_starts
 from .fit import FitResult, check_compute, fit, input_arrays, setup
 
-FORMAT_VERSION = 1
 
 
 class Progress:
@@ -248,33 +247,19 @@ class BootstrapResult:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write an ``.npz`` (arrays + JSON metadata; no pickle). :func:`load` restores it bit-exactly."""
-        path = Path(path)
-        meta = {"format": FORMAT_VERSION, "law": self.law.name, "loss": self.loss.name,
-                "loss_params": dict(self.loss.params), "estimate_objective": self.estimate_objective,
-                "recipe": self.recipe}
-        arrays = {"estimate": self.estimate, "theta": self.theta, "objective": self.objective,
-                  "converged": self.converged, "n_at_best": self.n_at_best, "log_x": self.log_x,
-                  "log_y": self.log_y, "weights": self.weights, "meta": np.array(json.dumps(meta, default=str))}
-        if self._jackknife is not None:
-            arrays["jackknife"] = self._jackknife
-        with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
-        return path
+        """Write an ``.npz`` (arrays + JSON metadata; no pickle) atomically. :func:`load` restores it bit-exactly.
+        See :func:`jaxscale.api.io.save_result`."""
+        from .io import save_result
+
+        return save_result(self, path)
 
 
 def load(path: str | Path) -> BootstrapResult:
-    """Read a :class:`BootstrapResult` written by :meth:`BootstrapResult.save` (``allow_pickle=False``)."""
-    with np.load(Path(path), allow_pickle=False) as npz:
-        meta = json.loads(str(npz["meta"]))
-        if meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported jaxscale result format {meta.get('format')}")
-        law = get_law(meta["law"])
-        loss = get_loss(meta["loss"], **meta["loss_params"])
-        return BootstrapResult(law, loss, npz["estimate"], float(meta["estimate_objective"]), npz["theta"],
-                               npz["objective"], npz["converged"], npz["n_at_best"], npz["log_x"], npz["log_y"],
-                               npz["weights"], meta["recipe"],
-                               npz["jackknife"] if "jackknife" in npz.files else None)
+    """Read a :class:`BootstrapResult` written by :meth:`BootstrapResult.save` (:func:`jaxscale.api.io.load`
+    with ``kind="bootstrap"``)."""
+    from .io import load as load_result
+
+    return load_result(path, kind="bootstrap")
 
 
 def check_level(level) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 from . import datasets
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
-from .io import load
+from .io import atomic_file, load
 from .isoflop import isoflop
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
@@ -238,7 +239,8 @@ def cmd_plot(args) -> None:
     else:
         drawn = draw(boot if boot is not None else model)
     figure = drawn.figure if hasattr(drawn, "figure") else drawn
-    figure.savefig(args.out, dpi=args.dpi, bbox_inches="tight")
+    with atomic_file(args.out) as handle:  # a failed draw or write leaves an existing image as it was
+        figure.savefig(handle, format=Path(args.out).suffix[1:] or None, dpi=args.dpi, bbox_inches="tight")
     print(f"wrote {args.out}")
 
 

@@ -1,7 +1,6 @@
 """``jaxscale.fit``: multi-start robust fits of a scaling law, with a pandas-friendly result."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -265,31 +264,18 @@ class FitResult:
                    {"law": law.name, "source": source})
 
     def save(self, path: str | Path) -> Path:
-        """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle); read it back with
-        :func:`jaxscale.load`."""
-        path = Path(path)
-        meta = {"format": FIT_FORMAT, "kind": "fit", "law": self.law.name, "loss": self.loss.name,
-                "loss_params": dict(self.loss.params), "objective": self.objective, "converged": self.converged,
-                "n_points": self.n_points, "recipe": self.recipe, "start_columns": list(self.starts.columns)}
-        # text columns (status) as fixed-width unicode: object arrays would need pickle
-        arrays = {f"starts/{c}": self.starts[c].to_numpy(
-            dtype=None if pd.api.types.is_numeric_dtype(self.starts[c]) else str) for c in self.starts.columns}
-        with open(path, "wb") as handle:
-            np.savez(handle, theta=self.theta, meta=np.array(json.dumps(meta, default=str)), **arrays)
-        return path
+        """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle) atomically; read it back
+        with :func:`jaxscale.load`. See :func:`jaxscale.api.io.save_result`."""
+        from .io import save_result
+
+        return save_result(self, path)
 
 
-FIT_FORMAT = 1
+def load_fit(path: str | Path) -> FitResult:
+    """Read a fit written by :meth:`FitResult.save` (:func:`jaxscale.api.io.load` with ``kind="fit"``)."""
+    from .io import load
 
-
-def load_fit(npz) -> FitResult:
-    """Rebuild a :class:`FitResult` from an opened ``.npz`` written by :meth:`FitResult.save`."""
-    meta = json.loads(str(npz["meta"]))
-    if meta.get("kind") != "fit" or meta.get("format") != FIT_FORMAT:
-        raise ValueError(f"not a jaxscale fit file (kind={meta.get('kind')!r}, format={meta.get('format')!r})")
-    starts = pd.DataFrame({c: npz[f"starts/{c}"] for c in meta["start_columns"]})
-    return FitResult(get_law(meta["law"]), get_loss(meta["loss"], **meta["loss_params"]), npz["theta"],
-                     float(meta["objective"]), bool(meta["converged"]), starts, int(meta["n_points"]), meta["recipe"])
+    return load(path, kind="fit")
 
 
 def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.DataFrame:
