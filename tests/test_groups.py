@@ -92,3 +92,13 @@ def test_grouped_one_variable_law_with_fixed_parameter():
     assert grouped["b0"].fixed == {"alpha": 0.3}
     free = js.fit(data, law="power_law", x="C", by="bench")
     assert (grouped.objective >= free.objective - 1e-15).all()
+
+
+def test_grouped_fit_saves_and_loads_bit_exact(twelve, starts, tmp_path):
+    grouped = js.fit(twelve, by=["variant", "dataset"], starts=starts[:4], polish=1)
+    back = js.load(grouped.save(tmp_path / "groups.npz"))
+    assert isinstance(back, js.GroupedFitResult) and list(back) == list(grouped)
+    pd.testing.assert_frame_equal(back.params, grouped.params)
+    key = next(iter(grouped))
+    pd.testing.assert_frame_equal(back[key].starts, grouped[key].starts)
+    assert back[key].objective == grouped[key].objective

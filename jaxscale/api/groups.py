@@ -152,6 +152,12 @@ class GroupedFitResult:
         table["at_best"] = [r.n_at_best() for r in self.results.values()]
         return table
 
+    def save(self, path) -> "Path":
+        """Write every group's result in one ``.npz`` (no pickle, atomic); read it back with :func:`jaxscale.load`."""
+        from .io import save_result
+
+        return save_result(self, path)
+
     def __repr__(self) -> str:
         first = next(iter(self.results.values()))
         return (f"GroupedFitResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "

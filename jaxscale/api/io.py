@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # the result classes import this module lazily in their save 
     from .fit import FitResult
 
 FORMAT = 2
-KINDS = ("fit", "bootstrap")
+KINDS = ("fit", "bootstrap", "grouped-fit")
 MAX_BYTES = 1 << 30  # default limit on the inflated size of a file read by read_npz / load (1 GiB)
 MAX_META_BYTES = 1 << 22  # the JSON metadata member (4 MiB)
 MAX_MEMBERS = 1024
@@ -386,6 +386,8 @@ def _check_meta(meta: dict, path, expected_kind: str | None) -> tuple[_Header, s
         raise ValueError(f"{path}: kind {_short(kind)} is not a jaxscale result kind ('fit' or 'bootstrap')")
     if expected_kind is not None and kind != expected_kind:
         raise ValueError(f"{path} holds a {kind} result, not a {expected_kind}; load it with jaxscale.load")
+    if kind == "grouped-fit":
+        return _check_grouped_meta(meta, path)
     law_name = _field(meta, "law", lambda v: isinstance(v, str), "a law name", path)
     loss_name = _field(meta, "loss", lambda v: isinstance(v, str), "a loss name", path)
     params = _field(meta, "loss_params", lambda v: isinstance(v, dict) and all(
@@ -417,6 +419,55 @@ def _check_meta(meta: dict, path, expected_kind: str | None) -> tuple[_Header, s
         return header, set(FIT_ARRAYS) | {f"starts/{c}" for c in columns}
     _field(meta, "estimate_objective", _is_number, "a number", path)
     return header, set(BOOTSTRAP_ARRAYS)
+
+
+def _json_key(key):
+    """A group key as JSON (tuples of several ``by`` columns become lists; numpy scalars plain numbers)."""
+    if isinstance(key, tuple):
+        return [_json_key(k) for k in key]
+    return key.item() if isinstance(key, np.generic) else key
+
+
+def _check_grouped_meta(meta: dict, path) -> tuple[_Header, set[str]]:
+    """A grouped fit: the shared law/loss header, ``by``, ``keys`` and one small meta dict per group."""
+    by = _field(meta, "by", lambda v: isinstance(v, list) and v and all(isinstance(c, str) for c in v),
+                "a list of column names", path)
+    keys = _field(meta, "keys", lambda v: isinstance(v, list) and v, "a non-empty list of group keys", path)
+    if any(isinstance(k, list) != (len(by) > 1) or (isinstance(k, list) and len(k) != len(by)) for k in keys):
+        raise ValueError(f"{path}: meta field 'keys' must hold one value per group (a list of {len(by)} values "
+                         "per group when grouped by several columns)")
+    groups = _field(meta, "groups", lambda v: isinstance(v, list) and len(v) == len(keys) and all(
+        isinstance(g, dict) and _is_number(g.get("objective")) and isinstance(g.get("converged"), bool)
+        and isinstance(g.get("n_points"), int) and g["n_points"] >= 0 for g in v),
+        "a list of {objective, converged, n_points} per group", path)
+    member = {k: v for k, v in meta.items() if k not in ("by", "keys", "groups")}
+    header, needed = _check_meta({**member, "kind": "fit", "objective": groups[0]["objective"],
+                                  "converged": groups[0]["converged"], "n_points": groups[0]["n_points"]}, path, "fit")
+    return _Header("grouped-fit", header.law, header.loss), needed
+
+
+def _grouped_fit_result(meta: dict, arrays: dict, header: _Header, path):
+    import pandas as pd
+
+    from .fit import FitResult
+    from .groups import GroupedFitResult
+
+    keys = [tuple(k) if isinstance(k, list) else k for k in meta["keys"]]
+    G, p = len(keys), header.law.n_params
+    theta = _array(arrays, "theta", path, "f", (G, p), finite=True)
+    columns = meta["start_columns"]
+    total = arrays[f"starts/{columns[0]}"].shape[0] if columns else 0
+    if total % G:
+        raise ValueError(f"{path}: the per-start table has {total} rows, not a multiple of the {G} groups")
+    k = total // G
+    table = {c: _array(arrays, f"starts/{c}", path, "biufU", (total,)) for c in columns}
+    results = {}
+    for g, key in enumerate(keys):
+        info = meta["groups"][g]
+        starts = pd.DataFrame({c: v[g * k:(g + 1) * k] for c, v in table.items()})
+        results[key] = FitResult(header.law, header.loss, theta[g], float(info["objective"]), info["converged"],
+                                 starts, info["n_points"], dict(meta["recipe"], group=meta["keys"][g]))
+    return GroupedFitResult(list(meta["by"]), results, dict(meta["recipe"], by=list(meta["by"])))
 
 
 def _array(arrays: dict, name: str, path, kinds: str, shape: tuple, *, finite: bool = False) -> np.ndarray:
@@ -504,12 +555,12 @@ def load(path: str | Path, *, kind: str | None = None,
         return needed
 
     meta, arrays = read_npz(path, max_bytes=max_bytes, check_meta=check)
-    build = _fit_result if found[0].kind == "fit" else _bootstrap_result
+    build = {"fit": _fit_result, "bootstrap": _bootstrap_result, "grouped-fit": _grouped_fit_result}[found[0].kind]
     return build(meta, arrays, found[0], path)
 
 
 def save_result(result: "FitResult | BootstrapResult", path: str | Path) -> Path:
-    """Write a :class:`FitResult` or :class:`BootstrapResult` at ``path`` (format 2, atomically).
+    """Write a :class:`FitResult`, :class:`BootstrapResult` or grouped fit at ``path`` (format 2, atomically).
 
     Recipe values that JSON cannot hold are stored as their text (``str``); text columns of the
     per-start table become fixed-width unicode arrays. Returns ``path``; :func:`load` reads it back.
@@ -518,7 +569,10 @@ def save_result(result: "FitResult | BootstrapResult", path: str | Path) -> Path
 
     from .bootstrap import BootstrapResult
     from .fit import FitResult
+    from .groups import GroupedFitResult
 
+    if isinstance(result, GroupedFitResult):
+        return _save_grouped_fit(result, path)
     if not isinstance(result, (FitResult, BootstrapResult)):
         raise ValueError(f"save_result takes a FitResult or BootstrapResult, got {type(result).__name__}")
     common = {"format": FORMAT, "law": result.law.base.name, "fixed": result.law.fixed, "tied": result.law.tied, "loss": result.loss.name,
@@ -533,4 +587,24 @@ def save_result(result: "FitResult | BootstrapResult", path: str | Path) -> Path
         arrays = {name: getattr(result, name) for name in BOOTSTRAP_ARRAYS}
         if result._jackknife is not None:
             arrays["jackknife"] = result._jackknife
+    return write_npz_atomic(path, arrays, json.loads(json.dumps(meta, default=str)))
+
+
+def _save_grouped_fit(result, path) -> Path:
+    """One file for every group: stacked ``theta[G, p]``, the per-start tables concatenated group by group."""
+    import pandas as pd
+
+    members = list(result.results.values())
+    first = members[0]
+    meta = {"format": FORMAT, "kind": "grouped-fit", "law": first.law.base.name, "fixed": first.law.fixed,
+            "tied": first.law.tied, "loss": first.loss.name, "loss_params": dict(first.loss.params),
+            "recipe": {k: v for k, v in first.recipe.items() if k != "group"}, "by": list(result.by),
+            "keys": [_json_key(k) for k in result.results],
+            "groups": [{"objective": float(r.objective), "converged": bool(r.converged), "n_points": int(r.n_points)}
+                       for r in members],
+            "start_columns": list(first.starts.columns)}
+    starts = pd.concat([r.starts for r in members], ignore_index=True)
+    arrays = {"theta": np.stack([r.theta for r in members])} | {
+        f"starts/{c}": starts[c].to_numpy(dtype=None if pd.api.types.is_numeric_dtype(starts[c]) else str)
+        for c in starts.columns}
     return write_npz_atomic(path, arrays, json.loads(json.dumps(meta, default=str)))
