@@ -152,7 +152,7 @@ class GroupedFitResult:
         table["at_best"] = [r.n_at_best() for r in self.results.values()]
         return table
 
-    def save(self, path) -> "Path":
+    def save(self, path):
         """Write every group's result in one ``.npz`` (no pickle, atomic); read it back with :func:`jaxscale.load`."""
         from .io import save_result
 
