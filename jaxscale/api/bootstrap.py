@@ -1,10 +1,6 @@
 """``jaxscale.bootstrap``: case-resampling uncertainty with full multi-start refits of every resample."""
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -14,30 +10,15 @@ import numpy as np
 import pandas as pd
 
 from ..engine import float64, resolve_starts, run_tasks
-from ..engine.resampling import counts_from_indices, resample_counts
+from ..engine.resampling import counts_from_indices
+from ..engine.scheduler import RowsJob, run_rows
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
-from ..engine.multistart import POLISHER, best_of_starts
+from ..engine.multistart import POLISHER
 from .fit import FitResult, check_compute, fit, input_arrays, setup
 
 
 
-class Progress:
-    """A one-line progress report on stderr: fits done, fits/s, ETA."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.t0 = total, enabled, time.perf_counter()
-
-    def __call__(self, done: int) -> None:
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.t0
-        rate = done / elapsed if elapsed > 0 else float("nan")
-        eta = (self.total - done) / rate if rate and rate > 0 else float("nan")
-        sys.stderr.write(f"\rjaxscale bootstrap: {done:,}/{self.total:,} fits  {rate:,.0f} fits/s  ETA {eta:,.0f} s ")
-        if done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
 
 def _norm_ppf(q):
@@ -298,13 +279,15 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
               tied: Mapping[str, str] | None = None, columns: Mapping[str, str] | None = None, polish: bool = True,
               prune_keep: int = 8, prune_iter: int = 40, n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
-              progress: bool | None = None, estimate: FitResult | None = None) -> BootstrapResult:
+              progress: bool | None = None, estimate: FitResult | None = None, executor=None,
+              retries: int = 2) -> BootstrapResult:
     r"""Case-resampling bootstrap with a multi-start refit of every resample.
 
     Resample :math:`r` is a count vector :math:`w^{(r)}` (rows drawn with replacement); its
     fit minimises :math:`\sum_i w^{(r)}_i \rho(\log L_i - \log\hat L(\theta; x_i))` from every
     start and keeps the best end point. All (resample, start) pairs run as lanes of one
-    compiled solver, chunked to bound memory and split across local devices.
+    compiled solver, in chunks of resamples run here (split across local devices) or on the
+    workers of an executor (:func:`jaxscale.engine.scheduler.run_rows`).
 
     Parameters
     ----------
@@ -321,23 +304,33 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         measures its agreement with the exhaustive grid). An int: seeded random starts; an
         array: those starts.
     seed : int
-        Resample ``r`` uses ``jax.random.fold_in(PRNGKey(seed), r)``: draws never depend on
-        ``chunk_size`` or the device count.
+        Resample ``r`` uses ``jax.random.fold_in(PRNGKey(seed), r)``. Every draw is
+        bit-identical whatever ``n_resamples``, ``chunk_size``, ``executor``, worker or device
+        count (on one backend and jax version).
     indices : int array (R, m), optional
         Explicit resamples as row positions of ``data`` (e.g. Epoch's ``np.random.choice`` draws).
     polish : bool
         Refine each resample's best end point with exact Huber curvature and tight tolerances.
     chunk_size : int, optional
-        Lanes' tasks per compiled call (memory bound); default about 2**16 tasks.
+        Fits (resamples x starts) per chunk. Default: chunks of about 5 s of work, from a timed
+        probe chunk (the granularity of checkpoints and of executor tasks).
+    n_lanes : int, optional
+        Lanes advanced together (default fixed by the backend and the data size).
     devices : None, int or list
-        Local devices to shard over (default all).
+        Local devices to shard over (default all; with an executor, each worker's own).
     checkpoint : path, optional
-        Directory for finished chunks; a restarted run with the same arguments resumes and
-        gives exactly the same result.
+        Directory for finished chunks; a rerun with the same arguments skips them and gives
+        exactly the same result (more ``n_resamples`` reuses them too). Corrupt chunk files
+        are detected and recomputed.
     progress : bool, optional
-        Progress line on stderr (default: on for runs of more than a million fits).
+        ``tqdm`` progress bar (fits, fits/s, ETA); default: shown once a run lasts a few seconds.
     estimate : FitResult, optional
         A full-data fit to report as the point estimate (computed with the same starts if omitted).
+    executor : concurrent.futures-style executor, optional
+        Runs the chunks: a Dask ``distributed.Client`` (or ``client.get_executor()``), a
+        ``ProcessPoolExecutor``, submitit's ``AutoExecutor`` ... anything with ``submit``.
+    retries : int
+        Resubmissions of a chunk whose future failed (executor runs).
     """
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied)
@@ -358,7 +351,7 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     if estimate is None:
         full_starts = None if isinstance(starts, str) else starts
         estimate = fit(frame, law=law, starts=full_starts, loss=loss_fn, solver=solver, n=n, d=d, y=y, x=x,
-                       columns=columns, seed=seed, devices=devices)
+                       columns=columns, seed=seed, devices=devices if executor is None else None, n_lanes=n_lanes)
     elif not isinstance(estimate, FitResult):
         raise ValueError(f"estimate must be a FitResult from jaxscale.fit, got {type(estimate).__name__}")
     elif estimate.law != law or estimate.loss != loss_fn:
@@ -378,56 +371,18 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     n_starts = start_points.shape[0]
     pruning = isinstance(starts, str) and starts == "prune"
 
-    per_chunk = max(1, int(chunk_size or (1 << 16)) // n_starts)
-    recipe = {"law": law.name, "loss": loss_fn.name, **dict(loss_fn.params), "solver": solver.name,
-              "solver_options": {k: v for k, v in vars(solver).items() if k != "name"},
+    job = RowsJob(solver, law, loss_fn, log_x, log_y, start_points,
+                  seed=None if fixed_counts is not None else int(seed),
+                  weights=fixed_counts, prune_keep=prune_keep if pruning else None, prune_iter=prune_iter,
+                  polish_top=1 if polish else 0, n_lanes=n_lanes)
+    recipe = {"law": law.base.name, "fixed": law.fixed, "tied": law.tied, "loss": loss_fn.name,
+              **dict(loss_fn.params), "solver": solver.name, "solver_options": solver.options,
               "starts": starts if isinstance(starts, (str, int)) else "array", "n_starts": int(n_starts),
               "prune_keep": prune_keep if pruning else None, "prune_iter": prune_iter if pruning else None,
-              "polish": bool(polish), "seed": int(seed), "n_resamples": n_resamples,
+              "polish": bool(polish), "seed": int(seed), "n_resamples": n_resamples, "n_lanes": int(job.n_lanes),
               "indices": "explicit" if fixed_counts is not None else "jax.random.fold_in(PRNGKey(seed), r)",
               "columns": dict(zip(law.inputs, names)), "y": y, "versions": _versions()}
-    fingerprint = hashlib.sha256(json.dumps(
-        {k: v for k, v in recipe.items() if k != "versions"} | {
-            "data": hashlib.sha256(np.ascontiguousarray(np.c_[log_x, log_y]).tobytes()).hexdigest(),
-            "counts": None if fixed_counts is None else hashlib.sha256(fixed_counts.tobytes()).hexdigest(),
-            "starts_hash": hashlib.sha256(np.ascontiguousarray(start_points).tobytes()).hexdigest(),
-            "per_chunk": per_chunk}, sort_keys=True, default=str).encode()).hexdigest()
-
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None:
-        ckpt.mkdir(parents=True, exist_ok=True)
-        stamp = ckpt / "recipe.json"
-        if stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") != fingerprint:
-            raise ValueError(f"checkpoint {ckpt} holds a different run (other data or arguments); "
-                             "use a new directory or delete it")
-        stamp.write_text(json.dumps({"fingerprint": fingerprint, "recipe": recipe}, indent=2, default=str))
-
-    total_fits = n_resamples * n_starts
-    report = Progress(total_fits, progress if progress is not None else total_fits > 1_000_000)
-    outputs = []
-    for lo in range(0, n_resamples, per_chunk):
-        hi = min(lo + per_chunk, n_resamples)
-        part = ckpt / f"chunk_{lo:09d}.npz" if ckpt is not None else None
-        if part is not None and part.exists():
-            with np.load(part, allow_pickle=False) as z:
-                outputs.append({k: z[k] for k in z.files})
-            report(hi * n_starts)
-            continue
-        counts = fixed_counts[lo:hi] if fixed_counts is not None else resample_counts(seed, np.arange(lo, hi), n_rows)
-        best = best_of_starts(solver, law, loss_fn, log_x, log_y, counts.astype(np.float64), start_points,
-                              prune_keep=prune_keep if pruning else None, prune_iter=prune_iter,
-                              polish_top=1 if polish else 0, n_lanes=n_lanes, devices=devices)
-        chunk_out = {"theta": best.theta, "objective": best.value, "converged": best.converged,
-                     "n_at_best": best.n_at_best}
-        if part is not None:
-            tmp = part.with_suffix(".part.npz")
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **chunk_out)
-            tmp.replace(part)
-        outputs.append(chunk_out)
-        report(hi * n_starts)
-
-    joined = {k: np.concatenate([o[k] for o in outputs]) for k in ("theta", "objective", "converged", "n_at_best")}
-    return BootstrapResult(law, loss_fn, np.asarray(estimate.theta), float(estimate.objective), joined["theta"],
-                           joined["objective"], joined["converged"], joined["n_at_best"], log_x, log_y,
-                           np.ones(n_rows), recipe)
+    rows = run_rows(job, n_resamples, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size,
+                    progress=progress, retries=retries, devices=devices, description=recipe)
+    return BootstrapResult(law, loss_fn, np.asarray(estimate.theta), float(estimate.objective), rows.theta,
+                           rows.value, rows.converged, rows.n_at_best, log_x, log_y, np.ones(n_rows), recipe)

@@ -148,11 +148,28 @@ def cmd_fit(args) -> None:
     _print_fit(result, args.format)
 
 
+def _dask_client(address: str | None):
+    """A Dask ``distributed.Client`` connected to ``address`` (None: no cluster)."""
+    if not address:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--dask needs Dask distributed: pip install 'jaxscale[distributed]'") from None
+    return Client(address)
+
+
 def cmd_bootstrap(args) -> None:
     frame = read_data(args.data)
-    result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
-                       solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                       checkpoint=args.checkpoint, progress=False if args.no_progress else None)
+    client = _dask_client(args.dask)
+    try:
+        result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
+                           solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
+                           checkpoint=args.checkpoint, chunk_size=args.chunk_size, executor=client,
+                           progress=False if args.no_progress else None)
+    finally:
+        if client is not None:
+            client.close()
     if args.out:
         result.save(args.out)
     table = result.summary(level=args.level, method=args.method).reset_index()
@@ -318,10 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grid (default, 4500 per resample), best, prune, subgrid or a number of random starts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", help="directory for finished chunks; rerun the same command to resume")
+    p.add_argument("--chunk-size", type=int, default=None, metavar="FITS",
+                   help="fits (resamples x starts) per chunk (default: chunks of about 5 s, timed)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run the chunks on a Dask cluster, e.g. tcp://scheduler:8786 (pip install 'jaxscale[distributed]')")
     p.add_argument("--out", help="save the result (.npz) for 'optimal', 'predict' and 'plot --from'")
     p.add_argument("--level", type=_level, default=0.95)
     p.add_argument("--method", choices=["percentile", "bca"], default="percentile")
-    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (default: fits, fits/s, ETA once a run lasts a few seconds)")
     _output_options(p)
     p.set_defaults(run=cmd_bootstrap)
 

@@ -41,9 +41,13 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_keep: int | None = None,
                    prune_iter: int = 40, polish_top: int = 1, n_lanes: int | None = None,
-                   chunk_size: int | None = None, devices=None, row_group=None) -> BestOf:
+                   chunk_size: int | None = None, devices=None, shape_rows: int | None = None,
+                   row_group=None) -> BestOf:
     """Fit every weights row from every start and keep each row's best end point.
 
+    Each row's result depends only on that row (its tasks, its pruning and its polish), never
+    on the other rows of the call. ``shape_rows`` pads every compiled call as if there were
+    that many rows (a scheduler's fixed chunk shape: one compilation for all its chunks).
     ``row_group[r]`` names the data set (group) of weights row ``r`` when ``log_x`` stacks
     several (``log_x[G, m, k]``); see :func:`~jaxscale.engine.batching.run_tasks`.
     """
@@ -52,21 +56,26 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
     n_rows, n_starts, p = weights.shape[0], starts.shape[0], starts.shape[1]
     which = np.repeat(np.arange(n_rows), n_starts)
     tiled = np.tile(starts, (n_rows, 1))
-    run = dict(n_lanes=n_lanes, chunk_size=chunk_size, devices=devices, row_group=row_group)
+    shape = max(n_rows, int(shape_rows or 0))
+
+    def run(solver_, starts_, which_, per_row):
+        return run_tasks(solver_, law, loss, log_x, log_y, weights, starts_, which_, n_lanes=n_lanes,
+                         chunk_size=chunk_size, devices=devices, shape_tasks=shape * per_row, shape_rows=shape,
+                         row_group=row_group)
 
     if prune_keep is not None and 0 < prune_keep < n_starts:
         cheap = dataclasses.replace(solver, max_iter=int(prune_iter))
-        tasks = run_tasks(cheap, law, loss, log_x, log_y, weights, tiled, which, **run)
+        tasks = run(cheap, tiled, which, n_starts)
         order = np.argsort(_finite(tasks.value).reshape(n_rows, n_starts), axis=1, kind="stable")[:, :prune_keep]
         flat = (np.arange(n_rows)[:, None] * n_starts + order).ravel()
-        full = run_tasks(solver, law, loss, log_x, log_y, weights, tasks.theta[flat], which[flat], **run)
+        full = run(solver, tasks.theta[flat], which[flat], prune_keep)
         # report the kept lanes' full runs; their iterations include the cheap phase
         full = full._replace(iterations=full.iterations + tasks.iterations[flat])
         tasks = TaskResults(*(np.array(a) for a in tasks))
         for field_name, values in full._asdict().items():
             getattr(tasks, field_name)[flat] = values
     else:
-        tasks = run_tasks(solver, law, loss, log_x, log_y, weights, tiled, which, **run)
+        tasks = run(solver, tiled, which, n_starts)
 
     values = _finite(tasks.value).reshape(n_rows, n_starts)
     rows = np.arange(n_rows)
@@ -79,7 +88,7 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
     if polish_top > 0:
         top = np.argsort(values, axis=1, kind="stable")[:, :polish_top]
         flat = (rows[:, None] * n_starts + top).ravel()
-        refined = run_tasks(POLISHER, law, loss, log_x, log_y, weights, tasks.theta[flat], which[flat], **run)
+        refined = run(POLISHER, tasks.theta[flat], which[flat], top.shape[1])
         r_values = _finite(refined.value).reshape(n_rows, -1)
         k = np.argmin(r_values, axis=1)
         better = r_values[rows, k] <= best
