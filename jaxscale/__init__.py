@@ -10,12 +10,12 @@ from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_appro
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
-from .api.groups import GroupedFitResult
+from .api.groups import GroupedBootstrapResult, GroupedFitResult
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult", "load", "datasets",
+__all__ = ["fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__",

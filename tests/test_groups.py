@@ -102,3 +102,19 @@ def test_grouped_fit_saves_and_loads_bit_exact(twelve, starts, tmp_path):
     key = next(iter(grouped))
     pd.testing.assert_frame_equal(back[key].starts, grouped[key].starts)
     assert back[key].objective == grouped[key].objective
+
+
+def test_grouped_bootstrap_equals_separate_bootstraps(twelve):
+    three = twelve[twelve["dataset"].isin(["set00", "set05", "set10"])]
+    grouped = js.bootstrap(three, by="dataset", n_resamples=6, starts="best", seed=4)
+    assert isinstance(grouped, js.api.groups.GroupedBootstrapResult) and len(grouped) == 3
+    for key, rows in three.groupby("dataset"):
+        alone = js.bootstrap(rows, n_resamples=6, starts="best", seed=4, progress=False)
+        res = grouped[key]
+        np.testing.assert_allclose(res.estimate, alone.estimate, rtol=1e-8)
+        np.testing.assert_allclose(res.objective, alone.objective, rtol=1e-10)
+        np.testing.assert_allclose(res.theta, alone.theta, rtol=1e-6, atol=1e-9)
+    table = grouped.summary()
+    assert table.index.names == ["dataset", "parameter"] and ("set05", "alpha") in table.index
+    opt = grouped.compute_optimal([1e22])
+    assert len(opt) == 3 and {"dataset", "N_opt", "N_opt_low", "N_opt_high"} <= set(opt.columns)

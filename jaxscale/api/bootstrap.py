@@ -276,7 +276,8 @@ def _versions() -> dict:
 def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, starts="grid", seed: int = 0, *,
               indices=None, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
               d: str = "D", y: str = "loss", x: str = "x", fixed: Mapping[str, float] | None = None,
-              tied: Mapping[str, str] | None = None, columns: Mapping[str, str] | None = None, polish: bool = True,
+              tied: Mapping[str, str] | None = None, by=None, columns: Mapping[str, str] | None = None,
+              polish: bool = True,
               prune_keep: int = 8, prune_iter: int = 40, n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
               progress: bool | None = None, estimate: FitResult | None = None, executor=None,
@@ -326,12 +327,26 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         ``tqdm`` progress bar (fits, fits/s, ETA); default: shown once a run lasts a few seconds.
     estimate : FitResult, optional
         A full-data fit to report as the point estimate (computed with the same starts if omitted).
+    by : str or list of str, optional
+        Bootstrap every group of rows (sharing these columns' values) in one compiled run; returns
+        a :class:`~jaxscale.api.groups.GroupedBootstrapResult` (group ``g`` draws its resamples as a
+        bootstrap of that group alone with the same seed would).
     executor : concurrent.futures-style executor, optional
         Runs the chunks: a Dask ``distributed.Client`` (or ``client.get_executor()``), a
         ``ProcessPoolExecutor``, submitit's ``AutoExecutor`` ... anything with ``submit``.
     retries : int
         Resubmissions of a chunk whose future failed (executor runs).
     """
+    if by is not None:
+        from .groups import bootstrap_groups
+
+        if indices is not None or estimate is not None or checkpoint is not None or executor is not None:
+            raise ValueError("by= does not combine with indices=, estimate=, checkpoint= or executor= yet; "
+                             "bootstrap the groups one by one for those")
+        return bootstrap_groups(data, by, law=law, n_resamples=n_resamples, starts=starts, seed=seed, loss=loss,
+                                delta=delta, solver=solver, n=n, d=d, y=y, x=x, fixed=fixed, tied=tied,
+                                columns=columns, polish=polish, n_subgrid=n_subgrid, n_lanes=n_lanes,
+                                chunk_size=chunk_size, devices=devices)
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied)
     n_rows = len(frame)
