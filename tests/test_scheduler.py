@@ -124,6 +124,32 @@ def test_executor_retries_failed_chunks(job, reference, tmp_path):
         run_rows(job, 12, executor=pool, devices=resolve_devices(), progress=False)
 
 
+class JobLike:
+    """A submitit-style job: done()/result()/cancel(), not a concurrent.futures.Future."""
+
+    def __init__(self, fn, args):
+        self.fn, self.args, self.polls = fn, args, 0
+
+    def done(self):
+        self.polls += 1
+        return self.polls > 2  # "running" for the first two polls
+
+    def result(self):
+        return self.fn(*self.args)
+
+    def cancel(self):
+        return False
+
+
+class SubmititLike:
+    def submit(self, fn, *args):
+        return JobLike(fn, args)
+
+
+def test_executor_with_non_standard_futures(job, reference):
+    same_rows(run_rows(job, 12, executor=SubmititLike(), chunk_size=30, progress=False), reference)
+
+
 def test_timed_chunks_split_a_job_a_task_count_rule_kept_whole(job, reference):
     """A few thousand fits were one 65,536-task chunk; a tight time budget cuts them into many chunks."""
     probe = -(-scheduler.PROBE_LANE_LOADS * job.n_lanes // job.n_starts)

@@ -46,7 +46,7 @@ from .npzfile import CorruptFile, checksum, read_npz, write_bytes_atomic, write_
 from .resampling import resample_counts
 
 __all__ = ["RowsJob", "RowsResult", "ChunkOutput", "ChunkStore", "run_chunk", "run_rows", "progress_bar",
-           "compile_seconds", "CHUNK_SECONDS", "CHUNK_FORMAT"]
+           "compile_seconds", "chunk_rows_limit", "CHUNK_SECONDS", "CHUNK_FORMAT"]
 
 #: Target wall time of one chunk (seconds) when ``chunk_size`` is not given.
 CHUNK_SECONDS = 5.0
@@ -56,6 +56,9 @@ PROBE_LANE_LOADS = 4
 
 #: Most (row, start) tasks in one chunk (memory of its per-task results).
 MAX_CHUNK_TASKS = 1 << 20
+
+#: Most bytes of float64 weights in one chunk (rows x data rows x 8): 4096 rows of 240 data rows.
+MAX_CHUNK_WEIGHT_BYTES = 1 << 23
 
 #: A progress bar left at its default appears once a run has lasted this long (seconds).
 PROGRESS_DELAY = 3.0
@@ -173,10 +176,14 @@ class RowsJob:
         """Rows of an explicit-weights job (None for case resamples: any number)."""
         return None if self.weights is None else self.row_offset + int(self.weights.shape[0])
 
-    def row_weights(self, lo: int, hi: int) -> np.ndarray:
-        """Weights of rows ``lo..hi-1`` as float64 ``(hi - lo, n)``."""
-        if self.weights is None:  # ids padded to a power of two: few compiled shapes; draws are exact integers
-            ids = np.arange(lo, lo + _pow2_ceil(hi - lo))
+    def row_weights(self, lo: int, hi: int, shape_rows: int | None = None) -> np.ndarray:
+        """Weights of rows ``lo..hi-1`` as float64 ``(hi - lo, n)``.
+
+        Case resamples are drawn ``shape_rows`` (or a power of two) at a time, so every chunk of a
+        run uses one compiled sampler; a draw depends only on its own index (exact integers).
+        """
+        if self.weights is None:
+            ids = np.arange(lo, lo + max(_pow2_ceil(hi - lo), int(shape_rows or 0)))
             return resample_counts(self.seed, ids, self.n_data, self.n_draws)[: hi - lo].astype(np.float64)
         if lo < self.row_offset or hi > self.n_rows:
             raise ValueError(f"rows {lo}..{hi - 1} are outside this job's rows {self.row_offset}..{self.n_rows - 1}")
@@ -251,7 +258,7 @@ def run_chunk(job: RowsJob, lo: int, hi: int, shape_rows: int | None = None, dev
     del attempt
     start, compiled = time.perf_counter(), compile_seconds()
     job = _interned(job)
-    best = best_of_starts(job.solver, job.law, job.loss, job.log_x, job.log_y, job.row_weights(lo, hi),
+    best = best_of_starts(job.solver, job.law, job.loss, job.log_x, job.log_y, job.row_weights(lo, hi, shape_rows),
                           job.starts, prune_keep=job.prune_keep, prune_iter=job.prune_iter,
                           polish_top=job.polish_top, n_lanes=job.n_lanes, devices=devices, shape_rows=shape_rows)
     arrays = {"theta": best.theta, "objective": best.value, "converged": best.converged.astype(bool),
@@ -363,6 +370,16 @@ def _executor_workers(executor) -> int | None:
     return int(workers) if workers else None
 
 
+def chunk_rows_limit(n_starts: int, n_data: int) -> int:
+    """Most rows in one chunk, and the padded row count of every chunk of a run (a power of two).
+
+    Fixed by the starts per row and the data size only, so the probe and every later chunk, of
+    any run of the same job, share one compiled program: at most :data:`MAX_CHUNK_TASKS` tasks
+    and :data:`MAX_CHUNK_WEIGHT_BYTES` of weights. Padding rows and tasks never run.
+    """
+    return _pow2_floor(min(MAX_CHUNK_TASKS / max(1, n_starts), MAX_CHUNK_WEIGHT_BYTES / (8 * max(1, n_data))))
+
+
 def _gaps(have: np.ndarray) -> list[tuple[int, int]]:
     """Maximal runs ``[lo, hi)`` of rows not yet computed."""
     edges = np.flatnonzero(np.diff(np.concatenate([[False], ~have, [False]]).astype(np.int8)))
@@ -391,9 +408,10 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
     checkpoint : path, optional
         Folder for finished chunks (see :class:`ChunkStore`); a rerun resumes.
     chunk_size : int, optional
-        Fits (rows x starts) per chunk. Default: a probe chunk of :data:`PROBE_LANE_LOADS` lane
-        loads is timed (compilation excluded) and the other chunks get about ``chunk_seconds``
-        of work each (a power of two of rows; with an executor, at least two chunks per worker).
+        Fits (rows x starts) per chunk (at most :func:`chunk_rows_limit` rows). Default: a probe
+        chunk of :data:`PROBE_LANE_LOADS` lane loads is timed (compilation excluded) and the other
+        chunks get about ``chunk_seconds`` of work each (a power of two of rows; with an executor,
+        at least two chunks per worker).
     progress : bool, optional
         ``tqdm`` bar of fits, fits/s and ETA (default: shown once the run lasts a few seconds).
     retries : int
@@ -458,22 +476,25 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             stats["chunk_timings"].append((out.lo, out.hi, round(out.seconds, 4), round(out.compile_seconds, 4)))
             bar.update((out.hi - out.lo) * n_starts)
 
-        def run_all(ranges, shape_rows):
+        shape = chunk_rows_limit(n_starts, job.n_data)  # one padded shape, one compilation, for every chunk
+        stats["shape_rows"] = shape
+
+        def run_all(ranges):
             if executor is None:
                 outs = []
                 for lo, hi in ranges:
-                    outs.append(run_chunk(job, lo, hi, shape_rows, worker_devices))
+                    outs.append(run_chunk(job, lo, hi, shape, worker_devices))
                     finish(outs[-1])
                 return outs
-            return _run_on_executor(executor, job, ranges, shape_rows, worker_devices, retries, finish, stats)
+            return _run_on_executor(executor, job, ranges, shape, worker_devices, retries, finish, stats)
 
         gaps = _gaps(have)
         if gaps and chunk_size is None:  # time a probe chunk, then size the rest to chunk_seconds
-            probe_rows = max(1, math.ceil(PROBE_LANE_LOADS * job.n_lanes / n_starts))
+            probe_rows = min(shape, max(1, math.ceil(PROBE_LANE_LOADS * job.n_lanes / n_starts)))
             lo, hi = gaps[0][0], min(gaps[0][0] + probe_rows, gaps[0][1])
-            (probe,) = run_all([(lo, hi)], hi - lo)
+            (probe,) = run_all([(lo, hi)])
             busy = max(probe.seconds - probe.compile_seconds, 1e-3)
-            rows = _pow2_floor(min((hi - lo) * chunk_seconds / busy, MAX_CHUNK_TASKS / n_starts))
+            rows = _pow2_floor(min((hi - lo) * chunk_seconds / busy, shape))
             remaining = int((~have).sum())
             workers = _executor_workers(executor) if executor is not None else None
             if workers:
@@ -481,16 +502,30 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             stats["probe_rows"] = hi - lo
             gaps = _gaps(have)
         else:
-            rows = max(1, int(chunk_size or n_starts) // n_starts)
+            rows = min(shape, max(1, int(chunk_size or n_starts) // n_starts))
         stats["rows_per_chunk"] = int(rows)
         if gaps:
-            run_all(_cut(gaps, rows), rows)
+            run_all(_cut(gaps, rows))
     finally:
         bar.close()
     stats["seconds"] = time.perf_counter() - started
     if not have.all():  # pragma: no cover - every gap is scheduled above
         raise RuntimeError(f"rows {np.flatnonzero(~have)[:5]} were never computed")
     return RowsResult(theta, value, converged, n_at_best, stats)
+
+
+def _wait_any(futures: list) -> list:
+    """Futures that are done: ``concurrent.futures.wait`` for standard futures, else polling ``done()``
+    (submitit jobs and other future-like objects with ``done``/``result``/``cancel``)."""
+    if all(isinstance(f, cf.Future) for f in futures):
+        return list(cf.wait(futures, return_when=cf.FIRST_COMPLETED)[0])
+    pause = 0.01
+    while True:
+        done = [f for f in futures if f.done()]
+        if done:
+            return done
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
 
 
 def _run_on_executor(executor, job: RowsJob, ranges, shape_rows, devices, retries: int, finish, stats) -> list:
@@ -506,8 +541,7 @@ def _run_on_executor(executor, job: RowsJob, ranges, shape_rows, devices, retrie
         for lo, hi in ranges:
             submit(lo, hi, 0)
         while pending:
-            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-            for future in done:
+            for future in _wait_any(list(pending)):
                 lo, hi, attempt = pending.pop(future)
                 try:
                     out = future.result()
