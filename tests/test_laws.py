@@ -306,6 +306,17 @@ def test_data_constrained_compute_optimal_matches_brute_force():
         result.compute_optimal(1e21)
 
 
+def test_data_constrained_reproduces_the_authors_numbers():
+    """The datablations README (Parametric Fit): ``scaling_law`` prints 2.2256440889984477 and
+    2.2269634075087867 for the two models of the paper's Figure 1 (right), and its grid search puts the
+    optimum for the second model's compute at ~227B tokens and ~6.8B parameters."""
+    dc = js.FitResult.from_params(js.kernels.laws.MUENNIGHOFF_PARAMS, law="data_constrained")
+    got = dc.predict(N=np.array([6.34e9, 8.67e9]), D=np.array([242e9, 178e9]), U=25e9)
+    np.testing.assert_allclose(got, [2.2256440889984477, 2.2269634075087867], rtol=1e-13)
+    opt = dc.compute_optimal(np.array([6 * 8.67e9 * 178e9, 1e22, 1e23]), U=25e9).iloc[0]  # shape of the test above
+    assert opt["D_opt"] == pytest.approx(227e9, rel=5e-3) and opt["N_opt"] == pytest.approx(6.8e9, rel=5e-3)
+
+
 def test_data_constrained_decay_only_fit():
     """As the paper does: the base law fixed, only R_N* and R_D* fitted (from the constrained default grid)."""
     case = CASES["data_constrained"]
