@@ -238,7 +238,7 @@ def test_jacobian_equals_jacfwd(name):
 
 # ---------------------------------------------------------------- constraints
 @pytest.mark.parametrize("name", REGISTERED)
-def test_fixed_parameter_is_held_and_costs_objective(name):
+def test_fixed_parameter_is_held_and_costs_objective(name, tmp_path):
     """``fixed=`` holds the value exactly (as given) and the objective uses it (== numpy objective), and the
     constrained optimum is never below the free one (the free fit also starts from the constrained optimum).
     The constrained fit skips the polish stage (``polish=0``): one compilation less per law."""
@@ -254,6 +254,9 @@ def test_fixed_parameter_is_held_and_costs_objective(name):
     starts[-1] = fixed.law.expand(fixed.theta)
     free = js.fit(data, law=name, starts=starts)
     assert fixed.objective >= free.objective - 1e-12
+    again = js.load(fixed.save(tmp_path / "fixed.npz"))  # the file names the base law and what is fixed
+    assert again.law == fixed.law and again.fixed == {param: value}
+    np.testing.assert_array_equal(again.params, fixed.params)
     assert fixed.objective == pytest.approx(objective_np(law, case, fixed.law.expand(fixed.theta), inputs,
                                                          data["loss"]), rel=1e-9)
 

@@ -15,10 +15,10 @@ import pandas as pd
 
 from ..engine import float64, resolve_starts, run_tasks
 from ..engine.resampling import counts_from_indices, resample_counts
-from ..kernels.laws import Law, get_law
+from ..kernels.laws import Law
 from ..kernels.losses import Loss, get_loss
 from ..engine.multistart import POLISHER, best_of_starts
-from .fit import FitResult, check_compute, fit, input_arrays, setup
+from .fit import FitResult, check_compute, fit, input_arrays, law_from_meta, law_meta, setup
 
 FORMAT_VERSION = 1
 
@@ -251,7 +251,7 @@ class BootstrapResult:
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` (arrays + JSON metadata; no pickle). :func:`load` restores it bit-exactly."""
         path = Path(path)
-        meta = {"format": FORMAT_VERSION, "law": self.law.name, "loss": self.loss.name,
+        meta = {"format": FORMAT_VERSION, **law_meta(self.law), "loss": self.loss.name,
                 "loss_params": dict(self.loss.params), "estimate_objective": self.estimate_objective,
                 "recipe": self.recipe}
         arrays = {"estimate": self.estimate, "theta": self.theta, "objective": self.objective,
@@ -270,7 +270,7 @@ def load(path: str | Path) -> BootstrapResult:
         meta = json.loads(str(npz["meta"]))
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported jaxscale result format {meta.get('format')}")
-        law = get_law(meta["law"])
+        law = law_from_meta(meta)
         loss = get_loss(meta["loss"], **meta["loss_params"])
         return BootstrapResult(law, loss, npz["estimate"], float(meta["estimate_objective"]), npz["theta"],
                                npz["objective"], npz["converged"], npz["n_at_best"], npz["log_x"], npz["log_y"],

@@ -56,6 +56,16 @@ def resolve_law(law, fixed=None, tied=None) -> Law:
     return constrain(get_law(law), fixed, tied)
 
 
+def law_meta(law: Law) -> dict:
+    """How a saved file names its law: the registered base law and its fixed/tied parameters."""
+    return {"law": law.base.name, "fixed": law.fixed, "tied": law.tied}
+
+
+def law_from_meta(meta: Mapping) -> Law:
+    """Inverse of :func:`law_meta` (files without ``fixed``/``tied`` name an unconstrained law)."""
+    return resolve_law(meta["law"], meta.get("fixed"), meta.get("tied"))
+
+
 def setup(data, law, loss, delta, solver, n, d, y, columns, x="x", fixed=None, tied=None, where=""):
     """Resolve law, loss and solver and validate the data: the shared first step of fit and bootstrap.
 
@@ -271,7 +281,7 @@ class FitResult:
         """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle); read it back with
         :func:`jaxscale.load`."""
         path = Path(path)
-        meta = {"format": FIT_FORMAT, "kind": "fit", "law": self.law.name, "loss": self.loss.name,
+        meta = {"format": FIT_FORMAT, "kind": "fit", **law_meta(self.law), "loss": self.loss.name,
                 "loss_params": dict(self.loss.params), "objective": self.objective, "converged": self.converged,
                 "n_points": self.n_points, "recipe": self.recipe, "start_columns": list(self.starts.columns)}
         # text columns (status) as fixed-width unicode: object arrays would need pickle
@@ -291,7 +301,7 @@ def load_fit(npz) -> FitResult:
     if meta.get("kind") != "fit" or meta.get("format") != FIT_FORMAT:
         raise ValueError(f"not a jaxscale fit file (kind={meta.get('kind')!r}, format={meta.get('format')!r})")
     starts = pd.DataFrame({c: npz[f"starts/{c}"] for c in meta["start_columns"]})
-    return FitResult(get_law(meta["law"]), get_loss(meta["loss"], **meta["loss_params"]), npz["theta"],
+    return FitResult(law_from_meta(meta), get_loss(meta["loss"], **meta["loss_params"]), npz["theta"],
                      float(meta["objective"]), bool(meta["converged"]), starts, int(meta["n_points"]), meta["recipe"])
 
 
