@@ -278,16 +278,27 @@ def test_chinchilla_tied_exponents():
 
 
 # ---------------------------------------------------------------- compute-optimal allocation
-def test_numerical_compute_optimal_equals_chinchilla_closed_form():
-    """The base Law.compute_optimal (grid, golden section, Newton) == Chinchilla's closed form to 1e-10."""
-    thetas = np.stack([CHINCHILLA.from_natural(np.array(list(p.values()))) for p in (
-        CASES["chinchilla"].truth, js.datasets.EPOCH_PARAMS, {"A": 50.0, "B": 9000.0, "E": 1.2, "alpha": 0.25,
-                                                               "beta": 0.45})])
+CLOSED_FORM = {"chinchilla": [CASES["chinchilla"].truth, js.datasets.EPOCH_PARAMS,
+                              {"A": 50.0, "B": 9000.0, "E": 1.2, "alpha": 0.25, "beta": 0.45}],
+               "kaplan": [CASES["kaplan"].truth, {"N_c": 1e12, "D_c": 5e14, "alpha_N": 0.3, "alpha_D": 0.2}]}
+
+
+@pytest.mark.parametrize("name", sorted(CLOSED_FORM))
+def test_numerical_compute_optimal_equals_closed_form(name):
+    """The base Law.compute_optimal (grid, golden section, Newton) == the law's closed form to 1e-10."""
+    law = LAWS[name]
+    thetas = np.stack([law.from_natural(np.array(list(p.values()))) for p in CLOSED_FORM[name]])
     C = np.array([1e18, 3.3e20, 5.88e23, 1e26])
-    n_num, d_num = Law.compute_optimal(CHINCHILLA, thetas, C)
-    n_closed, d_closed = CHINCHILLA.compute_optimal(thetas, C)
+    n_num, d_num = Law.compute_optimal(law, thetas, C)
+    n_closed, d_closed = law.compute_optimal(thetas, C)
     np.testing.assert_allclose(n_num, n_closed, rtol=1e-10)
     np.testing.assert_allclose(d_num, d_closed, rtol=1e-10)
+    np.testing.assert_allclose(d_closed, C / (6 * n_closed), rtol=1e-14)
+    one, _ = law.compute_optimal(thetas[0], C[1])  # one fit, one budget: scalars
+    assert np.ndim(one) == 0 and one == pytest.approx(n_closed[0, 1], rel=1e-14)
+    exponents = law.derived(dict(zip(law.natural_names, law.to_natural(thetas).T)))["a_opt"]
+    np.testing.assert_allclose(np.log(n_closed[:, -1] / n_closed[:, 0]) / np.log(C[-1] / C[0]), exponents,
+                               rtol=1e-10)  # N_opt ~ C^a_opt
 
 
 def test_data_constrained_compute_optimal_matches_brute_force():

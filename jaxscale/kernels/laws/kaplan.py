@@ -10,10 +10,18 @@ Written in log space with a log-sum-exp, so no power of a large or small number 
 Fitted parameters ``(log_N_c, log_D_c, alpha_N, alpha_D)``; natural ``(N_c, D_c, alpha_N, alpha_D)``
 with ``N_c = exp(log_N_c)``. Kaplan et al.'s fit (WebText2, N without embeddings):
 ``N_c = 6.4e13``, ``D_c = 1.8e13``, ``alpha_N = 0.076``, ``alpha_D = 0.103``.
-The law has no irreducible term; its compute-optimal allocation is the numerical default of
-:meth:`Law.compute_optimal`.
+The law has no irreducible term. Along :math:`C = 6ND` the bracket
+:math:`(N_c/N)^{r} + 6 D_c N / C` (:math:`r = \alpha_N/\alpha_D`) is least where its derivative vanishes:
+
+.. math:: N_{opt} = \left(\frac{r N_c^{r} (C/6)}{D_c}\right)^{1/(1+r)}, \qquad D_{opt} = \frac{C}{6 N_{opt}},
+
+so :math:`N_{opt} \propto C^{\alpha_D/(\alpha_N+\alpha_D)}` and :math:`D_{opt} \propto C^{\alpha_N/(\alpha_N+\alpha_D)}`
+(for :math:`\alpha_N, \alpha_D > 0`). This is the optimum of the :math:`L(N, D)` form fitted here, not Kaplan
+et al.'s training-steps frontier (their :math:`N \propto C^{0.73}`).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
@@ -58,7 +66,30 @@ def kaplan_grid() -> np.ndarray:
     return product_grid(log_N_c=scales, log_D_c=scales, alpha_N=exponents, alpha_D=exponents)
 
 
-KAPLAN = Law(
+@dataclass(frozen=True, eq=False)
+class KaplanLaw(Law):
+    """Kaplan et al.'s joint law with its closed-form allocation along ``C = 6ND`` (module docs)."""
+
+    def derived(self, natural):
+        r"""``a_opt = alpha_D / (alpha_N + alpha_D)``, ``b_opt = alpha_N / (alpha_N + alpha_D)``."""
+        total = natural["alpha_N"] + natural["alpha_D"]
+        return {"a_opt": natural["alpha_D"] / total, "b_opt": natural["alpha_N"] / total}
+
+    def compute_optimal(self, theta, C, **other_inputs):
+        r""":math:`\log N_{opt} = (\log r + r\log N_c + \log(C/6) - \log D_c) / (1 + r)`, :math:`r = \alpha_N/\alpha_D`
+        (NaN unless :math:`r > 0`); broadcast over draws ``theta[R, p]`` and budgets ``C[m]``."""
+        theta = np.asarray(theta, np.float64)
+        C = np.asarray(C, np.float64)
+        log_nc, log_dc, alpha_n, alpha_d = (theta[..., j] for j in range(4))
+        if theta.ndim == 2 and C.ndim == 1:
+            log_nc, log_dc, alpha_n, alpha_d = (v[:, None] for v in (log_nc, log_dc, alpha_n, alpha_d))
+        r = alpha_n / alpha_d
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n_opt = np.exp((np.log(np.where(r > 0, r, np.nan)) + r * log_nc + np.log(C / 6.0) - log_dc) / (1.0 + r))
+        return n_opt, C / (6.0 * n_opt)
+
+
+KAPLAN = KaplanLaw(
     name="kaplan",
     inputs=("N", "D"),
     param_names=("log_N_c", "log_D_c", "alpha_N", "alpha_D"),
