@@ -245,7 +245,7 @@ class FitResult:
         for name, log_name, value, raw in zip(base.natural_names, base.param_names, base.to_natural(full), full):
             log_col = f"{log_name}={raw:.7g}" if log_name != name else ""
             flag = "  (fixed)" if name in fixed else f"  (tied to {tied[name]})" if name in tied else ""
-            lines.append(f"{name:<10}{value:>22.10g}{log_col:>18}{flag}")
+            lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}{flag}")
         derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
