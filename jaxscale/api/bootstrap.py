@@ -80,6 +80,7 @@ class BootstrapResult:
         base = self.law.base
         natural = base.to_natural(self.law.expand(theta))
         out = {n: natural[..., j] for j, n in enumerate(base.natural_names)}
+        out.update({n: np.full_like(out[n], v) for n, v in self.law.fixed.items()})  # exactly as given
         out.update(base.derived(out))
         return out
 

@@ -287,7 +287,10 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
     parser.add_argument("--n-col", default="N", help="model-size column (default N)")
     parser.add_argument("--d-col", default="D", help="tokens column (default D)")
     parser.add_argument("--loss-col", default="loss", help="loss column (default loss)")
-    parser.add_argument("--law", default="chinchilla", help="chinchilla (default) or power_law")
+    parser.add_argument("--law", default="chinchilla",
+                        help="a registered law (jaxscale.LAWS): chinchilla (default), kaplan, data_constrained (reads "
+                             "a U column), or a one-input law (power_law, pure_power_law, broken_power_law, "
+                             "sigmoid; reads an x column)")
     parser.add_argument("--solver", default="lm", choices=["lm", "lm-exact", "bfgs"],
                         help="lm (default; IRLS curvature), lm-exact (exact Huber curvature, near starts) or bfgs")
     parser.add_argument("--delta", type=_positive_float, default=1e-3, help="Huber delta (default 1e-3)")

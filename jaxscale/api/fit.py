@@ -167,10 +167,13 @@ class FitResult:
     @property
     def params(self) -> pd.Series:
         """Natural parameters (``A = exp(a)`` ...), full precision, indexed by name; includes fixed
-        and tied parameters (see :attr:`fixed`, :attr:`tied`)."""
+        and tied parameters (see :attr:`fixed`, :attr:`tied`); fixed ones exactly as given."""
         base = self.law.base
-        return pd.Series(base.to_natural(self.law.expand(self.theta)), index=list(base.natural_names),
-                         name="estimate")
+        params = pd.Series(base.to_natural(self.law.expand(self.theta)), index=list(base.natural_names),
+                           name="estimate")
+        for name, value in self.law.fixed.items():
+            params[name] = value
+        return params
 
     @property
     def log_params(self) -> pd.Series:
@@ -231,7 +234,7 @@ class FitResult:
         for name, log_name, value, raw in zip(base.natural_names, base.param_names, base.to_natural(full), full):
             log_col = f"{log_name}={raw:.7g}" if log_name != name else ""
             flag = "  (fixed)" if name in fixed else f"  (tied to {tied[name]})" if name in tied else ""
-            lines.append(f"{name:<10}{value:>22.10g}{log_col:>18}{flag}")
+            lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}{flag}")
         derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
@@ -312,7 +315,9 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     data : DataFrame or dict of arrays
         One row per training run.
     law : str or Law
-        ``"chinchilla"`` (default), ``"power_law"`` or a :class:`~jaxscale.Law`.
+        A registered law (:data:`jaxscale.LAWS`: ``"chinchilla"`` (default), ``"kaplan"``,
+        ``"data_constrained"``, ``"power_law"``, ``"pure_power_law"``, ``"broken_power_law"``,
+        ``"sigmoid"``) or a :class:`~jaxscale.Law`.
     starts : None, "grid", int or array (K, p)
         Start points in the law's log-space order (``a, b, e, alpha, beta``). ``None``: the
         law's grid (Hoffmann's 4500 starts); int: that many seeded random starts.
@@ -339,7 +344,8 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     tied : dict, optional
         Parameters equal to another, e.g. ``{"beta": "alpha"}``.
     columns : dict, optional
-        Column of each further law input, e.g. ``{"U": "unique_tokens"}``.
+        Column of each further law input, e.g. ``{"U": "unique_tokens"}`` (an input without an
+        entry is read from the column of its own name, e.g. ``U``).
     seed : int
         Seed for random starts.
     polish : int
