@@ -8,16 +8,17 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from jaxscale.engine import float64, run_tasks
-from jaxscale.kernels.laws import CHINCHILLA, PURE_POWER_LAW
-from jaxscale.kernels.losses import huber
+from jaxscale.kernels.laws import CHINCHILLA, PURE_POWER_LAW, Law
+from jaxscale.kernels.losses import huber, squared
 from jaxscale.kernels.solvers import MAX_ITER, SOLVERS, OptaxSolver
 from jaxscale.kernels.solvers.optax_adapter import describe, lbfgs_direction
 
 from conftest import reference_objective, scipy_fit
+
+optax = pytest.importorskip("optax")  # an OptaxSolver needs optax; the rest of jaxscale does not
 
 
 def pure_power_problem():
@@ -130,3 +131,17 @@ def test_lbfgs_direction_is_optax_two_loop():
         g = jnp.array([3.0, -4.0])
         updates, _ = lbfgs_direction().update(g, lbfgs_direction().init(jnp.zeros(2)), jnp.zeros(2))
         np.testing.assert_allclose(updates, -g / 5.0)  # first step: identity capped to length 1
+
+
+def test_custom_law_and_loss():
+    """A user's law (autodiff Jacobian) with the squared loss: optax-lbfgs recovers the truth."""
+    law = Law("my_law", ("N",), ("a", "e", "alpha"), ("A", "E", "alpha"),
+              lambda t, x: jnp.logaddexp(t[0] - t[2] * x[:, 0], t[1]), (True, True, False),
+              grid=lambda: np.zeros((1, 3)))
+    log_x = np.log(np.logspace(7, 10, 25))[:, None]
+    truth = np.array([np.log(100.0), np.log(2.0), 0.25])
+    log_y = np.logaddexp(truth[0] - truth[2] * log_x[:, 0], truth[1])
+    out = run_tasks(SOLVERS["optax-lbfgs"](), law, squared(), log_x, log_y, np.ones(25),
+                    (truth + [0.1, -0.05, 0.01])[None], n_lanes=1)
+    assert out.converged[0]
+    np.testing.assert_allclose(out.theta[0], truth, rtol=1e-6)

@@ -395,7 +395,7 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
 
     per_chunk = max(1, int(chunk_size or (1 << 16)) // n_starts)
     recipe = {"law": law.name, "loss": loss_fn.name, **dict(loss_fn.params), "solver": solver.name,
-              "solver_options": {k: v for k, v in vars(solver).items() if k != "name"},
+              "solver_options": solver.options,
               "starts": starts if isinstance(starts, (str, int)) else "array", "n_starts": int(n_starts),
               "prune_keep": prune_keep if pruning else None, "prune_iter": prune_iter if pruning else None,
               "polish": bool(polish), "seed": int(seed), "n_resamples": n_resamples,

@@ -154,8 +154,10 @@ class OptaxSolver(LaneSolver):
     name: str = "optax"
 
     def __post_init__(self):
-        import optax
-
+        try:
+            import optax
+        except ImportError:  # pragma: no cover - optax is a dependency today
+            raise ImportError("OptaxSolver needs optax: pip install optax") from None
         tx = self.transformation
         if tx is None:
             raise ValueError("OptaxSolver needs a transformation, e.g. OptaxSolver(optax.adam(1e-2)) or "
@@ -257,9 +259,3 @@ def optax_lbfgs(**options) -> OptaxSolver:
     Armijo backtracking, one evaluation per step."""
     return OptaxSolver(lbfgs_direction, **{"linesearch": "backtracking", "name": "optax-lbfgs", **options})
 
-
-def optax_adam(learning_rate: float = 1e-2, **options) -> OptaxSolver:
-    """``"optax-adam"``: ``optax.adam(learning_rate)`` in optax's plain loop, one evaluation per step."""
-    import optax
-
-    return OptaxSolver(functools.partial(optax.adam, learning_rate), **{"name": "optax-adam", **options})
