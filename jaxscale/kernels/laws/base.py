@@ -62,6 +62,10 @@ class Law:
         Whether the target is fitted as ``log y`` or ``y``.
     description : str
         The formula in words, shown in summaries.
+    example : dict, optional
+        A well-identified point for tests and docs: ``{"params": {natural name: value},
+        "inputs": {input name: (low, high)}}`` in natural units (the registry tests fit
+        noise-free data generated there, inputs spread over the ranges).
     """
 
     name: str
@@ -76,6 +80,7 @@ class Law:
     input_scale: tuple[str, ...] | None = None
     target_scale: str = "log"
     description: str = ""
+    example: dict | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.input_scale is None:
