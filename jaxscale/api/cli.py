@@ -65,26 +65,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _checked(check, text: str):
+    """Parse ``text`` as an int and run the API's validator on it; argparse names the option, so the
+    validator's own name for it (``"n_resamples must ..."``) is dropped from the message."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    try:
+        return check(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).split(" ", 1)[1]) from None
+
+
 def _integer(name: str, minimum: int):
-    """An argparse type: an integer checked by the API's own validator (:func:`check_int`)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        try:
-            return check_int(name, value, minimum)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-    return parse
+    """An argparse type: an integer >= ``minimum`` checked by :func:`check_int`."""
+    return lambda text: _checked(lambda value: check_int(name, value, minimum), text)
 
 
 def _seed(text: str) -> int:
-    try:
-        return check_seed(int(text))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err) if text.strip().lstrip("+-").isdigit()
-                                         else f"{text!r} is not an integer") from None
+    return _checked(check_seed, text)
 
 
 def _level(text: str) -> float:
