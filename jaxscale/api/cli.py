@@ -1,7 +1,9 @@
 """Command line: ``jaxscale fit | bootstrap | isoflop | optimal | predict | plot | demo``.
 
 Every command prints a readable table by default, ``--json`` or ``--csv`` for pipelines, and
-exits with status 2 and a one-line message on bad input (never a traceback).
+exits with status 2 and a one-line message on bad input (never a traceback); messages name the
+command-line option to change (``--n-col``), not the Python keyword. Out of memory: status 1 with
+advice; Ctrl-C: status 130.
 
 Data arguments take a CSV path or one of the names ``chinchilla`` (Epoch's extraction of the
 Hoffmann et al. runs, via :func:`jaxscale.datasets.chinchilla`) and ``synthetic``.
@@ -10,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -22,6 +26,7 @@ from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
 from .io import atomic_file, load
 from .isoflop import isoflop
+from .validation import check_int, check_seed
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
              "hoffmann": (datasets.HOFFMANN_PARAMS, "Hoffmann et al. (2022), Approach 3 as published")}
@@ -62,6 +67,28 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _checked(check, text: str):
+    """Parse ``text`` as an int and run the API's validator on it; argparse names the option, so the
+    validator's own name for it (``"n_resamples must ..."``) is dropped from the message."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    try:
+        return check(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).split(" ", 1)[1]) from None
+
+
+def _integer(name: str, minimum: int):
+    """An argparse type: an integer >= ``minimum`` checked by :func:`check_int`."""
+    return lambda text: _checked(lambda value: check_int(name, value, minimum), text)
+
+
+def _seed(text: str) -> int:
+    return _checked(check_seed, text)
+
+
 def _level(text: str) -> float:
     value = _number(text)
     if not 0 < value < 1:
@@ -84,7 +111,7 @@ def _starts(text: str):
 def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
     """Fit ``frame`` (default: ``args.data`` read) with the command's law, starts, solver and columns."""
     return fit(read_data(args.data) if frame is None else frame, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
-               n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune)
+               n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune, c=args.c_col)
 
 
 def _model(args) -> tuple[FitResult | BootstrapResult, str]:
@@ -159,22 +186,49 @@ def _dask_client(address: str | None):
     return Client(address)
 
 
+#: Fits per second on a small CPU for Chinchilla-sized data (the default 4000 x 4500-start grid bootstrap took
+#: about 3.75 h on the 2-core development machine); only used to tell a user the size of a job before it starts.
+CPU_FITS_PER_S = 1300.0
+
+
+def work_estimate(law_name: str, starts, n_resamples: int, n_subgrid: int = 16) -> str:
+    """One line: resamples x starts = fits, and a rough duration when the job is long."""
+    from ..kernels.laws import get_law
+
+    grid = len(get_law(law_name).grid())
+    per = {"grid": grid, "prune": grid, "best": 1, "subgrid": n_subgrid}.get(starts, starts)
+    fits = n_resamples * int(per)
+    line = (f"jaxscale bootstrap: {n_resamples:,} resamples x {per:,} starts ({starts if isinstance(starts, str) else 'random'}) = "
+            f"{fits:,} fits, "
+            f"plus the full-data fit")
+    hours = fits / CPU_FITS_PER_S / 3600
+    if hours >= 0.25:
+        line += (f"; a long job: about {hours:.1f} h at ~{CPU_FITS_PER_S:,.0f} fits/s on a CPU (faster on a GPU); "
+                 "--starts subgrid (the default) or best takes minutes, Ctrl-C stops, --checkpoint resumes")
+    return line
+
+
 def cmd_bootstrap(args) -> None:
     frame = read_data(args.data)
+    if not args.no_progress:
+        sys.stderr.write(work_estimate(args.law, args.starts, args.resamples) + "\n")
     client = _dask_client(args.dask)
     try:
         result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
                            solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
                            checkpoint=args.checkpoint, chunk_size=args.chunk_size, executor=client,
-                           progress=False if args.no_progress else None)
+                           progress=False if args.no_progress else None, c=args.c_col)
     finally:
         if client is not None:
             client.close()
     if args.out:
         result.save(args.out)
-    table = result.summary(level=args.level, method=args.method).reset_index()
+    table = result.summary(level=args.level, method=args.method,
+                           include_unidentifiable=args.include_unidentifiable).reset_index()
+    used = table.attrs.get("n_used", result.n_resamples)
     emit(table, args.format, title=f"jaxscale bootstrap: {result.n_resamples} resamples x "
          f"{result.recipe['n_starts']} starts, {args.method} {args.level:.0%} intervals"
+         + (f" from the {used} usable resamples" if used != result.n_resamples else "")
          + (f", saved to {args.out}" if args.out else ""),
          payload={"recipe": result.recipe, "level": args.level, "method": args.method})
 
@@ -240,7 +294,7 @@ def cmd_plot(args) -> None:
             raise ValueError(f"the {kind} plot needs a bootstrap: pass --from RESULT.npz or --resamples >= 1")
         boot = bootstrap(data, law=args.law, n_resamples=args.resamples, starts="best", seed=args.seed,
                          solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                         estimate=fitted)
+                         estimate=fitted, c=args.c_col)
     model = fitted if fitted is not None else boot
     draw = plot.KINDS[kind]
     if kind in plot.NEEDS_DATA:
@@ -286,6 +340,9 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
         parser.add_argument("data", help="CSV of runs, or 'chinchilla' / 'synthetic'")
     parser.add_argument("--n-col", default="N", help="model-size column (default N)")
     parser.add_argument("--d-col", default="D", help="tokens column (default D)")
+    parser.add_argument("--c-col", default=None, metavar="COLUMN",
+                        help="training-compute column (FLOP): derive tokens as D = C / (6 N) instead of --d-col "
+                             "(Epoch's Chinchilla CSV: --n-col 'Model Size' --c-col 'Training FLOP')")
     parser.add_argument("--loss-col", default="loss", help="loss column (default loss)")
     parser.add_argument("--law", default="chinchilla",
                         help="a registered law (jaxscale.LAWS): chinchilla (default), kaplan, data_constrained (reads "
@@ -299,7 +356,8 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
 def _fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--starts", type=_starts, default=None,
                         help="number of random starts instead of the law's grid (Hoffmann's 4500 for chinchilla)")
-    parser.add_argument("--prune", type=int, default=None, help="pruned multi-start: keep this many starts to convergence")
+    parser.add_argument("--prune", type=_integer("prune", 1), default=None,
+                        help="pruned multi-start: keep this many starts (>= 1) to convergence")
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:
@@ -321,7 +379,8 @@ def _model_options(parser: argparse.ArgumentParser, run) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws.")
+    parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws. The fits run on "
+                     "every local CPU core by default (JAX sees one device per core, set before it is imported).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("fit", help="fit a law to a CSV of runs (multi-start, Huber on log loss)")
@@ -333,20 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bootstrap", help="case-resampling bootstrap with a multi-start refit of every resample")
     _data_options(p)
-    p.add_argument("--resamples", type=int, default=4000, help="number of resamples (default 4000)")
-    p.add_argument("--starts", type=_starts, default="grid",
-                   help="grid (default, 4500 per resample), best, prune, subgrid or a number of random starts")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resamples", type=_integer("n_resamples", 1), default=4000,
+                   help="number of resamples (default 4000)")
+    p.add_argument("--starts", type=_starts, default="subgrid",
+                   help="starts per resample: subgrid (default: the full-data optimum + 15 grid starts, minutes "
+                        "for 4000 resamples), best (the optimum only), grid (the exhaustive 4500-start grid of "
+                        "the reference procedure: hours on a CPU, opt in), prune, or a number of random starts. "
+                        "The job size is printed before it starts")
+    p.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**32 - 1] (default 0)")
     p.add_argument("--checkpoint", help="directory for finished chunks; rerun the same command to resume")
-    p.add_argument("--chunk-size", type=int, default=None, metavar="FITS",
-                   help="fits (resamples x starts) per chunk (default: chunks of about 5 s, timed)")
+    p.add_argument("--chunk-size", type=_integer("chunk_size", 1), default=None, metavar="FITS",
+                   help="fits (resamples x starts) per chunk (default: chunks of about 5 s, timed); lower it if "
+                        "memory runs out")
     p.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run the chunks on a Dask cluster, e.g. tcp://scheduler:8786 (pip install 'jaxscale[distributed]')")
     p.add_argument("--out", help="save the result (.npz) for 'optimal', 'predict' and 'plot --from'")
     p.add_argument("--level", type=_level, default=0.95)
     p.add_argument("--method", choices=["percentile", "bca"], default="percentile")
     p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar on stderr (default: fits, fits/s, ETA once a run lasts a few seconds)")
+                   help="no job-size line and no progress bar on stderr (default: fits, fits/s, ETA once a run "
+                        "lasts a few seconds)")
+    p.add_argument("--include-unidentifiable", action="store_true",
+                   help="keep resamples whose drawn rows cannot identify the law (too few distinct points) in the "
+                        "intervals; left out with a warning by default")
     _output_options(p)
     p.set_defaults(run=cmd_bootstrap)
 
@@ -386,11 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="chinchilla", help="runs to plot and fit (default chinchilla)")
     p.add_argument("--from", dest="source", default=None, metavar="RESULT",
                    help="a saved fit or bootstrap to draw instead of fitting now")
-    p.add_argument("--resamples", type=int, default=400,
+    p.add_argument("--resamples", type=_integer("resamples", 0), default=400,
                    help="bootstrap resamples (from the full-data optimum) for pairs, and for the bands of tokens and "
                         "contours, when no --from bootstrap is given; 0: no band (default 400)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dpi", type=int, default=150)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--dpi", type=_integer("dpi", 1), default=150)
     _data_options(p, positional=False)
     _fit_options(p)
     p.set_defaults(run=cmd_plot)
@@ -401,14 +469,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: API advice rewritten for the command line: (pattern, replacement), applied to error messages.
+CLI_WORDING = [
+    (r"\bn=\.\.\.", "--n-col"), (r"\bd=\.\.\.", "--d-col (or --c-col for a compute column)"),
+    (r"\by=\.\.\.", "--loss-col"), (r"\bc=\.\.\.", "--c-col"),
+    (r"\s*\(e\.g\. data\.dropna\(\)\)", " in the file"),
+    (r"Convert it, e\.g\. data\[.*?\] = pd\.to_numeric\(data\[.*?\]\)", "Fix those values in the file"),
+    (r"fix parameters \(fixed=\.\.\.\) or use a law", "or use a law (--law)"),
+    (r"\(estimate=js\.fit\(data, \.\.\.\) with the same columns\)", "(the --from fit must come from this --data)"),
+    (r"^(n_resamples|resamples)\b", "--resamples"), (r"^seed\b", "--seed"), (r"^prune\b", "--prune"),
+    (r"include_unidentifiable=True", "--include-unidentifiable"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
+]
+
+
+def cli_message(message: str) -> str:
+    """An API error message as a CLI user needs it: options instead of Python keywords and code."""
+    for pattern, replacement in CLI_WORDING:
+        message = re.sub(pattern, replacement, message)
+    return message
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or (
+        type(err).__name__ in ("JaxRuntimeError", "XlaRuntimeError") and "RESOURCE_EXHAUSTED" in str(err))
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"jaxscale: warning: {cli_message(' '.join(str(message).split()))}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        message = " ".join(str(err).split())
-        sys.stderr.write(f"jaxscale: error: {message}\n")
-        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        shown, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+        try:
+            args.run(args)
+        except KeyboardInterrupt:
+            sys.stderr.write("jaxscale: interrupted" + (" (rerun the same command to resume from --checkpoint)"
+                                                        if getattr(args, "checkpoint", None) else "") + "\n")
+            return 130
+        except (ValueError, FileNotFoundError, OSError) as err:
+            message = cli_message(" ".join(str(err).split()))
+            sys.stderr.write(f"jaxscale: error: {message}\n")
+            return 2
+        except (MemoryError, RuntimeError) as err:
+            if not _out_of_memory(err):
+                raise
+            sys.stderr.write("jaxscale: error: out of memory; use fewer --resamples or starts (--starts subgrid or "
+                             "best), a smaller --chunk-size, or a machine with more memory\n")
+            return 1
+        finally:
+            warnings.formatwarning = shown
     return 0
 
 

@@ -166,7 +166,7 @@ class GroupedFitResult:
 
 def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1e-3, solver=None, n="N", d="D",
                y="loss", x="x", fixed=None, tied=None, columns: Mapping[str, str] | None = None, seed=0, polish=8,
-               prune=None, prune_iter=40, n_lanes=None, chunk_size=None, devices=None) -> GroupedFitResult:
+               prune=None, prune_iter=40, n_lanes=None, chunk_size=None, devices=None, c=None) -> GroupedFitResult:
     """Fit ``law`` to every group of ``data`` (rows sharing the ``by`` columns' values) in one run.
 
     Same parameters as :func:`jaxscale.fit`; see there. Returns a :class:`GroupedFitResult`.
@@ -179,7 +179,7 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
         law_obj, loss_fn, solver_obj, _, names, f, t = setup(
             sub, law if law_obj is None else law_obj, loss, delta, solver if solver_obj is None else solver_obj,
             n, d, y, columns, x, fixed if law_obj is None else None, tied if law_obj is None else None,
-            where=f"group {key!r}: ")
+            where=f"group {key!r}: ", c=c)
         parts.append((f, t))
     feats, target, mask = stack_groups(parts)
     start_points = resolve_starts(law_obj, starts, seed)
