@@ -217,20 +217,45 @@ class BootstrapResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def predict(self, N=None, D=None, level: float = 0.95, **inputs) -> pd.DataFrame:
-        """Prediction at the given inputs (every input of the law, broadcast) with a percentile interval
-        over the draws: a confidence interval of the MEAN curve, not a prediction interval for a new run."""
+    def predict(self, N=None, D=None, level: float = 0.95, kind: str = "mean", **inputs) -> pd.DataFrame:
+        """Prediction at the given inputs (every input of the law, broadcast) with a ``level`` interval.
+
+        ``kind="mean"``: columns ``loss_low, loss_high`` (``prediction_*`` for raw-target laws), the
+        percentile interval of the draws' predictions, a confidence interval of the MEAN curve: where
+        the law lies. ``kind="new_run"``: columns ``loss_new_run_low, loss_new_run_high``, a prediction
+        interval for ONE NEW training run: every draw's prediction plus every leverage-corrected
+        full-data residual (in log space for loss laws), see :mod:`jaxscale.api.prediction`. It is
+        wider: it adds run-to-run noise to the uncertainty of the curve.
+        """
         check_level(level)
+        if kind not in ("mean", "new_run"):
+            raise ValueError(f"kind must be 'mean' (interval of the mean curve) or 'new_run' (prediction "
+                             f"interval for one new run), got {kind!r}")
         base = self.law.base
         x, _ = input_arrays(base, N, D, inputs)
         est = base.predict(self.law.expand(self.estimate), x)
         draws = base.predict(self.law.expand(self.theta), x)
-        tail = (1 - level) / 2
-        lo, hi = np.nanquantile(draws, [tail, 1 - tail], axis=0)
         out = pd.DataFrame({name: x[:, j] for j, name in enumerate(base.inputs)})
         target = "loss" if base.target_scale == "log" else "prediction"
-        out[target], out[f"{target}_low"], out[f"{target}_high"] = est, lo, hi
+        out[target] = est
+        if kind == "new_run":
+            from .prediction import new_run_bounds
+
+            lo, hi = base.untarget(np.array(new_run_bounds(base.target(draws), self.residuals(), level)))
+            out[f"{target}_new_run_low"], out[f"{target}_new_run_high"] = lo, hi
+        else:
+            tail = (1 - level) / 2
+            out[f"{target}_low"], out[f"{target}_high"] = np.nanquantile(draws, [tail, 1 - tail], axis=0)
+        out.attrs.update(kind=kind, level=level)
         return out
+
+    def residuals(self) -> np.ndarray:
+        """Leverage-corrected fitting-space residuals of the full-data estimate (rows with weight > 0),
+        the run-to-run noise of ``predict(kind="new_run")``; see :mod:`jaxscale.api.prediction`."""
+        from .prediction import corrected_residuals
+
+        keep = self.weights > 0
+        return corrected_residuals(self.law, self.loss, self.estimate, self.log_x, self.log_y, self.weights)[keep]
 
     # ------------------------------------------------------------------ jackknife for BCa
     def _jackknife_values(self, name: str) -> np.ndarray:
@@ -313,7 +338,8 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
               tied: Mapping[str, str] | None = None, columns: Mapping[str, str] | None = None, polish: bool = True,
               prune_keep: int = 8, prune_iter: int = 40, n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
-              progress: bool | None = None, estimate: FitResult | None = None) -> BootstrapResult:
+              progress: bool | None = None, estimate: FitResult | None = None, resample: str = "case",
+              cluster=None, budgets=None) -> BootstrapResult:
     r"""Case-resampling bootstrap with a multi-start refit of every resample.
 
     Resample :math:`r` is a count vector :math:`w^{(r)}` (rows drawn with replacement); its
@@ -353,10 +379,19 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         Progress line on stderr (default: on for runs of more than a million fits).
     estimate : FitResult, optional
         A full-data fit to report as the point estimate (computed with the same starts if omitted).
+    resample : {"case", "cluster", "wild-cluster"}
+        ``"case"``: rows (default). ``"cluster"``: whole clusters of rows; ``"wild-cluster"``: Webb
+        six-point multipliers per cluster on leverage-corrected residuals (see :mod:`jaxscale.api.cluster`).
+    cluster, budgets : optional
+        The clusters: ``"budget"`` (compute, nearest of ``budgets`` or rounded to 0.1 decade), ``"size"``
+        (N, same rule), a column name or one label per row. Warns below 10 clusters.
     """
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied)
     n_rows = len(frame)
+    from .cluster import resample_plan
+
+    clusters = resample_plan(frame, resample, cluster, budgets, n, d, indices, checkpoint)
 
     if indices is not None:
         fixed_counts = counts_from_indices(indices, n_rows)
@@ -392,6 +427,19 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         start_points = resolve_starts(law, starts, seed)
     n_starts = start_points.shape[0]
     pruning = isinstance(starts, str) and starts == "prune"
+    if clusters is not None:
+        from .cluster import cluster_bootstrap
+
+        return cluster_bootstrap(resample=resample, clusters=clusters, law=law, loss=loss_fn, solver=solver,
+                                 log_x=log_x, log_y=log_y, estimate=estimate, start_points=start_points,
+                                 n_resamples=n_resamples, seed=seed, pruning=pruning, prune_keep=prune_keep,
+                                 prune_iter=prune_iter, polish=polish, chunk_size=chunk_size, n_lanes=n_lanes,
+                                 devices=devices, progress=progress, recipe={
+                                     "law": law.name, "loss": loss_fn.name, **dict(loss_fn.params),
+                                     "solver": solver.name, "starts": starts if isinstance(starts, (str, int))
+                                     else "array", "n_starts": int(n_starts), "polish": bool(polish),
+                                     "seed": int(seed), "n_resamples": n_resamples, "cluster": str(cluster),
+                                     "columns": dict(zip(law.inputs, names)), "y": y, "versions": _versions()})
 
     per_chunk = max(1, int(chunk_size or (1 << 16)) // n_starts)
     recipe = {"law": law.name, "loss": loss_fn.name, **dict(loss_fn.params), "solver": solver.name,

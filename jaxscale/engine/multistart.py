@@ -46,12 +46,16 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
 
     ``row_group[r]`` names the data set (group) of weights row ``r`` when ``log_x`` stacks
     several (``log_x[G, m, k]``); see :func:`~jaxscale.engine.batching.run_tasks`.
+    ``starts`` is ``(S, p)`` (every row from the same starts) or ``(R, S, p)`` (row ``r`` from
+    ``starts[r]``, e.g. each row from its own data set's estimate).
     """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
     starts = np.asarray(starts, np.float64)
-    n_rows, n_starts, p = weights.shape[0], starts.shape[0], starts.shape[1]
+    n_rows, n_starts, p = weights.shape[0], starts.shape[-2], starts.shape[-1]
+    if starts.ndim == 3 and starts.shape[0] != n_rows:
+        raise ValueError(f"per-row starts have {starts.shape[0]} rows but weights has {n_rows}")
     which = np.repeat(np.arange(n_rows), n_starts)
-    tiled = np.tile(starts, (n_rows, 1))
+    tiled = starts.reshape(-1, p) if starts.ndim == 3 else np.tile(starts, (n_rows, 1))
     run = dict(n_lanes=n_lanes, chunk_size=chunk_size, devices=devices, row_group=row_group)
 
     if prune_keep is not None and 0 < prune_keep < n_starts:
