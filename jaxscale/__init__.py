@@ -10,6 +10,9 @@ from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
 from .api.groups import GroupedFitResult
+from .api.cluster import budget_labels
+from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
+from .api.extrapolation import extrapolation
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
@@ -17,7 +20,8 @@ __version__ = "0.1.0"
 __all__ = ["fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
-           "register_solver", "__version__"]
+           "register_solver", "__version__", "extrapolation", "delta_sweep", "plan", "rank_next_runs",
+           "inference_optimal", "budget_labels"]
 
 
 def __getattr__(name: str):

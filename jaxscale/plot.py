@@ -39,7 +39,7 @@ except ImportError as err:  # pragma: no cover - exercised only without matplotl
 from .api.bootstrap import BootstrapResult
 from .api.fit import FitResult
 
-__all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
+__all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "extrapolation", "KINDS",
            "NEEDS_BOOTSTRAP", "NEEDS_DATA"]
 
 CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
@@ -759,3 +759,58 @@ KINDS: dict[str, Callable[..., Any]] = {
 NEEDS_BOOTSTRAP: frozenset[str] = frozenset({"pairs"})
 #: Kinds that take the data as their second argument.
 NEEDS_DATA: frozenset[str] = frozenset({"isoflop", "residuals"})
+
+
+# ---------------------------------------------------------------------- decisions (extrapolation audit)
+def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool = True) -> Axes:
+    """Held-out runs: actual vs predicted loss, with each run's prediction interval for a new run.
+
+    ``table`` is :func:`jaxscale.extrapolation`'s output. At ``x = predicted`` a thin bar spans the
+    prediction interval (``lower``..``upper``) and a thick one the interval of the mean curve
+    (``mean_lower``..``mean_upper``); the marker is the actual loss: a dot when inside the
+    prediction interval, a red cross when outside. The diagonal is actual = predicted; colours
+    are the held-out budgets. Returns the Axes (bars have ``gid="prediction-interval"``).
+    """
+    needed = {"predicted", "actual", "lower", "upper", "mean_lower", "mean_upper", "inside", "budget"}
+    missing = sorted(needed - set(table.columns))
+    if missing:
+        raise ValueError(f"table lacks columns {missing}: pass the output of jaxscale.extrapolation")
+    ax = _new_axes(ax, (6.0, 5.4))
+    budgets = np.unique(table["budget"].to_numpy(np.float64))
+    norm = LogNorm(budgets.min(), budgets.max()) if len(budgets) > 1 and budgets.min() > 0 else None
+    for _, row in table.iterrows():
+        color = BUDGET_CMAP(norm(row["budget"])) if norm is not None else "tab:blue"
+        ax.plot([row["predicted"]] * 2, [row["lower"], row["upper"]], color=color, alpha=0.45, lw=1.2,
+                gid="prediction-interval")
+        ax.plot([row["predicted"]] * 2, [row["mean_lower"], row["mean_upper"]], color=color, lw=3.2, alpha=0.9,
+                gid="mean-interval")
+        if row["inside"]:
+            ax.plot(row["predicted"], row["actual"], "o", color=color, ms=4.5, mec="k", mew=0.4, gid="inside")
+        else:
+            ax.plot(row["predicted"], row["actual"], "x", color="tab:red", ms=7, mew=1.8, gid="outside")
+    lo = float(np.nanmin(table[["actual", "lower", "predicted"]].to_numpy()))
+    hi = float(np.nanmax(table[["actual", "upper", "predicted"]].to_numpy()))
+    pad = (hi / lo) ** 0.05 if log and lo > 0 else None
+    limits = (lo / pad, hi * pad) if pad else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    ax.plot(limits, limits, color="0.4", lw=0.8, ls="--", zorder=0)
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    if log and lo > 0:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    level = table.attrs.get("level", 0.95)
+    n_in, n_all = int(table["inside"].sum()), len(table)
+    ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval")
+    ax.set_xlabel("predicted loss (fit without these runs)")
+    ax.set_ylabel("actual loss")
+    handles = [Line2D([], [], color="0.5", alpha=0.6, lw=1.2, label=f"{level:.0%} prediction interval (new run)"),
+               Line2D([], [], color="0.5", lw=3.2, label=f"{level:.0%} interval of the mean curve"),
+               Line2D([], [], ls="none", marker="o", color="0.5", mec="k", mew=0.4, label="actual, inside"),
+               Line2D([], [], ls="none", marker="x", color="tab:red", mew=1.8, label="actual, outside")]
+    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
+    if norm is not None:
+        mappable = plt.cm.ScalarMappable(norm=norm, cmap=BUDGET_CMAP)
+        ax.figure.colorbar(mappable, ax=ax, label="held-out budget (FLOP)" if table["budget"].min() > 1e12
+                           else "held-out budget")
+    ax.grid(True, which="both", alpha=0.25)
+    return ax

@@ -95,6 +95,31 @@ def _check_train(log_x: np.ndarray, train: np.ndarray, law: Law, name: str) -> N
             raise ValueError(f"split {name!r}: input {inp} takes one value in the training rows; hold out fewer")
 
 
+def split_counts(train: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """Case-resample count weights of each split's training rows: ``(S * R, n)``, split-major; split ``s``
+    resample ``r`` from ``fold_in(fold_in(PRNGKey(seed), s), r)``, held-out rows weight 0."""
+    return np.concatenate([cluster_counts(seed, np.arange(n_resamples), np.where(t, np.cumsum(t) - 1, -1), stream=s)
+                           for s, t in enumerate(train)])
+
+
+def fit_splits(solver, law: Law, loss: Loss, log_x, log_y, train: np.ndarray, n_resamples: int, seed: int,
+               start_points: np.ndarray, *, prune: int | None = None, resample_starts: str = "best", n_lanes=None,
+               chunk_size=None, devices=None) -> tuple[np.ndarray, np.ndarray]:
+    """Each split's estimate ``[S, p]`` (one multi-start call over the split masks) and its bootstrap draws
+    ``[S, R, p]`` (one call over all split x resample count rows, each from its own split's estimate)."""
+    S, R = len(train), int(n_resamples)
+    run = dict(n_lanes=n_lanes, chunk_size=chunk_size, devices=devices)
+    full = best_of_starts(solver, law, loss, log_x, log_y, train.astype(np.float64), start_points, prune_keep=prune,
+                          polish_top=8, **run)
+    own = np.repeat(full.theta, R, axis=0)[:, None, :]
+    if resample_starts == "subgrid":
+        grid = law.grid()
+        spread = grid[np.linspace(0, len(grid) - 1, 15).round().astype(int)]
+        own = np.concatenate([own, np.broadcast_to(spread, (S * R,) + spread.shape)], axis=1)
+    draws = best_of_starts(solver, law, loss, log_x, log_y, split_counts(train, R, seed), own, polish_top=1, **run)
+    return full.theta, draws.theta.reshape(S, R, -1)
+
+
 def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout: int = 1, *, mode: str = "holdout",
                   level: float = 0.95, n_resamples: int = 1000, seed: int = 0, starts=None, prune: int | None = None,
                   resample_starts: str = "best", min_train: int = 3, budgets: Sequence[float] | None = None,
@@ -153,31 +178,19 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         if not held[s].any():
             raise ValueError(f"split {name!r} holds out no rows")
         _check_train(log_x, train[s], law, name)
-    S, R, n_rows = len(split_names), int(n_resamples), len(frame)
-
-    # one call: every split's full fit from the multi-start grid
-    full = best_of_starts(solver, law, loss_fn, log_x, log_y, train.astype(np.float64), resolve_starts(law, starts, seed),
-                          prune_keep=prune, polish_top=8, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices)
-    # one call: every split x resample, each row from its own split's estimate
-    counts = np.concatenate([cluster_counts(seed, np.arange(R), np.where(train[s], np.cumsum(train[s]) - 1, -1),
-                                            stream=s) for s in range(S)])
-    own = np.repeat(full.theta, R, axis=0)[:, None, :]
-    if resample_starts == "subgrid":
-        grid = law.grid()
-        spread = grid[np.linspace(0, len(grid) - 1, 15).round().astype(int)]
-        own = np.concatenate([own, np.broadcast_to(spread, (S * R,) + spread.shape)], axis=1)
-    draws = best_of_starts(solver, law, loss_fn, log_x, log_y, counts, own, polish_top=1, n_lanes=n_lanes,
-                           chunk_size=chunk_size, devices=devices).theta.reshape(S, R, -1)
-
+    S, R = len(split_names), int(n_resamples)
+    estimates, draws = fit_splits(solver, law, loss_fn, log_x, log_y, train, R, seed, resolve_starts(law, starts, seed),
+                                  prune=prune, resample_starts=resample_starts, n_lanes=n_lanes, chunk_size=chunk_size,
+                                  devices=devices)
     with float64():
         predict = jax.jit(jax.vmap(law.log_predict, in_axes=(0, None)))
         rows = []
         for s in range(S):
             test = np.flatnonzero(held[s])
             feats = jnp.asarray(log_x[test])
-            point = np.asarray(predict(jnp.asarray(full.theta[s:s + 1]), feats))[0]
+            point = np.asarray(predict(jnp.asarray(estimates[s:s + 1]), feats))[0]
             z_draws = np.asarray(predict(jnp.asarray(draws[s]), feats))  # (R, m)
-            res = corrected_residuals(law, loss_fn, full.theta[s], log_x, log_y, train[s].astype(np.float64))
+            res = corrected_residuals(law, loss_fn, estimates[s], log_x, log_y, train[s].astype(np.float64))
             lo, hi = new_run_bounds(z_draws, res[train[s]], level)
             mean_lo, mean_hi = np.nanquantile(z_draws, quantile_pair(level), axis=0)
             part = pd.DataFrame({"split": s, "budget": budget[test], "row": test})
