@@ -12,6 +12,7 @@ from .kernels.losses import Loss, huber, squared
 from .api.groups import GroupedFitResult
 from .api.cluster import budget_labels
 from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
+from .api.emergence import metric_artefact, two_step
 from .api.extrapolation import extrapolation
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
@@ -21,7 +22,7 @@ __all__ = ["fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__", "extrapolation", "delta_sweep", "plan", "rank_next_runs",
-           "inference_optimal", "budget_labels"]
+           "inference_optimal", "budget_labels", "two_step", "metric_artefact"]
 
 
 def __getattr__(name: str):

@@ -39,8 +39,8 @@ except ImportError as err:  # pragma: no cover - exercised only without matplotl
 from .api.bootstrap import BootstrapResult
 from .api.fit import FitResult
 
-__all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "extrapolation", "KINDS",
-           "NEEDS_BOOTSTRAP", "NEEDS_DATA"]
+__all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
+           "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact"]
 
 CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
 #: viridis without its palest yellow, which is hard to see on white.
@@ -812,5 +812,41 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool = Tr
         mappable = plt.cm.ScalarMappable(norm=norm, cmap=BUDGET_CMAP)
         ax.figure.colorbar(mappable, ax=ax, label="held-out budget (FLOP)" if table["budget"].min() > 1e12
                            else "held-out budget")
+    ax.grid(True, which="both", alpha=0.25)
+    return ax
+
+
+def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Exact match vs the per-token metric from the same loss fit, against model size, with bands and N*.
+
+    ``table`` is :func:`jaxscale.metric_artefact`'s output. Both metrics are drawn from the same
+    fitted loss; the vertical line is the apparent threshold :math:`N^*` (exact match = threshold)
+    and the shaded span its interval when the table carries bootstrap bands. Returns the Axes
+    (curves have ``gid="exact_match"`` / ``gid="per_token"``).
+    """
+    needed = {"N", "exact_match", "per_token"}
+    if needed - set(table.columns):
+        raise ValueError(f"table lacks columns {sorted(needed - set(table.columns))}: pass the output of "
+                         "jaxscale.metric_artefact")
+    ax = _new_axes(ax, (6.4, 4.4))
+    T = table.attrs.get("answer_tokens", "T")
+    for name, color, label in (("per_token", "tab:blue", "per-token probability $e^{-\\ell}$ (smooth)"),
+                               ("exact_match", "tab:orange", f"exact match $e^{{-{T}\\ell}}$ ({T}-token answer)")):
+        ax.plot(table["N"], table[name], color=color, lw=2, label=label, gid=name)
+        if f"{name}_low" in table.columns:
+            ax.fill_between(table["N"], table[f"{name}_low"], table[f"{name}_high"], color=color, alpha=0.2, lw=0)
+    n_star = table.attrs.get("N_star")
+    if n_star is not None and np.isfinite(n_star):
+        ax.axvline(n_star, color="k", lw=1, ls="--", gid="N_star",
+                   label=f"apparent threshold $N^*$ = {_sci_text(n_star)}")
+        if "N_star_low" in table.attrs:
+            ax.axvspan(table.attrs["N_star_low"], table.attrs["N_star_high"], color="0.5", alpha=0.15, lw=0,
+                       label=f"{table.attrs.get('level', 0.95):.0%} interval of $N^*$")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"parameters N (trained on D = {table.attrs.get('tokens_per_parameter', 20):g} N tokens)")
+    ax.set_ylabel("metric")
+    ax.set_title("Same loss, two metrics: sharp 'emergence' comes from exact match")
+    ax.legend(loc="upper left", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
     return ax
