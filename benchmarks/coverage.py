@@ -161,7 +161,6 @@ def print_table(summary: dict) -> None:
                       f"{c['mean_width']:>13.4g}{c['n']:>5}")
 
 
-HOFFMANN_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
 RESAMPLE_METHODS = ("case", "cluster", "wild-cluster")
 
 
@@ -172,7 +171,7 @@ def clustered(args) -> None:
     import jax
 
     import jaxscale as js
-    from jaxscale.api.cluster import budget_labels
+    from jaxscale.api.cluster import HOFFMANN_BUDGETS, budget_labels
 
     t_start = time.perf_counter()
     command = shlex.join(["python", "benchmarks/coverage.py"] + sys.argv[1:])

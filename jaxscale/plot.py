@@ -762,14 +762,15 @@ NEEDS_DATA: frozenset[str] = frozenset({"isoflop", "residuals"})
 
 
 # ---------------------------------------------------------------------- decisions (extrapolation audit)
-def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool = True) -> Axes:
+def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | None = None) -> Axes:
     """Held-out runs: actual vs predicted loss, with each run's prediction interval for a new run.
 
     ``table`` is :func:`jaxscale.extrapolation`'s output. At ``x = predicted`` a thin bar spans the
     prediction interval (``lower``..``upper``) and a thick one the interval of the mean curve
     (``mean_lower``..``mean_upper``); the marker is the actual loss: a dot when inside the
     prediction interval, a red cross when outside. The diagonal is actual = predicted; colours
-    are the held-out budgets. Returns the Axes (bars have ``gid="prediction-interval"``).
+    are the held-out budgets. ``log``: log axes (default: when the values span more than a factor 3).
+    Returns the Axes (bars have ``gid="prediction-interval"``).
     """
     needed = {"predicted", "actual", "lower", "upper", "mean_lower", "mean_upper", "inside", "budget"}
     missing = sorted(needed - set(table.columns))
@@ -790,14 +791,16 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool = Tr
             ax.plot(row["predicted"], row["actual"], "x", color="tab:red", ms=7, mew=1.8, gid="outside")
     lo = float(np.nanmin(table[["actual", "lower", "predicted"]].to_numpy()))
     hi = float(np.nanmax(table[["actual", "upper", "predicted"]].to_numpy()))
-    pad = (hi / lo) ** 0.05 if log and lo > 0 else None
+    log = bool(lo > 0 and hi / lo > 3) if log is None else bool(log and lo > 0)
+    pad = (hi / lo) ** 0.05 if log else None
     limits = (lo / pad, hi * pad) if pad else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
     ax.plot(limits, limits, color="0.4", lw=0.8, ls="--", zorder=0)
     ax.set_xlim(limits)
     ax.set_ylim(limits)
-    if log and lo > 0:
+    if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
+    ax.set_aspect("equal", adjustable="box")
     level = table.attrs.get("level", 0.95)
     n_in, n_all = int(table["inside"].sum()), len(table)
     ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval")

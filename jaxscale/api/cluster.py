@@ -40,8 +40,12 @@ from ..engine.multistart import best_of_starts
 from .prediction import corrected_residuals, fitted_and_jacobian
 
 RESAMPLE_KINDS = ("case", "cluster", "wild-cluster")
+#: Hoffmann et al. (2022)'s nine isoFLOP budgets (FLOP), e.g. ``budgets=`` for Epoch's Chinchilla runs.
+HOFFMANN_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
 #: Fewer clusters than this trigger a warning.
 MIN_CLUSTERS = 10
+#: Leverage correction of the wild cluster bootstrap's residuals (see :func:`corrected_residuals`).
+WILD_CORRECTION = "CR2"
 #: Resamples per compiled call of the wild bootstrap (each carries its own copy of the data).
 WILD_CHUNK = 4096
 
@@ -152,7 +156,8 @@ def cluster_bootstrap(*, resample: str, clusters: tuple[np.ndarray, np.ndarray],
     if resample == "wild-cluster":
         per_chunk = min(per_chunk, WILD_CHUNK)
         fitted, _ = fitted_and_jacobian(law, estimate.theta, log_x)
-        residuals = corrected_residuals(law, loss, estimate.theta, log_x, log_y, clusters=codes)
+        residuals = corrected_residuals(law, loss, estimate.theta, log_x, log_y, clusters=codes,
+                                        correction=WILD_CORRECTION)
     report = Progress(n_resamples * n_starts,
                       progress if progress is not None else n_resamples * n_starts > 1_000_000)
     run = dict(prune_keep=prune_keep if pruning else None, prune_iter=prune_iter, polish_top=1 if polish else 0,
@@ -174,7 +179,7 @@ def cluster_bootstrap(*, resample: str, clusters: tuple[np.ndarray, np.ndarray],
     sizes = np.bincount(codes, minlength=n_clusters)
     recipe = dict(recipe, resample=resample, n_clusters=int(n_clusters),
                   cluster_sizes={str(k): int(v) for k, v in zip(labels, sizes)},
-                  residuals="leverage-corrected (CR2 blocks)" if resample == "wild-cluster" else None,
+                  residuals=f"leverage-corrected ({WILD_CORRECTION} blocks)" if resample == "wild-cluster" else None,
                   multipliers="Webb six-point" if resample == "wild-cluster" else None,
                   seconds=time.perf_counter() - t0)
     return BootstrapResult(law, loss, np.asarray(estimate.theta), float(estimate.objective), join["theta"],

@@ -68,7 +68,8 @@ def _sqrt_c_hat(jac: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def corrected_residuals(law: Law, loss: Loss, theta: np.ndarray, log_x: np.ndarray, log_y: np.ndarray,
-                        weights: np.ndarray | None = None, clusters: np.ndarray | None = None) -> np.ndarray:
+                        weights: np.ndarray | None = None, clusters: np.ndarray | None = None,
+                        correction: str = "CR2") -> np.ndarray:
     r"""Leverage-corrected residuals :math:`\tilde r` at ``theta`` (see the module docstring).
 
     Parameters
@@ -83,6 +84,9 @@ def corrected_residuals(law: Law, loss: Loss, theta: np.ndarray, log_x: np.ndarr
     clusters : int array (n,), optional
         Cluster of each row (``-1``: not in any). Without it every row is its own cluster:
         :math:`\tilde r_i = r_i / \sqrt{1 - h_{ii}}`.
+    correction : {"CR2", "CR3"}
+        Blocks :math:`(I - H_{gg})^{-1/2}` (CR2, Bell & McCaffrey) or :math:`(I - H_{gg})^{-1}` (CR3,
+        jackknife-like: the residual the cluster would have if left out of the fit).
 
     Returns
     -------
@@ -96,6 +100,9 @@ def corrected_residuals(law: Law, loss: Loss, theta: np.ndarray, log_x: np.ndarr
         inv = np.linalg.pinv((jac * c[:, None]).T @ jac, rcond=1e-12)
         h = c * np.einsum("ij,jk,ik->i", jac, inv, jac)  # h_ii = c_i j_i^T (J^T C J)^+ j_i
         return np.where(w > 0, r / np.sqrt(np.clip(1.0 - h, 1e-12, None)), r)
+    if correction not in ("CR2", "CR3"):
+        raise ValueError(f"correction must be 'CR2' or 'CR3', got {correction!r}")
+    power = 0.5 if correction == "CR2" else 1.0
     hat = _sqrt_c_hat(jac, c)
     out = r.copy()
     codes = np.asarray(clusters)
@@ -104,9 +111,9 @@ def corrected_residuals(law: Law, loss: Loss, theta: np.ndarray, log_x: np.ndarr
         if rows.size == 0:
             continue
         vals, vecs = np.linalg.eigh(np.eye(rows.size) - hat[np.ix_(rows, rows)])
-        inv_sqrt = (vecs / np.sqrt(np.clip(vals, 1e-12, None))) @ vecs.T
+        inv_root = (vecs / np.clip(vals, 1e-12, None) ** power) @ vecs.T
         root = np.sqrt(c[rows])
-        out[rows] = (inv_sqrt @ (root * r[rows])) / np.where(root > 0, root, 1.0)
+        out[rows] = (inv_root @ (root * r[rows])) / np.where(root > 0, root, 1.0)
     return out
 
 
