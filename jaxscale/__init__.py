@@ -11,6 +11,10 @@ from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
 from .api.groups import GroupedBootstrapResult, GroupedFitResult
+from .api.cluster import HOFFMANN_BUDGETS, budget_labels
+from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
+from .api.emergence import metric_artefact, two_step
+from .api.extrapolation import extrapolation
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
@@ -19,7 +23,9 @@ __all__ = ["fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bo
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__",
-           "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches"]
+           "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches",
+           "extrapolation", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",
+           "HOFFMANN_BUDGETS", "two_step", "metric_artefact"]
 
 
 def __getattr__(name: str):

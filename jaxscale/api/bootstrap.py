@@ -295,23 +295,48 @@ class BootstrapResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def predict(self, N=None, D=None, level: float = 0.95, *, include_unidentifiable: bool = False,
-                **inputs) -> pd.DataFrame:
-        """Prediction at the given inputs (every input of the law, broadcast) with a percentile interval
-        over the usable draws: a confidence interval of the MEAN curve, not a prediction interval for a
-        new run. Inputs are checked like :meth:`FitResult.predict` (log-scale inputs finite and > 0)."""
+    def predict(self, N=None, D=None, level: float = 0.95, kind: str = "mean", *,
+                include_unidentifiable: bool = False, **inputs) -> pd.DataFrame:
+        """Prediction at the given inputs (every input of the law, broadcast) with a ``level`` interval.
+
+        ``kind="mean"``: columns ``loss_low, loss_high`` (``prediction_*`` for raw-target laws), the
+        percentile interval of the draws' predictions, a confidence interval of the MEAN curve: where
+        the law lies. ``kind="new_run"``: columns ``loss_new_run_low, loss_new_run_high``, a prediction
+        interval for ONE NEW training run: every draw's prediction plus every leverage-corrected
+        full-data residual (in log space for loss laws), see :mod:`jaxscale.api.prediction`. It is
+        wider: it adds run-to-run noise to the uncertainty of the curve. Only usable draws count
+        (not failed; identifiable unless ``include_unidentifiable``).
+        """
         level = check_level(level)
+        if kind not in ("mean", "new_run"):
+            raise ValueError(f"kind must be 'mean' (interval of the mean curve) or 'new_run' (prediction "
+                             f"interval for one new run), got {kind!r}")
         base = self.law.base
         x, _ = input_arrays(base, N, D, inputs)
         mask = self._usable_mask(include_unidentifiable)
         est = base.predict(self.law.expand(self.estimate), x)
         draws = base.predict(self.law.expand(self.theta[mask]), x)
-        tail = (1 - level) / 2
-        lo, hi = np.nanquantile(draws, [tail, 1 - tail], axis=0)
         out = pd.DataFrame({name: x[:, j] for j, name in enumerate(base.inputs)})
         target = "loss" if base.target_scale == "log" else "prediction"
-        out[target], out[f"{target}_low"], out[f"{target}_high"] = est, lo, hi
+        out[target] = est
+        if kind == "new_run":
+            from .prediction import new_run_bounds
+
+            lo, hi = base.untarget(np.array(new_run_bounds(base.target(draws), self.residuals(), level)))
+            out[f"{target}_new_run_low"], out[f"{target}_new_run_high"] = lo, hi
+        else:
+            tail = (1 - level) / 2
+            out[f"{target}_low"], out[f"{target}_high"] = np.nanquantile(draws, [tail, 1 - tail], axis=0)
+        out.attrs.update(kind=kind, level=level)
         return out
+
+    def residuals(self) -> np.ndarray:
+        """Leverage-corrected fitting-space residuals of the full-data estimate (rows with weight > 0),
+        the run-to-run noise of ``predict(kind="new_run")``; see :mod:`jaxscale.api.prediction`."""
+        from .prediction import corrected_residuals
+
+        keep = self.weights > 0
+        return corrected_residuals(self.law, self.loss, self.estimate, self.log_x, self.log_y, self.weights)[keep]
 
     # ------------------------------------------------------------------ jackknife for BCa
     def _jackknife_values(self, name: str) -> np.ndarray:
@@ -414,7 +439,8 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
               prune_keep: int = 8, prune_iter: int = 40, n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
               progress: bool | None = None, estimate: FitResult | None = None, executor=None,
-              retries: int = 2, c: str | None = None) -> BootstrapResult:
+              retries: int = 2, c: str | None = None, resample: str = "case", cluster=None,
+              budgets=None) -> BootstrapResult:
     r"""Case-resampling bootstrap with a multi-start refit of every resample.
 
     Resample :math:`r` is a count vector :math:`w^{(r)}` (rows drawn with replacement); its
@@ -475,6 +501,12 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         ``ProcessPoolExecutor``, submitit's ``AutoExecutor`` ... anything with ``submit``.
     retries : int
         Resubmissions of a chunk whose future failed (executor runs).
+    resample : {"case", "cluster", "wild-cluster"}
+        ``"case"``: rows (default). ``"cluster"``: whole clusters of rows; ``"wild-cluster"``: Webb
+        six-point multipliers per cluster on leverage-corrected residuals (see :mod:`jaxscale.api.cluster`).
+    cluster, budgets : optional
+        The clusters: ``"budget"`` (compute, nearest of ``budgets`` or rounded to 0.1 decade), ``"size"``
+        (N, same rule), a column name or one label per row. Warns below 10 clusters.
     """
     seed = check_seed(seed)
     polish = check_bool("polish", polish)
@@ -496,6 +528,14 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied, c=c)
     n_rows = len(frame)
+    from .cluster import resample_plan
+
+    clusters = resample_plan(frame, resample, cluster, budgets, n, d, indices, checkpoint)
+    if clusters is not None and executor is not None:
+        raise ValueError(f"resample={resample!r} runs locally; executor= is for case resamples")
+    from .cluster import resample_plan
+
+    clusters = resample_plan(frame, resample, cluster, budgets, n, d, indices, checkpoint)
 
     if indices is not None:
         fixed_counts = counts_from_indices(indices, n_rows)
@@ -528,6 +568,19 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         start_points = resolve_starts(law, starts, seed)
     n_starts = start_points.shape[0]
     pruning = isinstance(starts, str) and starts == "prune"
+    if clusters is not None:
+        from .cluster import cluster_bootstrap
+
+        return cluster_bootstrap(resample=resample, clusters=clusters, law=law, loss=loss_fn, solver=solver,
+                                 log_x=log_x, log_y=log_y, estimate=estimate, start_points=start_points,
+                                 n_resamples=n_resamples, seed=seed, pruning=pruning, prune_keep=prune_keep,
+                                 prune_iter=prune_iter, polish=polish, chunk_size=chunk_size, n_lanes=n_lanes,
+                                 devices=devices, progress=progress, recipe={
+                                     "law": law.name, "loss": loss_fn.name, **dict(loss_fn.params),
+                                     "solver": solver.name, "starts": starts if isinstance(starts, (str, int))
+                                     else "array", "n_starts": int(n_starts), "polish": bool(polish),
+                                     "seed": int(seed), "n_resamples": n_resamples, "cluster": str(cluster),
+                                     "columns": dict(zip(law.inputs, names)), "y": y, "versions": _versions()})
 
     job = RowsJob(solver, law, loss_fn, log_x, log_y, start_points,
                   seed=None if fixed_counts is not None else int(seed),

@@ -378,6 +378,68 @@ def _model_options(parser: argparse.ArgumentParser, run) -> None:
     parser.set_defaults(run=run)
 
 
+# ---------------------------------------------------------------------- decisions: extrapolate, plan
+def cmd_extrapolate(args) -> None:
+    from .extrapolation import extrapolation
+
+    table = extrapolation(read_data(args.data), law=args.law, split=args.split, holdout=args.holdout, mode=args.mode,
+                          level=args.level, n_resamples=args.resamples, seed=args.seed, starts=args.starts,
+                          prune=args.prune, budgets=args.budgets, step=args.step, solver=args.solver,
+                          delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col)
+    if args.plot:
+        from .. import plot
+
+        plot.extrapolation(table).figure.savefig(args.plot, dpi=150, bbox_inches="tight")
+    emit(table, args.format, title=f"Extrapolation audit ({args.mode}): {int(table['inside'].sum())} / {len(table)} "
+         f"held-out runs inside their {args.level:.0%} prediction interval (lower/upper; mean_lower/mean_upper: "
+         "interval of the mean curve)" + (f"; figure: {args.plot}" if args.plot else ""),
+         payload={"level": args.level, "mode": args.mode, "inside": int(table["inside"].sum()), "held_out": len(table)})
+
+
+def cmd_plan(args) -> None:
+    from .decisions import plan
+
+    rule = args.tokens_per_parameter is not None
+    model, source = (None, None) if rule else _model(args)
+    table = plan(args.compute, result=model, n_per_budget=args.per_budget, span=args.span,
+                 tokens_per_parameter=args.tokens_per_parameter if rule else 20.0, peak_flops=args.peak_flops,
+                 utilisation=args.utilisation)
+    centre = f"{args.tokens_per_parameter:g} tokens per parameter" if rule else f"optimum of the law from {source}"
+    emit(table, args.format, title=f"IsoFLOP plan ({args.per_budget} runs per budget around the {centre}); "
+         f"GPU-hours at {args.peak_flops:.3g} FLOP/s x {args.utilisation:g}: total {table.attrs['total_gpu_hours']:.4g}",
+         payload={"total_gpu_hours": table.attrs["total_gpu_hours"], "total_flops": table.attrs["total_flops"]})
+
+
+def _decision_commands(sub) -> None:
+    p = sub.add_parser("extrapolate", help="fit below held-out compute budgets and check the held-out runs "
+                                           "against their prediction intervals")
+    _data_options(p)
+    _fit_options(p)
+    p.add_argument("--split", default="compute", choices=["compute", "N"], help="budgets by compute (default) or N")
+    p.add_argument("--holdout", type=int, default=1, help="top budgets held out (mode holdout; default 1)")
+    p.add_argument("--mode", default="holdout", choices=["holdout", "leave-one-out", "rolling"])
+    p.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP",
+                   help="assign runs to the nearest of these budgets (default: round log10 to --step decades)")
+    p.add_argument("--step", type=_positive_float, default=0.1, help="budget width in decades (default 0.1)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per split (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=_level, default=0.95)
+    p.add_argument("--plot", default=None, metavar="FILE", help="also draw actual vs predicted to this image")
+    _output_options(p)
+    p.set_defaults(run=cmd_extrapolate)
+
+    p = sub.add_parser("plan", help="isoFLOP grids of (N, D) runs per compute budget with FLOPs and GPU-hours")
+    p.add_argument("--compute", "-C", type=_positive_float, nargs="+", required=True, metavar="FLOP")
+    p.add_argument("--per-budget", type=int, default=7, help="model sizes per budget (default 7)")
+    p.add_argument("--span", type=_positive_float, default=10.0, help="largest / smallest N per budget (default 10)")
+    p.add_argument("--tokens-per-parameter", type=_positive_float, default=None,
+                   help="centre each grid at this D/N (e.g. 20) instead of the law's optimum")
+    p.add_argument("--peak-flops", type=_positive_float, default=989e12, help="peak FLOP/s per GPU (default H100 "
+                                                                              "BF16 dense, 989e12)")
+    p.add_argument("--utilisation", type=_positive_float, default=0.4, help="fraction of peak reached (default 0.4)")
+    _model_options(p, cmd_plan)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws. The fits run on "
                      "every local CPU core by default (JAX sees one device per core, set before it is imported).")
@@ -462,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p, positional=False)
     _fit_options(p)
     p.set_defaults(run=cmd_plot)
+
+    _decision_commands(sub)
 
     p = sub.add_parser("demo", help="fit the built-in synthetic data set and print the table")
     _output_options(p)
