@@ -273,7 +273,7 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
     solver_obj = resolve_solver(solver)
     parts = []
     for key, rows in zip(keys, positions):
-        *_, f, t = setup(frame.iloc[rows], law_obj, loss_fn, None, solver_obj, n, d, y, columns, x)
+        *_, f, t = setup(frame.iloc[rows], law_obj, loss_fn, delta, solver_obj, n, d, y, columns, x)
         parts.append((f, t))
     feats, target, mask = stack_groups(parts)
     G, m = mask.shape
