@@ -37,7 +37,7 @@ import functools
 import hashlib
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
