@@ -175,7 +175,8 @@ class BootstrapResult:
         return frame
 
     def _values(self, name: str) -> tuple[float, np.ndarray]:
-        est, draws = self._natural(self.estimate), self._natural(self.theta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # failed draws are masked by callers
+            est, draws = self._natural(self.estimate), self._natural(self.theta)
         if name in est:
             return float(est[name]), np.asarray(draws[name])
         if name in self.law.param_names:

@@ -198,9 +198,8 @@ def work_estimate(law_name: str, starts, n_resamples: int, n_subgrid: int = 16) 
     grid = len(get_law(law_name).grid())
     per = {"grid": grid, "prune": grid, "best": 1, "subgrid": n_subgrid}.get(starts, starts)
     fits = n_resamples * int(per)
-    line = (f"jaxscale bootstrap: {n_resamples:,} resamples x {per:,} starts ({starts if isinstance(starts, str) else 'random'}) = "
-            f"{fits:,} fits, "
-            f"plus the full-data fit")
+    kind = starts if isinstance(starts, str) else "random"
+    line = f"jaxscale bootstrap: {n_resamples:,} resamples x {per:,} starts ({kind}) = {fits:,} fits, plus the full-data fit"
     hours = fits / CPU_FITS_PER_S / 3600
     if hours >= 0.25:
         line += (f"; a long job: about {hours:.1f} h at ~{CPU_FITS_PER_S:,.0f} fits/s on a CPU (faster on a GPU); "
