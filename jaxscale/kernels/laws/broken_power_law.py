@@ -70,6 +70,8 @@ def broken_power_law(n_breaks: int = 1) -> Law:
         log_predict=partial(bnsl_log_predict, n_breaks=n),
         log_scale=(True, True, False) + (False,) * n + (True,) * (2 * n),
         grid=partial(bnsl_grid, n),
+        example=None if n != 1 else {"params": {"a": 1.5, "b": 40.0, "c0": 0.1, "c1": 0.35, "d1": 1e8, "f1": 0.5},
+                                     "inputs": {"x": (1e5, 1e11)}},
         description="L = a + b x^-c0 prod_i (1 + (x/d_i)^(1/f_i))^(-c_i f_i) (Caballero et al. 2023, "
                     f"{n} break{'s' if n > 1 else ''})",
     )

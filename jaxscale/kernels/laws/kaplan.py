@@ -99,4 +99,6 @@ KAPLAN = KaplanLaw(
     grid=kaplan_grid,
     log_predict_and_jacobian=kaplan_log_predict_and_jacobian,
     description="L = [(N_c / N)^(alpha_N / alpha_D) + D_c / D]^alpha_D (Kaplan et al. 2020)",
+    example={"params": {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103},
+             "inputs": {"N": (1e6, 3e9), "D": (1e8, 1e11)}},
 )

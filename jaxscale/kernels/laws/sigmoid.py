@@ -56,4 +56,5 @@ SIGMOID = Law(
     input_scale=("raw",),
     target_scale="raw",
     description="y = b + a / (1 + exp(-k (x - x0))), k > 0 (a downstream metric vs loss)",
+    example={"params": {"a": -0.45, "b": 0.7, "k": 4.0, "x0": 2.8}, "inputs": {"x": (1.8, 4.0)}},
 )
