@@ -6,15 +6,26 @@ from .api import datasets
 from .api.bootstrap import BootstrapResult, bootstrap
 from .api.io import load
 from .api.fit import FitResult, fit
+from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
-from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, Law, get_law
+from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
-from .kernels.solvers import BFGS, LevenbergMarquardt
+from .api.groups import GroupedBootstrapResult, GroupedFitResult
+from .api.cluster import HOFFMANN_BUDGETS, budget_labels
+from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
+from .api.emergence import metric_artefact, two_step
+from .api.extrapolation import extrapolation
+from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "load", "datasets", "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA",
-           "POWER_LAW", "get_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "__version__"]
+__all__ = ["fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
+           "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
+           "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
+           "register_solver", "__version__",
+           "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches",
+           "extrapolation", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",
+           "HOFFMANN_BUDGETS", "two_step", "metric_artefact"]
 
 
 def __getattr__(name: str):

@@ -38,10 +38,9 @@ except ImportError as err:  # pragma: no cover - exercised only without matplotl
 
 from .api.bootstrap import BootstrapResult
 from .api.fit import FitResult
-from .kernels import allocation
 
 __all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
-           "NEEDS_BOOTSTRAP", "NEEDS_DATA"]
+           "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact"]
 
 CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
 #: viridis without its palest yellow, which is hard to see on white.
@@ -56,33 +55,36 @@ SYMBOLS = {"A": "$A$", "B": "$B$", "E": "$E$", "alpha": r"$\alpha$", "beta": r"$
 
 
 # ---------------------------------------------------------------------- shared helpers
-def _natural_params(result: Any) -> dict[str, float]:
-    """``{A, B, E, alpha, beta}`` of a FitResult, a BootstrapResult's point estimate, or a mapping."""
-    if isinstance(result, FitResult):
-        params = result.params.to_dict()
-    elif isinstance(result, BootstrapResult):
-        params = dict(zip(result.law.natural_names, result.law.to_natural(result.estimate)))
-    elif isinstance(result, Mapping):
-        params = dict(result)
-    else:
-        raise TypeError(f"expected a FitResult, a BootstrapResult or a mapping of parameters, got {type(result)}")
-    missing = [p for p in CHINCHILLA_PARAMS if p not in params]
-    if missing:
-        raise ValueError(f"this plot needs a Chinchilla law (parameters {list(CHINCHILLA_PARAMS)}); "
-                         f"{missing} are missing")
-    return {p: float(params[p]) for p in CHINCHILLA_PARAMS}
+class _Model:
+    """The law of a result, asked through its hooks (prediction, allocation): no parameter names."""
 
+    def __init__(self, result: Any):
+        if isinstance(result, FitResult):
+            law, theta = result.law, result.theta
+        elif isinstance(result, BootstrapResult):
+            law, theta = result.law, result.estimate
+        elif isinstance(result, Mapping):  # a mapping is read as Chinchilla's natural parameters
+            fitted = FitResult.from_params(result, "chinchilla")
+            law, theta = fitted.law, fitted.theta
+        else:
+            raise TypeError(f"expected a FitResult, a BootstrapResult or a mapping of Chinchilla parameters, "
+                            f"got {type(result)}")
+        if set(law.inputs) != {"N", "D"} or not law.has_allocation:
+            raise ValueError(f"this plot draws L(N, D) along C = 6ND; law {law.name!r} has inputs "
+                             f"{list(law.inputs)}")
+        self.law, self.theta = law, np.asarray(theta, np.float64)
 
-def _law_loss(params: Mapping[str, float], N, D) -> np.ndarray:
-    """:math:`E + A N^{-\\alpha} + B D^{-\\beta}` from natural parameters."""
-    return allocation.chinchilla_loss(params["A"], params["B"], params["E"], params["alpha"], params["beta"],
-                                      np.asarray(N, np.float64), np.asarray(D, np.float64))
+    def loss(self, N, D) -> np.ndarray:
+        """Predicted loss at ``(N, D)`` (broadcast), from the law itself."""
+        N, D = np.broadcast_arrays(np.asarray(N, np.float64), np.asarray(D, np.float64))
+        cols = {"N": N.ravel(), "D": D.ravel()}
+        x = np.stack([cols[name] for name in self.law.inputs], axis=1)
+        return self.law.base.predict(self.law.expand(self.theta), x).reshape(N.shape)
 
-
-def _optimum(params: Mapping[str, float], C) -> tuple[np.ndarray, np.ndarray]:
-    """``(N_opt, D_opt)`` for compute ``C`` (FLOP)."""
-    return allocation.compute_optimal(params["A"], params["B"], params["alpha"], params["beta"],
-                                      np.asarray(C, np.float64))
+    def optimum(self, C) -> tuple[np.ndarray, np.ndarray]:
+        """``(N_opt, D_opt)`` for compute ``C`` (FLOP), from the law's allocation hook."""
+        n_opt, d_opt = self.law.compute_optimal(self.theta, np.asarray(C, np.float64))
+        return np.asarray(n_opt), np.asarray(d_opt)
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
@@ -188,7 +190,7 @@ def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
         (``gid="isoflop-data"``), one scatter of the optima (``gid="isoflop-optima"``) and the
         frontier line (``gid="isoflop-frontier"``).
     """
-    params = _natural_params(fit)
+    model = _Model(fit)
     N, D, y, C = _data_arrays(fit, data)
     budgets = np.sort(np.asarray(default_budgets(C) if budgets is None else budgets, np.float64))
     if budgets.size == 0 or np.any(~np.isfinite(budgets) | (budgets <= 0)):
@@ -199,14 +201,14 @@ def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
     points = ax.scatter(N, y, c=C, cmap=BUDGET_CMAP, norm=norm, s=16, alpha=0.75, edgecolors="none", zorder=2,
                         gid="isoflop-data")
     nearest = np.argmin(np.abs(np.log(C)[:, None] - np.log(budgets)[None, :]), axis=1)
-    n_opt, d_opt = _optimum(params, budgets)
-    loss_opt = _law_loss(params, n_opt, d_opt)
+    n_opt, d_opt = model.optimum(budgets)
+    loss_opt = model.loss(n_opt, d_opt)
     for j, budget in enumerate(budgets):
         near = N[(nearest == j) & (np.abs(np.log(C / budget)) < np.log(3.0))]
         lo, hi = (near.min() / 1.5, near.max() * 1.5) if near.size >= 2 else (n_opt[j] / 10, n_opt[j] * 10)
         lo, hi = min(lo, n_opt[j] / 1.5), max(hi, n_opt[j] * 1.5)
         n_line = np.geomspace(lo, hi, 200)
-        ax.plot(n_line, _law_loss(params, n_line, budget / (6.0 * n_line)), color=BUDGET_CMAP(norm(budget)),
+        ax.plot(n_line, model.loss(n_line, budget / (6.0 * n_line)), color=BUDGET_CMAP(norm(budget)),
                 lw=1.6, zorder=3, gid="isoflop-curve", label=flop_label(budget))
     ax.plot(n_opt, loss_opt, ls="--", color="0.25", lw=1.0, zorder=4, gid="isoflop-frontier")
     ax.scatter(n_opt, loss_opt, marker="*", s=140, c=budgets, cmap=BUDGET_CMAP, norm=norm, edgecolors="black",
@@ -249,7 +251,7 @@ def _frontier_band(boot: BootstrapResult, C: np.ndarray, level: float) -> tuple[
     return edge_small_n, edge_large_n
 
 
-def _crossings(params: Mapping[str, float], n_path: np.ndarray, d_path: np.ndarray, levels: np.ndarray,
+def _crossings(model: "_Model", n_path: np.ndarray, d_path: np.ndarray, levels: np.ndarray,
                window: tuple[tuple[float, float], tuple[float, float]]) -> list[tuple[float, float]]:
     """Points where the law's loss along a path ``(n_path, d_path)`` (loss decreasing) equals each level."""
     (n_lo, n_hi), (d_lo, d_hi) = window
@@ -257,7 +259,7 @@ def _crossings(params: Mapping[str, float], n_path: np.ndarray, d_path: np.ndarr
     n_path, d_path = n_path[keep], d_path[keep]
     if n_path.size < 2:
         return []
-    loss = _law_loss(params, n_path, d_path)
+    loss = model.loss(n_path, d_path)
     order = np.argsort(loss)
     spots = []
     for value in levels:
@@ -308,7 +310,7 @@ def contours(fit: FitResult | BootstrapResult, boot: BootstrapResult | None = No
         (``gid="contours-frontier"``), the band polygon (``gid="contours-band"``, only with a
         bootstrap) and the compute contour set (``gid="contours-compute"``).
     """
-    params = _natural_params(fit)
+    model = _Model(fit)
     if boot is None and _is_bootstrap(fit):
         boot = fit
     if boot is not None and not _is_bootstrap(boot):
@@ -327,21 +329,22 @@ def contours(fit: FitResult | BootstrapResult, boot: BootstrapResult | None = No
     n_grid = np.geomspace(n_lo, n_hi, 300)
     d_grid = np.geomspace(d_lo, d_hi, 300)
     NN, DD = np.meshgrid(n_grid, d_grid)
-    L = _law_loss(params, NN, DD)
+    L = model.loss(NN, DD)
     C_line = np.geomspace(6.0 * n_lo * d_lo, 6.0 * n_hi * d_hi, 400)
-    n_opt, d_opt = _optimum(params, C_line)
+    n_opt, d_opt = model.optimum(C_line)
     inside = (n_opt >= n_lo) & (n_opt <= n_hi) & (d_opt >= d_lo) & (d_opt <= d_hi)
     if loss_levels is None:
         # Levels the frontier crosses inside the window, evenly spaced in log(L - E).
-        on_frontier = _law_loss(params, n_opt[inside], d_opt[inside]) if inside.any() else L.ravel()
-        excess = np.geomspace(on_frontier.min() - params["E"], on_frontier.max() - params["E"], 11)[1:-1]
-        loss_levels = np.unique(np.round(params["E"] + excess, 2))
+        on_frontier = model.loss(n_opt[inside], d_opt[inside]) if inside.any() else L.ravel()
+        floor = float(model.loss(1e40, 1e40))  # the irreducible loss, as the law sees it
+        excess = np.geomspace(on_frontier.min() - floor, on_frontier.max() - floor, 11)[1:-1]
+        loss_levels = np.unique(np.round(floor + excess, 2))
     loss_levels = np.asarray(loss_levels, np.float64)
     loss_set = ax.contour(NN, DD, L, levels=loss_levels, cmap=BUDGET_CMAP, linewidths=1.1)
     loss_set.set_gid("contours-loss")
     # Labels in a row parallel to the frontier, a little above it, where each contour crosses that row.
     window = ((n_lo, n_hi), (d_lo, d_hi))
-    spots = _crossings(params, n_opt, d_opt * 10 ** 0.7, loss_levels, window)
+    spots = _crossings(model, n_opt, d_opt * 10 ** 0.7, loss_levels, window)
     ax.clabel(loss_set, fmt="%.2f", fontsize=8, inline_spacing=3, manual=spots if len(spots) else False)
 
     if compute_lines is not False:
@@ -353,7 +356,7 @@ def contours(fit: FitResult | BootstrapResult, boot: BootstrapResult | None = No
             compute_levels = sorted(float(c) for c in compute_lines)
         # Labels below and right of the frontier, each on its own line of constant C (a factor 4 in N
         # from the optimum); by default only lines whose label falls inside the window are drawn.
-        n_at, d_at = _optimum(params, np.asarray(compute_levels))
+        n_at, d_at = model.optimum(np.asarray(compute_levels))
         n_at, d_at = n_at * 4.0, d_at / 4.0
         fits = (n_at > n_lo) & (n_at < n_hi) & (d_at > d_lo) & (d_at < d_hi)
         if compute_lines is True:
@@ -550,8 +553,8 @@ def tokens_per_parameter(result: FitResult | BootstrapResult, *, compare: Mappin
     C = np.sort(C)
     ax = _new_axes(ax, (7.5, 4.8))
     label = label or "this fit"
-    params = _natural_params(result)
-    n_opt, d_opt = _optimum(params, C)
+    model = _Model(result)
+    n_opt, d_opt = model.optimum(C)
     ax.plot(C, d_opt / n_opt, color="tab:blue", lw=2.0, gid="tokens-estimate", label=label, zorder=3)
     if _is_bootstrap(result):
         table = result.compute_optimal(C, level=level)
@@ -561,8 +564,8 @@ def tokens_per_parameter(result: FitResult | BootstrapResult, *, compare: Mappin
     styles = ["--", "-.", ":", (0, (5, 1, 1, 1))]
     colors = ["tab:red", "tab:green", "tab:purple", "tab:brown"]
     for j, (name, other) in enumerate((compare or {}).items()):
-        other_params = _natural_params(other)
-        n_o, d_o = _optimum(other_params, C)
+        other_model = _Model(other)
+        n_o, d_o = other_model.optimum(C)
         ax.plot(C, d_o / n_o, ls=styles[j % len(styles)], color=colors[j % len(colors)], lw=1.8,
                 gid="tokens-compare", label=name)
     ax.set_xscale("log")
@@ -608,9 +611,9 @@ def residuals(fit: FitResult | BootstrapResult, data, *, fig: Figure | None = No
     Figure
         With two axes (residuals vs N, vs D) and a colour bar.
     """
-    params = _natural_params(fit)
+    model = _Model(fit)
     N, D, y, C = _data_arrays(fit, data)
-    r = np.log(y) - np.log(_law_loss(params, N, D))
+    r = np.log(y) - np.log(model.loss(N, D))
     if fig is None:
         fig = plt.figure(figsize=(10.0, 4.2), layout="constrained")
     ax_n, ax_d = fig.subplots(1, 2, sharey=True)
@@ -756,3 +759,97 @@ KINDS: dict[str, Callable[..., Any]] = {
 NEEDS_BOOTSTRAP: frozenset[str] = frozenset({"pairs"})
 #: Kinds that take the data as their second argument.
 NEEDS_DATA: frozenset[str] = frozenset({"isoflop", "residuals"})
+
+
+# ---------------------------------------------------------------------- decisions (extrapolation audit)
+def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | None = None) -> Axes:
+    """Held-out runs: actual vs predicted loss, with each run's prediction interval for a new run.
+
+    ``table`` is :func:`jaxscale.extrapolation`'s output. At ``x = predicted`` a thin bar spans the
+    prediction interval (``lower``..``upper``) and a thick one the interval of the mean curve
+    (``mean_lower``..``mean_upper``); the marker is the actual loss: a dot when inside the
+    prediction interval, a red cross when outside. The diagonal is actual = predicted; colours
+    are the held-out budgets. ``log``: log axes (default: when the values span more than a factor 3).
+    Returns the Axes (bars have ``gid="prediction-interval"``).
+    """
+    needed = {"predicted", "actual", "lower", "upper", "mean_lower", "mean_upper", "inside", "budget"}
+    missing = sorted(needed - set(table.columns))
+    if missing:
+        raise ValueError(f"table lacks columns {missing}: pass the output of jaxscale.extrapolation")
+    ax = _new_axes(ax, (6.0, 5.4))
+    budgets = np.unique(table["budget"].to_numpy(np.float64))
+    norm = LogNorm(budgets.min(), budgets.max()) if len(budgets) > 1 and budgets.min() > 0 else None
+    for _, row in table.iterrows():
+        color = BUDGET_CMAP(norm(row["budget"])) if norm is not None else "tab:blue"
+        ax.plot([row["predicted"]] * 2, [row["lower"], row["upper"]], color=color, alpha=0.45, lw=1.2,
+                gid="prediction-interval")
+        ax.plot([row["predicted"]] * 2, [row["mean_lower"], row["mean_upper"]], color=color, lw=3.2, alpha=0.9,
+                gid="mean-interval")
+        if row["inside"]:
+            ax.plot(row["predicted"], row["actual"], "o", color=color, ms=4.5, mec="k", mew=0.4, gid="inside")
+        else:
+            ax.plot(row["predicted"], row["actual"], "x", color="tab:red", ms=7, mew=1.8, gid="outside")
+    lo = float(np.nanmin(table[["actual", "lower", "predicted"]].to_numpy()))
+    hi = float(np.nanmax(table[["actual", "upper", "predicted"]].to_numpy()))
+    log = bool(lo > 0 and hi / lo > 3) if log is None else bool(log and lo > 0)
+    pad = (hi / lo) ** 0.05 if log else None
+    limits = (lo / pad, hi * pad) if pad else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    ax.plot(limits, limits, color="0.4", lw=0.8, ls="--", zorder=0)
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_aspect("equal", adjustable="box")
+    level = table.attrs.get("level", 0.95)
+    n_in, n_all = int(table["inside"].sum()), len(table)
+    ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval")
+    ax.set_xlabel("predicted loss (fit without these runs)")
+    ax.set_ylabel("actual loss")
+    handles = [Line2D([], [], color="0.5", alpha=0.6, lw=1.2, label=f"{level:.0%} prediction interval (new run)"),
+               Line2D([], [], color="0.5", lw=3.2, label=f"{level:.0%} interval of the mean curve"),
+               Line2D([], [], ls="none", marker="o", color="0.5", mec="k", mew=0.4, label="actual, inside"),
+               Line2D([], [], ls="none", marker="x", color="tab:red", mew=1.8, label="actual, outside")]
+    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
+    if norm is not None:
+        mappable = plt.cm.ScalarMappable(norm=norm, cmap=BUDGET_CMAP)
+        ax.figure.colorbar(mappable, ax=ax, label="held-out budget (FLOP)" if table["budget"].min() > 1e12
+                           else "held-out budget")
+    ax.grid(True, which="both", alpha=0.25)
+    return ax
+
+
+def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Exact match vs the per-token metric from the same loss fit, against model size, with bands and N*.
+
+    ``table`` is :func:`jaxscale.metric_artefact`'s output. Both metrics are drawn from the same
+    fitted loss; the vertical line is the apparent threshold :math:`N^*` (exact match = threshold)
+    and the shaded span its interval when the table carries bootstrap bands. Returns the Axes
+    (curves have ``gid="exact_match"`` / ``gid="per_token"``).
+    """
+    needed = {"N", "exact_match", "per_token"}
+    if needed - set(table.columns):
+        raise ValueError(f"table lacks columns {sorted(needed - set(table.columns))}: pass the output of "
+                         "jaxscale.metric_artefact")
+    ax = _new_axes(ax, (6.4, 4.4))
+    T = table.attrs.get("answer_tokens", "T")
+    for name, color, label in (("per_token", "tab:blue", "per-token probability $e^{-\\ell}$ (smooth)"),
+                               ("exact_match", "tab:orange", f"exact match $e^{{-{T}\\ell}}$ ({T}-token answer)")):
+        ax.plot(table["N"], table[name], color=color, lw=2, label=label, gid=name)
+        if f"{name}_low" in table.columns:
+            ax.fill_between(table["N"], table[f"{name}_low"], table[f"{name}_high"], color=color, alpha=0.2, lw=0)
+    n_star = table.attrs.get("N_star")
+    if n_star is not None and np.isfinite(n_star):
+        ax.axvline(n_star, color="k", lw=1, ls="--", gid="N_star",
+                   label=f"apparent threshold $N^*$ = {_sci_text(n_star)}")
+        if "N_star_low" in table.attrs:
+            ax.axvspan(table.attrs["N_star_low"], table.attrs["N_star_high"], color="0.5", alpha=0.15, lw=0,
+                       label=f"{table.attrs.get('level', 0.95):.0%} interval of $N^*$")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"parameters N (trained on D = {table.attrs.get('tokens_per_parameter', 20):g} N tokens)")
+    ax.set_ylabel("metric")
+    ax.set_title("Same loss, two metrics: sharp 'emergence' comes from exact match")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(True, which="both", alpha=0.25)
+    return ax

@@ -82,9 +82,11 @@ def test_noise_free_recovery(solver):
 def test_power_law_recovery():
     n = np.logspace(7, 11, 30)
     loss = 1.7 + 310.0 * n ** -0.31
-    fit = js.fit({"N": n, "loss": loss}, law="power_law", starts=32)
+    fit = js.fit({"N": n, "loss": loss}, law="power_law", x="N", starts=32)
     np.testing.assert_allclose(fit.params[["A", "E", "alpha"]], [310.0, 1.7, 0.31], rtol=1e-6)
-    assert fit.predict(N=1e9) == pytest.approx(1.7 + 310.0 * 1e9 ** -0.31, rel=1e-8)
+    assert fit.predict(x=1e9) == pytest.approx(1.7 + 310.0 * 1e9 ** -0.31, rel=1e-8)
+    with pytest.raises(ValueError, match="missing.*'x'"):
+        fit.predict(N=1e9)
 
 
 def test_user_defined_law_slots_in():
@@ -93,7 +95,7 @@ def test_user_defined_law_slots_in():
         return jnp.logaddexp(theta[0] - theta[2] * log_x[:, 0], theta[1])
 
     law = Law("my_law", ("N",), ("a", "e", "alpha"), ("A", "E", "alpha"), log_predict, (True, True, False),
-              grid=lambda: js.kernels.laws.power_law_grid())
+              grid=lambda: js.kernels.laws.power_law.power_law_grid())
     n = np.logspace(7, 10, 25)
     fit = js.fit({"N": n, "loss": 2.0 + 100.0 * n ** -0.25}, law=law, starts=16)
     np.testing.assert_allclose(fit.params.to_numpy(), [100.0, 2.0, 0.25], rtol=1e-6)

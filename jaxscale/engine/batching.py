@@ -128,7 +128,7 @@ def call_shape(n_tasks: int, n_lanes: int, n_devices: int, chunk_size: int | Non
 def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray, weights: np.ndarray,
               starts: np.ndarray, which: np.ndarray | None = None, *, n_lanes: int | None = None,
               chunk_size: int | None = None, devices=None, shape_tasks: int | None = None,
-              shape_rows: int | None = None,
+              shape_rows: int | None = None, row_group: np.ndarray | None = None,
               on_chunk: Callable[[int, int], None] | None = None) -> TaskResults:
     r"""Fit every task ``t``: start ``starts[t]`` on weights row ``weights[which[t]]``.
 
@@ -148,6 +148,9 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     devices : None, int or list
         Local devices; each call's tasks are split evenly over them (``shard_map``), each
         device running its own lane loop, so no device waits for another's slowest lane.
+    row_group : int array ``(R,)``, optional
+        Many data sets: with ``log_x[G, m, k]``, ``log_y[G, m]``, the group (data set) of each
+        weights row (see :class:`~jaxscale.kernels.solvers.Data`).
     shape_tasks, shape_rows : int, optional
         Pad calls as if there were this many tasks / weights rows, so that calls of a smaller
         job reuse the compiled program of a larger one (a scheduler's fixed chunk shape).
@@ -162,7 +165,7 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     which = np.zeros(n_tasks, np.int32) if which is None else np.asarray(which, np.int32)
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    lanes = int(n_lanes or default_lanes(np.shape(log_y)[0], starts.shape[1]))
+    lanes = int(n_lanes or default_lanes(np.shape(log_y)[-1], starts.shape[1]))
     devs = resolve_devices(devices)
     n_dev = len(devs) if n_tasks >= len(devs) else 1
     block = call_shape(max(n_tasks, int(shape_tasks or 0)), lanes, n_dev, chunk_size)
@@ -174,7 +177,12 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     sharded = _sharded_queue(solver, law, loss, lanes, tuple(devs[:n_dev])) if n_dev > 1 else None
     pieces = []
     with float64():
-        data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights))
+        groups = None
+        if row_group is not None:  # padded weights rows belong to group 0 (no task reads them)
+            groups = np.zeros(weights.shape[0], np.int32)
+            groups[:len(row_group)] = np.asarray(row_group, np.int32)
+            groups = jnp.asarray(groups)
+        data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights), groups)
         for lo in range(0, n_tasks, block * n_dev):
             count = min(block * n_dev, n_tasks - lo)
             # an even split: device d takes `share[d]` consecutive tasks at the front of its block

@@ -42,24 +42,32 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_keep: int | None = None,
                    prune_iter: int = 40, polish_top: int = 1, n_lanes: int | None = None,
-                   chunk_size: int | None = None, devices=None, shape_rows: int | None = None) -> BestOf:
+                   chunk_size: int | None = None, devices=None, shape_rows: int | None = None,
+                   row_group=None) -> BestOf:
     """Fit every weights row from every start and keep each row's best end point.
 
     Each row's result depends only on that row (its tasks, its pruning and its polish), never
     on the other rows of the call. ``shape_rows`` pads the weights to that many rows and every
     compiled call to the largest call shape (padding tasks never run): a scheduler's fixed chunk
     shape, so one compilation per solver serves every chunk, whatever its rows or starts.
+    ``row_group[r]`` names the data set (group) of weights row ``r`` when ``log_x`` stacks
+    several (``log_x[G, m, k]``); see :func:`~jaxscale.engine.batching.run_tasks`.
+    ``starts`` is ``(S, p)`` (every row from the same starts) or ``(R, S, p)`` (row ``r`` from
+    ``starts[r]``, e.g. each row from its own data set's estimate).
     """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
     starts = np.asarray(starts, np.float64)
-    n_rows, n_starts, p = weights.shape[0], starts.shape[0], starts.shape[1]
+    n_rows, n_starts, p = weights.shape[0], starts.shape[-2], starts.shape[-1]
+    if starts.ndim == 3 and starts.shape[0] != n_rows:
+        raise ValueError(f"per-row starts have {starts.shape[0]} rows but weights has {n_rows}")
     which = np.repeat(np.arange(n_rows), n_starts)
-    tiled = np.tile(starts, (n_rows, 1))
+    tiled = starts.reshape(-1, p) if starts.ndim == 3 else np.tile(starts, (n_rows, 1))
     full_calls = None if shape_rows is None else sys.maxsize  # capped at the largest call shape
 
     def run(solver_, starts_, which_):
         return run_tasks(solver_, law, loss, log_x, log_y, weights, starts_, which_, n_lanes=n_lanes,
-                         chunk_size=chunk_size, devices=devices, shape_tasks=full_calls, shape_rows=shape_rows)
+                         chunk_size=chunk_size, devices=devices, shape_tasks=full_calls, shape_rows=shape_rows,
+                         row_group=row_group)
 
     if prune_keep is not None and 0 < prune_keep < n_starts:
         cheap = dataclasses.replace(solver, max_iter=int(prune_iter))

@@ -10,9 +10,11 @@ Gauss-Newton curvature weight (for Levenberg-Marquardt / IRLS).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import jax.numpy as jnp
+import numpy as np
 
 Array = jnp.ndarray
 
@@ -43,11 +45,17 @@ class Loss:
     hessian: Callable[[Array], Array]
     params: tuple = ()
 
-    def __eq__(self, other: object) -> bool:  # equal recipes compile once
-        return isinstance(other, Loss) and (self.name, self.params) == (other.name, other.params)
+    def _key(self):
+        return (self.name, self.params, self.rho, self.psi, self.curvature, self.hessian)
+
+    def __eq__(self, other: object) -> bool:
+        # Compiled kernels are cached by the loss, so equality must include the functions: two user
+        # losses that share a name but not their maths are different. The built-in factories return
+        # one cached instance per setting, so equal recipes still compile once.
+        return isinstance(other, Loss) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.name, self.params))
+        return hash(self._key())
 
     def total(self, residuals: Array, weights: Array) -> Array:
         r""":math:`\sum_i w_i \rho(r_i)` over the last axis."""
@@ -61,14 +69,23 @@ def huber_rho(r: Array, delta: float) -> Array:
 
 
 def huber(delta: float = 1e-3) -> Loss:
+    """See :func:`_huber`; validated, then one cached instance per ``delta``."""
+    try:
+        delta = float(delta)
+    except (TypeError, ValueError):
+        raise ValueError(f"Huber delta must be a number > 0, got {delta!r}") from None
+    if not (delta > 0 and np.isfinite(delta)):
+        raise ValueError(f"Huber delta must be a finite number > 0, got {delta!r}")
+    return _huber(delta)
+
+
+@lru_cache(maxsize=None)
+def _huber(delta: float) -> Loss:
     r"""Huber loss summed over points (Hoffmann et al. 2022; Epoch AI 2024), default :math:`\delta = 10^{-3}`.
 
     .. math:: \sum_i w_i\, H_\delta(r_i), \quad H_\delta'(r) = \mathrm{clip}(r, -\delta, \delta),
               \quad c(r) = \min(1, \delta / |r|)
     """
-    if not delta > 0:
-        raise ValueError(f"Huber delta must be > 0, got {delta!r}")
-    delta = float(delta)
     return Loss(
         name="huber",
         rho=lambda r: huber_rho(r, delta),
@@ -79,6 +96,7 @@ def huber(delta: float = 1e-3) -> Loss:
     )
 
 
+@lru_cache(maxsize=None)
 def squared() -> Loss:
     r"""Squared error :math:`\sum_i w_i r_i^2 / 2` (Huber with :math:`\delta = \infty`)."""
     return Loss(

@@ -1,17 +1,40 @@
-"""Batched minimisers: each lane is one (weights row, start) task."""
-from functools import partial
+"""Batched minimisers: each lane is one (weights row, start) task.
 
+The contract every solver follows is :class:`~.base.LaneSolver`; add a solver in one file and
+register it with :func:`register_solver` (the registry tests pick it up).
+"""
+from functools import partial
+from importlib.util import find_spec
+
+from .base import STATUS_MESSAGES, LaneSolver, status_message
 from .bfgs import BFGS
 from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, STATUS_NAMES, Outcome
 from .levenberg_marquardt import LevenbergMarquardt
 from .objective import Data, evaluate, objective_value
+from .optax_adapter import OptaxSolver, optax_lbfgs
 from .queue import solve_queue
 
-#: ``"lm"``: IRLS curvature (robust from far starts, the grid default). ``"lm-exact"``: exact Huber
-#: curvature from the first step: about 2.5x fewer iterations from a start already near the optimum
-#: (a single published start, the full-data optimum), but from far grid starts it reaches other basins.
+#: Solver factories by name. ``"lm"``: IRLS curvature (robust from far starts, the grid default).
+#: ``"lm-exact"``: exact Huber curvature from the first step: about 2.5x fewer iterations from a start
+#: already near the optimum (a single published start, the full-data optimum), but from far grid
+#: starts it reaches other basins. ``"bfgs"``: the quasi-Newton path of the reference procedure.
+#: ``"optax-lbfgs"``: optax's L-BFGS direction with a flattened Armijo search (:class:`OptaxSolver`; any
+#: other optax transformation runs the same way, e.g. ``OptaxSolver(optax.adam(1e-2))``, but first-order
+#: methods do not reach these tolerances: see benchmarks/results/bench_solvers_cpu.json).
 SOLVERS = {"lm": LevenbergMarquardt, "lm-exact": partial(LevenbergMarquardt, polish_tol=1.0, name="lm-exact"),
            "bfgs": BFGS}
+if find_spec("optax") is not None:  # optax is imported only when an OptaxSolver is built
+    SOLVERS["optax-lbfgs"] = optax_lbfgs
 
-__all__ = ["BFGS", "LevenbergMarquardt", "Data", "Outcome", "evaluate", "objective_value", "solve_queue",
-           "SOLVERS", "STATUS_NAMES", "RUNNING", "CONVERGED", "FAILED", "MAX_ITER"]
+
+def register_solver(name: str, factory, *, replace: bool = False):
+    """Make ``factory()`` (a :class:`LaneSolver`) available as ``solver=name``."""
+    if name in SOLVERS and not replace:
+        raise ValueError(f"a solver named {name!r} is already registered; pass replace=True to override it")
+    SOLVERS[name] = factory
+    return factory
+
+
+__all__ = ["BFGS", "LevenbergMarquardt", "OptaxSolver", "LaneSolver", "Data", "Outcome", "evaluate", "objective_value",
+           "solve_queue", "SOLVERS", "STATUS_NAMES", "STATUS_MESSAGES", "status_message", "register_solver",
+           "RUNNING", "CONVERGED", "FAILED", "MAX_ITER"]

@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome, converged_on_change
+from .base import LaneSolver
+from .common import RUNNING, armijo_backtrack, converged_on_change
 from .objective import evaluate
 
 
@@ -34,7 +35,7 @@ class BFGSState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class BFGS:
+class BFGS(LaneSolver):
     """Dense BFGS (the quasi-Newton path of Hoffmann/Epoch) with Armijo backtracking.
 
     Parameters
@@ -65,10 +66,12 @@ class BFGS:
         trial = state.theta + state.step_size * state.direction
         ev = evaluate(law, loss, trial, log_x, log_y, weights)
         fresh = jnp.isinf(state.value)
-        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad))
+        # a non-finite point fails even where the law saturates to a finite value there
+        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad)) & jnp.all(jnp.isfinite(trial))
         slope = state.grad @ state.direction
-        armijo = ev.value <= state.value + self.armijo * state.step_size * slope
-        accept = finite & (fresh | armijo)
+        sufficient, shrunk, tiny = armijo_backtrack(state.value, ev.value, slope, state.step_size, self.armijo,
+                                                    state.direction, state.theta)
+        accept = finite & (fresh | sufficient)
 
         s = trial - state.theta
         y = ev.grad - state.grad
@@ -93,27 +96,13 @@ class BFGS:
         direction = jnp.where(not_descent, -grad, direction)
         gnorm = jnp.max(jnp.abs(grad))
         first_step = jnp.minimum(1.0, 1.0 / jnp.maximum(gnorm, 1e-300))
-        # rejected: quadratic interpolation of f along d, kept within [0.1 t, 0.5 t]
-        t = state.step_size
-        curv = ev.value - state.value - slope * t
-        t_interp = -slope * t * t / (2.0 * jnp.where(curv > 0, curv, 1.0))
-        t_interp = jnp.where((curv > 0) & jnp.isfinite(t_interp), t_interp, 0.5 * t)
-        shrunk = jnp.clip(t_interp, 0.1 * t, 0.5 * t)
         step_size = jnp.where(accept, jnp.where(fresh | not_descent, first_step, 1.0), shrunk)
 
         iterations = state.iterations + 1
         done_change = ~fresh & accept & converged_on_change(state.value - ev.value, ev.value, s,
                                                             state.theta, self.ftol, self.xtol)
-        tiny_step = ~accept & (jnp.max(jnp.abs(shrunk * state.direction))
-                               <= 1e-15 * (1.0 + jnp.max(jnp.abs(state.theta))))
-        status = jnp.where(
-            fresh & ~finite, FAILED,
-            jnp.where((gnorm <= self.gtol) | done_change, CONVERGED,
-                      jnp.where(tiny_step, FAILED,
-                                jnp.where(iterations >= self.max_iter, MAX_ITER, RUNNING))))
-        return BFGSState(theta, value, grad, inverse_hessian, direction, step_size, iterations,
-                         status.astype(jnp.int32))
+        tiny_step = ~accept & tiny
+        status = self.next_status(failed_start=fresh & ~finite, converged=(gnorm <= self.gtol) | done_change,
+                                  stalled=tiny_step, iterations=iterations)
+        return BFGSState(theta, value, grad, inverse_hessian, direction, step_size, iterations, status)
 
-    def outcome(self, state: BFGSState) -> Outcome:
-        return Outcome(state.theta, state.value, state.status == CONVERGED, state.iterations,
-                       jnp.max(jnp.abs(state.grad)), state.status)

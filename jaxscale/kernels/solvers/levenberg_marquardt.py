@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome, converged_on_change, spd_solve
+from .base import LaneSolver
+from .common import RUNNING, converged_on_change, spd_solve
 from .objective import evaluate
 
 
@@ -38,7 +39,7 @@ class LMState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class LevenbergMarquardt:
+class LevenbergMarquardt(LaneSolver):
     """Levenberg-Marquardt with identity damping on the IRLS Gauss-Newton model.
 
     Parameters
@@ -79,7 +80,8 @@ class LevenbergMarquardt:
     def step(self, state: LMState, law, loss, log_x, log_y, weights) -> LMState:
         ev = evaluate(law, loss, state.trial, log_x, log_y, weights, state.polish)
         fresh = jnp.isinf(state.value)
-        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad))
+        # a non-finite point fails even where the law saturates to a finite value there
+        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad)) & jnp.all(jnp.isfinite(state.trial))
         accept = finite & (fresh | (ev.value < state.value))
         decrease = state.value - ev.value
         gain = decrease / jnp.maximum(state.predicted, 1e-300)
@@ -111,14 +113,8 @@ class LevenbergMarquardt:
         small_grad = jnp.max(jnp.abs(grad)) <= self.gtol
         # lambda overflow: no step of any length lowers f any more (numerical floor)
         stalled = ~jnp.isfinite(damping) | (damping > 1e30) | ~jnp.all(jnp.isfinite(step))
-        status = jnp.where(
-            fresh & ~finite, FAILED,
-            jnp.where(small_grad | done_change, CONVERGED,
-                      jnp.where(stalled, FAILED,
-                                jnp.where(iterations >= self.max_iter, MAX_ITER, RUNNING))))
+        status = self.next_status(failed_start=fresh & ~finite, converged=small_grad | done_change,
+                                  stalled=stalled, iterations=iterations)
         return LMState(theta, value, grad, gauss_newton, theta + step, predicted, damping, nu,
-                       iterations, status.astype(jnp.int32), polish)
+                       iterations, status, polish)
 
-    def outcome(self, state: LMState) -> Outcome:
-        return Outcome(state.theta, state.value, state.status == CONVERGED, state.iterations,
-                       jnp.max(jnp.abs(state.grad)), state.status)

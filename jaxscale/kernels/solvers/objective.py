@@ -20,11 +20,20 @@ from ..losses import Loss
 
 
 class Data(NamedTuple):
-    """Shared data of a batch: ``log_x[n, k]``, ``log_y[n]``, count weights ``weights[R, n]``."""
+    """The data of a batch, in fitting space.
+
+    One data set: ``log_x[n, k]`` (features), ``log_y[n]`` (target) shared by every task, and
+    ``weights[R, n]`` (count weights of resamples, 0/1 masks).
+
+    Many data sets (groups) at once: ``log_x[G, m, k]``, ``log_y[G, m]`` (each group padded to
+    ``m`` rows with weight 0), ``weights[R, m]`` and ``row_group[R]``, the group of each weights
+    row; a task on weights row ``r`` sees only group ``row_group[r]``'s rows.
+    """
 
     log_x: jnp.ndarray
     log_y: jnp.ndarray
     weights: jnp.ndarray
+    row_group: jnp.ndarray | None = None
 
 
 class Evaluation(NamedTuple):

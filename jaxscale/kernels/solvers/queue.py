@@ -31,7 +31,8 @@ def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.n
     solver : LevenbergMarquardt or BFGS (hashable, static)
     law, loss : the model and loss (static)
     data : Data
-        ``log_x[n, k]``, ``log_y[n]`` shared by all tasks and ``weights[R, n]``.
+        ``log_x[n, k]``, ``log_y[n]`` shared by all tasks and ``weights[R, n]``; or grouped
+        ``log_x[G, m, k]``, ``log_y[G, m]``, ``weights[R, m]``, ``row_group[R]`` (see :class:`Data`).
     starts : array (T, p)
         Start point of each task.
     which : int array (T,)
@@ -48,7 +49,18 @@ def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.n
     n_tasks, p = starts.shape
     dtype = starts.dtype
     init = jax.vmap(solver.init)
-    step = jax.vmap(lambda state, w: solver.step(state, law, loss, data.log_x, data.log_y, w))
+    grouped = data.log_x.ndim == 3
+    if grouped:  # each lane gathers its group's rows (static branch: one data set keeps shared arrays)
+        step_one = jax.vmap(lambda state, x, y, w: solver.step(state, law, loss, x, y, w))
+
+        def step(state, rows):
+            group = data.row_group[rows]
+            return step_one(state, data.log_x[group], data.log_y[group], data.weights[rows])
+    else:
+        step_one = jax.vmap(lambda state, w: solver.step(state, law, loss, data.log_x, data.log_y, w))
+
+        def step(state, rows):
+            return step_one(state, data.weights[rows])
     outcome = jax.vmap(solver.outcome)
 
     lane_task = jnp.arange(n_lanes, dtype=jnp.int32)
@@ -70,7 +82,7 @@ def solve_queue(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.n
 
     def body(carry):
         lanes, lane_task, active, next_task, results = carry
-        lanes = step(lanes, data.weights[which[lane_task]])
+        lanes = step(lanes, which[lane_task])
         done = active & (lanes.status != 0)
         slot = jnp.where(done, lane_task, n_tasks)  # out of range -> dropped
         results = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), results, outcome(lanes))

@@ -1,0 +1,71 @@
+r"""The lane-solver contract, written once.
+
+A lane solver advances ONE fit by ONE objective evaluation per :meth:`LaneSolver.step`, so the
+task queue (:mod:`.queue`) can run thousands of fits in lock-step and refill finished lanes.
+Like optimistix's ``AbstractIterativeSolver`` (init / step / terminate, state as a pytree):
+
+- ``init(theta0) -> state``: a pytree (NamedTuple) with at least the fields ``theta``, ``value``
+  (``inf`` before the first evaluation), ``grad``, ``iterations`` and ``status``;
+- ``step(state, law, loss, features, target, weights) -> state``: one evaluation, new status;
+- :meth:`LaneSolver.outcome` and :meth:`LaneSolver.next_status` are shared, so every solver
+  reports the same :class:`Outcome` and the same status codes (:data:`STATUS_MESSAGES`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from .common import CONVERGED, FAILED, MAX_ITER, RUNNING, Outcome
+
+#: What each status means and what to do about it.
+STATUS_MESSAGES = {
+    RUNNING: "still running (only seen inside the solver loop)",
+    CONVERGED: "converged: the stopping test (gradient, or negligible change in objective and parameters) was met",
+    FAILED: "failed: the objective was not finite at the start or no step could lower it any more (numerical "
+            "floor); check the data for extreme values and try other starts",
+    MAX_ITER: "stopped at max_iter evaluations before converging: raise max_iter "
+              "(e.g. solver=jaxscale.LevenbergMarquardt(max_iter=2000)) or start closer to the optimum",
+}
+
+
+class LaneSolver:
+    """Base class of every lane solver (see the module docstring for the contract).
+
+    Subclasses are frozen dataclasses (hashable: the compiled kernel is cached by solver) that
+    define ``max_iter``, ``name``, :meth:`init` and :meth:`step`.
+    """
+
+    name: str = "solver"
+    max_iter: int = 400
+
+    def init(self, theta0: jnp.ndarray) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must define init(theta0)")
+
+    def step(self, state, law, loss, features, target, weights):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must define step(state, law, loss, features, target, "
+                                  "weights)")
+
+    def next_status(self, *, failed_start, converged, stalled, iterations) -> jnp.ndarray:
+        """Shared stopping logic, in priority order: a non-finite start fails; a met tolerance
+        converges; a stalled lane (no step lowers ``f``) fails; ``max_iter`` evaluations stop it."""
+        return jnp.where(
+            failed_start, FAILED,
+            jnp.where(converged, CONVERGED,
+                      jnp.where(stalled, FAILED,
+                                jnp.where(iterations >= self.max_iter, MAX_ITER, RUNNING)))).astype(jnp.int32)
+
+    def outcome(self, state) -> Outcome:
+        """What a lane reports when it stops (the same for every solver)."""
+        return Outcome(state.theta, state.value, state.status == CONVERGED, state.iterations,
+                       jnp.max(jnp.abs(state.grad)), state.status)
+
+    @property
+    def options(self) -> dict:
+        """The solver's settings (for recipes)."""
+        return {k: v for k, v in vars(self).items() if k != "name"}
+
+
+def status_message(code: int) -> str:
+    """Human-readable meaning of a status code, with the fix where there is one."""
+    return STATUS_MESSAGES.get(int(code), f"unknown status {code}")
