@@ -146,7 +146,8 @@ def cluster_bootstrap(*, resample: str, clusters: tuple[np.ndarray, np.ndarray],
                       estimate, start_points, n_resamples: int, seed: int, pruning: bool, prune_keep: int,
                       prune_iter: int, polish: bool, chunk_size, n_lanes, devices, progress, recipe: dict):
     """Run the cluster or wild cluster bootstrap (called by :func:`jaxscale.bootstrap`); see the module docstring."""
-    from .bootstrap import BootstrapResult, Progress
+    from ..engine.scheduler import progress_bar
+    from .bootstrap import BootstrapResult
 
     codes, labels = clusters
     n_clusters = len(labels)
@@ -158,23 +159,23 @@ def cluster_bootstrap(*, resample: str, clusters: tuple[np.ndarray, np.ndarray],
         fitted, _ = fitted_and_jacobian(law, estimate.theta, log_x)
         residuals = corrected_residuals(law, loss, estimate.theta, log_x, log_y, clusters=codes,
                                         correction=WILD_CORRECTION)
-    report = Progress(n_resamples * n_starts,
-                      progress if progress is not None else n_resamples * n_starts > 1_000_000)
+    bar = progress_bar(n_resamples * n_starts, 0, progress)
     run = dict(prune_keep=prune_keep if pruning else None, prune_iter=prune_iter, polish_top=1 if polish else 0,
                n_lanes=n_lanes, devices=devices)
     outputs = []
     t0 = time.perf_counter()
-    for lo in range(0, n_resamples, per_chunk):
-        ids = np.arange(lo, min(lo + per_chunk, n_resamples))
-        if resample == "cluster":
-            weights = cluster_counts(seed, ids, codes)
-            best = best_of_starts(solver, law, loss, log_x, log_y, weights, start_points, **run)
-        else:
-            targets = wild_targets(fitted, residuals, codes, webb_weights(seed, ids, n_clusters))
-            best = best_of_starts(solver, law, loss, np.broadcast_to(log_x, (len(ids),) + log_x.shape), targets,
-                                  np.ones((len(ids), n_rows)), start_points, row_group=np.arange(len(ids)), **run)
-        outputs.append(best)
-        report(int(ids[-1] + 1) * n_starts)
+    with bar:
+        for lo in range(0, n_resamples, per_chunk):
+            ids = np.arange(lo, min(lo + per_chunk, n_resamples))
+            if resample == "cluster":
+                weights = cluster_counts(seed, ids, codes)
+                best = best_of_starts(solver, law, loss, log_x, log_y, weights, start_points, **run)
+            else:
+                targets = wild_targets(fitted, residuals, codes, webb_weights(seed, ids, n_clusters))
+                best = best_of_starts(solver, law, loss, np.broadcast_to(log_x, (len(ids),) + log_x.shape), targets,
+                                      np.ones((len(ids), n_rows)), start_points, row_group=np.arange(len(ids)), **run)
+            outputs.append(best)
+            bar.update(len(ids) * n_starts)
     join = {f: np.concatenate([getattr(b, f) for b in outputs]) for f in ("theta", "value", "converged", "n_at_best")}
     sizes = np.bincount(codes, minlength=n_clusters)
     recipe = dict(recipe, resample=resample, n_clusters=int(n_clusters),

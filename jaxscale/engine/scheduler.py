@@ -91,20 +91,54 @@ def compile_seconds() -> float:
 
 
 # ---------------------------------------------------------------------- the job
-def _function_id(function) -> str | None:
+_SIMPLE = (bool, int, float, complex, str, bytes, type(None), np.number)
+
+
+def _code_digest(code) -> str:
+    """SHA-256 of a code object's bytecode, names and constants (nested code by digest, not address)."""
+    consts = [_code_digest(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts]
+    text = repr((code.co_code, code.co_names, code.co_varnames, consts))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _callable_key(function) -> str | None:
+    """A process-independent identity of a function, or None when it cannot be given one.
+
+    Module-level functions: ``module.qualname``. Lambdas and closures (e.g. a loss built by a
+    factory): also their bytecode and the values they close over, when those are plain numbers
+    or strings; anything else (arrays, objects) gets None.
+    """
     if function is None:
+        return "None"
+    name = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
+    code = getattr(function, "__code__", None)
+    if "<lambda>" not in name and "<locals>" not in name:
+        return name
+    if code is None:
         return None
-    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
+    captured = [cell.cell_contents for cell in (function.__closure__ or ())]
+    captured += list(function.__defaults__ or ()) + list((function.__kwdefaults__ or {}).items())
+    if not all(isinstance(v, _SIMPLE) or (isinstance(v, tuple) and all(isinstance(x, _SIMPLE) for x in v))
+               for v in captured):
+        return None
+    return f"{name}#{_code_digest(code)}{tuple(repr(v) for v in captured)}"
 
 
 def _law_key(law: Law) -> tuple | None:
-    """A process-independent identity of a law built from module-level functions (None otherwise)."""
-    functions = (law.log_predict, law.log_predict_and_jacobian, law.grid)
-    ids = tuple(_function_id(f) for f in functions)
-    if any(i is not None and ("<lambda>" in i or "<locals>" in i) for i in ids):
+    """A process-independent identity of a law (None when one of its functions has none)."""
+    ids = tuple(_callable_key(f) for f in (law.log_predict, law.log_predict_and_jacobian, law.grid))
+    if None in ids:
         return None
-    return (law.name, tuple(law.inputs), tuple(law.param_names), tuple(law.natural_names),
+    return (type(law).__name__, law.name, tuple(law.inputs), tuple(law.param_names), tuple(law.natural_names),
             tuple(law.log_scale)) + ids
+
+
+def _loss_key(loss: Loss) -> tuple | None:
+    """A process-independent identity of a loss (None when one of its functions has none)."""
+    ids = tuple(_callable_key(getattr(loss, f)) for f in ("rho", "psi", "curvature", "hessian"))
+    if None in ids:
+        return None
+    return (loss.name, tuple(loss.params)) + ids
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,8 +240,8 @@ class RowsJob:
                 else {"weights": checksum({"w": self.weights}), "row_offset": self.row_offset})
         spec = {
             "format": CHUNK_FORMAT,
-            "law": list(_law_key(self.law) or (self.law.name, "unregistered", id(self.law))),
-            "loss": {"name": self.loss.name, "params": dict(self.loss.params)},
+            "law": list(_law_key(self.law) or (self.law.name, "unrecognised", id(self.law))),
+            "loss": list(_loss_key(self.loss) or (self.loss.name, "unrecognised", id(self.loss))),
             "solver": solver, "polisher": repr(POLISHER) if self.polish_top else None,
             "prune": [self.prune_keep, self.prune_iter] if self.prune_keep else None,
             "polish_top": int(self.polish_top), "rows": rows,
@@ -235,16 +269,19 @@ class ChunkOutput(NamedTuple):
     compile_seconds: float
 
 
-_INTERNED: dict[tuple, Law] = {}
+_INTERNED: dict[tuple, Any] = {}
 
 
 def _interned(job: RowsJob) -> RowsJob:
-    """The first equal law seen by this process: an unpickled copy would miss the jit cache."""
-    key = _law_key(job.law)
-    if key is None:
-        return job
-    law = _INTERNED.setdefault(key, job.law)
-    return job if law is job.law else dataclasses.replace(job, law=law)
+    """The first equal law and loss this process has seen: an unpickled copy would miss the jit cache
+    (laws compare by identity, losses by their functions), and every chunk would compile again."""
+    changes = {}
+    for field_name, key in (("law", _law_key(job.law)), ("loss", _loss_key(job.loss))):
+        if key is not None:
+            first = _INTERNED.setdefault((field_name,) + key, getattr(job, field_name))
+            if first is not getattr(job, field_name):
+                changes[field_name] = first
+    return dataclasses.replace(job, **changes) if changes else job
 
 
 def run_chunk(job: RowsJob, lo: int, hi: int, shape_rows: int | None = None, devices=None,
