@@ -112,7 +112,7 @@ def test_cluster_counts_whole_clusters_and_chunk_invariant():
 
 
 # ---------------------------------------------------------------------- 3. cluster / wild cluster bootstrap
-def test_cluster_bootstrap_draws_are_refits_on_whole_cluster_weights(toy, toy_fit):
+def test_cluster_bootstrap_draws_are_refits_on_whole_cluster_weights(toy, toy_fit, tmp_path):
     with pytest.warns(UserWarning, match="only 9 clusters"):
         boot = js.bootstrap(toy, n_resamples=R, starts="best", seed=2, estimate=toy_fit, resample="cluster",
                             cluster="budget")
@@ -123,6 +123,10 @@ def test_cluster_bootstrap_draws_are_refits_on_whole_cluster_weights(toy, toy_fi
     for r in (0, 5):
         ref = js.fit(toy, weights=counts[r], starts=toy_fit.theta, polish=1)
         np.testing.assert_allclose(boot.theta[r], ref.theta, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="BCa's jackknife"):
+        boot.ci("alpha", method="bca")
+    again = js.load(boot.save(tmp_path / "cluster.npz"))
+    assert np.array_equal(again.theta, boot.theta) and again.recipe["resample"] == "cluster"
 
 
 def test_wild_cluster_bootstrap_refits_perturbed_targets(toy, toy_fit):
@@ -346,3 +350,50 @@ def test_cli_extrapolate_and_plan(toy, tmp_path, capsys):
     assert len(plan) == 3 and plan["tokens_per_parameter"].iloc[1] == pytest.approx(20.0)
     assert main(["extrapolate", str(csv), "--holdout", "20", "--starts", "4", "--resamples", "2"]) == 2
     assert "hold out between 1 and 8" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- 10. emergence
+def test_metric_artefact_against_closed_form(toy_fit, toy_boot):
+    from scipy.optimize import brentq
+
+    A, B, E, alpha, beta = toy_fit.params[["A", "B", "E", "alpha", "beta"]]
+    N = np.logspace(8, 12, 5)
+    table = js.metric_artefact(toy_fit, answer_tokens=4, N=N, tokens_per_parameter=10.0, threshold=0.3)
+    ell = A / N**alpha + B / (10.0 * N) ** beta  # the reducible loss
+    np.testing.assert_allclose(table["task_loss"], ell, rtol=1e-8)
+    np.testing.assert_allclose(table["exact_match"], np.exp(-4 * ell), rtol=1e-8)
+    np.testing.assert_allclose(table["per_token"], np.exp(-ell), rtol=1e-8)
+    n_star = np.exp(brentq(lambda u: A * np.exp(-alpha * u) + B * (10.0 * np.exp(u)) ** -beta + np.log(0.3) / 4,
+                           np.log(1e3), np.log(1e20), xtol=1e-13))
+    assert table.attrs["N_star"] == pytest.approx(n_star, rel=1e-8)
+    banded = js.metric_artefact(toy_boot, answer_tokens=4, N=N)
+    assert banded.attrs["N_star_low"] < banded.attrs["N_star"] < banded.attrs["N_star_high"]
+    assert np.all(banded["exact_match_low"] <= banded["exact_match_high"])
+
+
+def test_two_step_chains_both_fits_and_bootstraps_jointly(toy, toy_fit):
+    from scipy.optimize import curve_fit
+
+    rng = np.random.default_rng(0)
+    losses = np.linspace(2.0, 3.0, 25)
+    accuracy = 0.2 + 0.7 / (1 + np.exp(10 * (losses - 2.4))) + rng.normal(0, 0.01, losses.size)
+    metric_data = pd.DataFrame({"loss": losses, "accuracy": accuracy})
+    chain = js.two_step(toy, metric_data, n_resamples=R, seed=7, loss_starts=toy_fit.theta[None])
+
+    def sigmoid(x, a, b, k, x0):
+        return b + a / (1 + np.exp(-k * (x - x0)))
+
+    ref, _ = curve_fit(sigmoid, losses, accuracy, p0=[0.5, 0.25, -8.0, 2.5])  # scipy least squares
+    np.testing.assert_allclose(chain.metric_fit.params.to_numpy(), ref, rtol=1e-5)
+    out = chain.predict(N=[1e9, 7e10], D=[2e10, 1.4e12], level=0.9)
+    loss_hat = toy_fit.predict(N=np.array([1e9, 7e10]), D=np.array([2e10, 1.4e12]))
+    np.testing.assert_allclose(out["loss"], loss_hat, rtol=1e-9)
+    np.testing.assert_allclose(out["metric"], sigmoid(loss_hat, *ref), rtol=1e-5)
+    # joint draw r: the metric law refitted on resample r (stream 2) of the metric data
+    counts = cluster_counts(7, [3], np.arange(len(losses)), stream=2)[0]
+    redo = js.fit(metric_data, law=chain.metric_fit.law, loss="squared", x="loss", y="accuracy", weights=counts,
+                  starts=chain.metric_fit.theta, polish=1)
+    np.testing.assert_allclose(chain.metric_draws[3], redo.theta, rtol=1e-6, atol=1e-9)
+    assert np.all(out["metric_high"] > out["metric_low"]) and np.all(out["metric_step2_high"] > out["metric_step2_low"])
+    with pytest.raises(ValueError, match="metric law must take one input"):
+        js.two_step(toy, metric_data, metric="chinchilla")

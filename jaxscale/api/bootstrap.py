@@ -206,6 +206,9 @@ class BootstrapResult:
         if method == "percentile":
             q = np.array([tail, 1 - tail])
         elif method == "bca":
+            if self.recipe.get("resample", "case") != "case":
+                raise ValueError(f"BCa's jackknife leaves out single rows, which does not match a "
+                                 f"resample={self.recipe['resample']!r} bootstrap; use method='percentile'")
             z0 = float(_norm_ppf(np.clip(np.mean(draws < est), 1e-12, 1 - 1e-12)))
             jack = self._jackknife_values(name)
             dev = jack.mean() - jack
@@ -580,7 +583,8 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
                                      "law": law.name, "loss": loss_fn.name, **dict(loss_fn.params),
                                      "solver": solver.name, "starts": starts if isinstance(starts, (str, int))
                                      else "array", "n_starts": int(n_starts), "polish": bool(polish),
-                                     "seed": int(seed), "n_resamples": n_resamples, "cluster": str(cluster),
+                                     "seed": int(seed), "n_resamples": n_resamples,
+                                     "cluster": cluster if isinstance(cluster, str) else "labels",
                                      "columns": dict(zip(law.inputs, names)), "y": y, "versions": _versions()})
 
     job = RowsJob(solver, law, loss_fn, log_x, log_y, start_points,

@@ -230,7 +230,7 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
 
 
 # ---------------------------------------------------------------------- inference-aware optimum
-_GRID, _BISECT, _GOLDEN = 513, 80, 60
+_GRID, _BISECT, _GOLDEN = 257, 60, 50
 
 
 def _inference_optimum(law: Law, thetas: np.ndarray, target_z: float, d_inf: np.ndarray) -> np.ndarray:

@@ -104,7 +104,7 @@ class TwoStepResult:
         feats = np.stack([law.features(losses[r][:, None]) for r in range(losses.shape[0])])  # (R, m, 1)
         with float64():
             fn = jax.jit(jax.vmap(lambda t, f: law.log_predict(t, f)))
-            z = fn(jnp.asarray(law.expand(thetas) if law.base is law else thetas), jnp.asarray(feats))
+            z = fn(jnp.asarray(thetas), jnp.asarray(feats))  # the fitted law's own (free) parameters
             return np.asarray(law.untarget(z))
 
 
