@@ -104,7 +104,9 @@ def spread(first: float, times: list[float]) -> dict:
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name
-    path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    os.replace(tmp, path)  # atomic: a reader never sees a half-written file
     print(f"wrote {path}")
     return path
 

@@ -30,6 +30,17 @@ Per data set
     strategy on the same resamples. For alpha, beta, E, a_opt (and A, B) the --level percentile
     and BCa intervals are recorded, with whether they contain the truth.
 
+Errors correlated within a budget (``--clustered``)
+    ``log L*_i = log L_true(N_i, D_i) + u_{b(i)} + e_i``: a random effect ``u_b ~ N(0, s_u^2)`` shared by
+    the runs of budget ``b`` plus independent noise ``e_i ~ N(0, s_e^2)``, with
+    ``s_u^2 = --budget-share * s^2``, ``s_e^2 = (1 - --budget-share) * s^2`` and ``s = 1.4826 MAD(r)`` (the
+    Gaussian model's scale). Budgets: ``--budgets hoffmann`` assigns every run to the nearest of Hoffmann
+    et al.'s nine isoFLOP budgets (6e18 ... 3e21 FLOP) in log C; ``--budgets step`` rounds log10 C to
+    0.1 decade (36 budgets on these runs). Each data set is bootstrapped with ``--resample`` methods
+    (case, cluster, wild-cluster; clusters = the same budgets, ``starts="best"``); the full-data fit
+    starts from the truth and 15 spread grid starts. Percentile intervals; results in
+    ``coverage_clustered_<budgets>_cpu.json`` (or ``--out``).
+
 Report
     per noise model x method x quantity: coverage (with a Wilson 95 % interval on it), misses
     below/above, mean and median width, data sets, resamples, seconds. Results are written every
@@ -150,6 +161,95 @@ def print_table(summary: dict) -> None:
                       f"{c['mean_width']:>13.4g}{c['n']:>5}")
 
 
+RESAMPLE_METHODS = ("case", "cluster", "wild-cluster")
+
+
+def clustered(args) -> None:
+    """The correlated-errors study (see the module docstring); one record per data set."""
+    import warnings
+
+    import jax
+
+    import jaxscale as js
+    from jaxscale.api.cluster import HOFFMANN_BUDGETS, budget_labels
+
+    t_start = time.perf_counter()
+    command = shlex.join(["python", "benchmarks/coverage.py"] + sys.argv[1:])
+    out = args.out if args.out != "coverage_cpu.json" else f"coverage_clustered_{args.budgets}_cpu.json"
+    frame = chinchilla_240()
+    truth_fit = js.fit(frame)
+    log_true = np.log(truth_fit.predict(N=frame["N"].to_numpy(), D=frame["D"].to_numpy()))
+    residuals = np.log(frame["loss"].to_numpy()) - log_true
+    scale = 1.482602218505602 * mad(residuals)
+    s_u, s_e = scale * np.sqrt(args.budget_share), scale * np.sqrt(1.0 - args.budget_share)
+    labels = budget_labels(frame["C"].to_numpy(), HOFFMANN_BUDGETS if args.budgets == "hoffmann" else None, 0.1)
+    _, codes = np.unique(labels, return_inverse=True)
+    n_budgets = int(codes.max()) + 1
+    natural = truth_fit.params
+    truth = {q: float(natural[q]) for q in ("A", "B", "E", "alpha", "beta")}
+    truth["a_opt"] = truth["beta"] / (truth["alpha"] + truth["beta"])
+    grid = truth_fit.law.grid()
+    fit_starts = np.concatenate([truth_fit.theta[None, :], grid[np.linspace(0, len(grid) - 1, 15).round().astype(int)]])
+    records = []
+
+    def summary() -> dict:
+        table = {}
+        for method in args.resample:
+            per_q = {}
+            for q in QUANTITIES:
+                lo = np.array([r["intervals"][method][q][0] for r in records])
+                hi = np.array([r["intervals"][method][q][1] for r in records])
+                below, above = int(np.sum(truth[q] < lo)), int(np.sum(truth[q] > hi))
+                n = len(records)
+                k = n - below - above
+                per_q[q] = {"coverage": k / n, "wilson95": list(wilson(k, n)), "covered": k, "n": n,
+                            "truth_below_interval": below, "truth_above_interval": above,
+                            "mean_width": float(np.mean(hi - lo)), "in_93_97": bool(0.93 <= k / n <= 0.97)}
+            table[method] = per_q
+        return table
+
+    def report(final: bool) -> None:
+        write(out, {"command": command, "complete": final, "settings": {k: v for k, v in vars(args).items()
+                                                                         if k not in ("resume", "out")},
+                    "machine": machine(), "devices_used": len(jax.local_devices()),
+                    "wall_seconds": time.perf_counter() - t_start,
+                    "noise": {"model": "u_budget + e_i", "s_total": scale, "s_budget": s_u, "s_run": s_e,
+                              "budgets": args.budgets, "n_budgets": n_budgets,
+                              "runs_per_budget": np.bincount(codes).tolist()},
+                    "truth": truth, "summary": summary(), "records": records})
+
+    for j in range(args.datasets):
+        rng = np.random.default_rng([args.seed, 7, j])
+        boot_seed = int(np.random.SeedSequence([args.seed, 7, j, 1]).generate_state(1)[0])
+        sim = frame[["N", "D", "C"]].copy()
+        sim["loss"] = np.exp(log_true + rng.normal(0.0, s_u, n_budgets)[codes] + rng.normal(0.0, s_e, len(frame)))
+        t0 = time.perf_counter()
+        estimate = js.fit(sim, starts=fit_starts)
+        record = {"dataset": j, "boot_seed": boot_seed, "estimate_objective": estimate.objective,
+                  "intervals": {}, "seconds": {"fit": time.perf_counter() - t0}}
+        for method in args.resample:
+            t1 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "only 9 clusters": expected, recorded in the JSON
+                boot = js.bootstrap(sim, n_resamples=args.resamples, starts="best", seed=boot_seed, estimate=estimate,
+                                    resample=method, cluster=None if method == "case" else codes)
+            record["intervals"][method] = {q: list(boot.ci(q, args.level)) for q in QUANTITIES}
+            record["seconds"][method] = time.perf_counter() - t1
+        records.append(record)
+        covered = {m: sum(lo <= truth[q] <= hi for q, (lo, hi) in ((q, record["intervals"][m][q]) for q in HEADLINE))
+                   for m in args.resample}
+        print(f"[{time.perf_counter() - t_start:7.0f} s] data set {j:4d}: covered of {len(HEADLINE)}: "
+              + ", ".join(f"{k} {v}" for k, v in covered.items()), flush=True)
+        if (j + 1) % args.save_every == 0:
+            report(final=False)
+    report(final=True)
+    table = summary()
+    print(f"{'method':<14}" + "".join(f"{q:>18}" for q in HEADLINE))
+    for method, per_q in table.items():
+        print(f"{method:<14}" + "".join(f"{per_q[q]['coverage']:>8.3f} [{per_q[q]['wilson95'][0]:.2f},"
+                                        f"{per_q[q]['wilson95'][1]:.2f}]" for q in HEADLINE))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=int, default=250, help="simulated data sets per noise model")
@@ -168,7 +268,14 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=5, help="write the JSON every this many rounds")
     parser.add_argument("--resume", action="store_true", help="continue a partial --out with the same settings")
     parser.add_argument("--out", default="coverage_cpu.json")
+    parser.add_argument("--clustered", action="store_true", help="errors correlated within a budget (see above)")
+    parser.add_argument("--budgets", default="hoffmann", choices=("hoffmann", "step"),
+                        help="--clustered: Hoffmann's nine isoFLOP budgets or 0.1-decade compute bins")
+    parser.add_argument("--budget-share", type=float, default=0.5, help="--clustered: variance share of the budget effect")
+    parser.add_argument("--resample", nargs="+", default=list(RESAMPLE_METHODS), choices=RESAMPLE_METHODS)
     args = parser.parse_args()
+    if args.clustered:
+        return clustered(args)
 
     import jax
     from scipy.stats import t as t_dist

@@ -13,10 +13,15 @@ from .api import datasets
 from .api.bootstrap import BootstrapResult, bootstrap
 from .api.io import load
 from .api.fit import FitResult, fit
+from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
-from .api.groups import GroupedFitResult
+from .api.groups import GroupedBootstrapResult, GroupedFitResult
+from .api.cluster import HOFFMANN_BUDGETS, budget_labels
+from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
+from .api.emergence import metric_artefact, two_step
+from .api.extrapolation import extrapolation
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
@@ -28,10 +33,13 @@ def cpu_devices_note() -> str:
     return host.NOTE
 
 
-__all__ = ["configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "fit", "FitResult", "GroupedFitResult", "bootstrap", "BootstrapResult", "load", "datasets",
+__all__ = ["configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
-           "register_solver", "__version__"]
+           "register_solver", "__version__",
+           "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches",
+           "extrapolation", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",
+           "HOFFMANN_BUDGETS", "two_step", "metric_artefact"]
 
 
 def __getattr__(name: str):

@@ -40,7 +40,7 @@ from .api.bootstrap import BootstrapResult
 from .api.fit import FitResult
 
 __all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
-           "NEEDS_BOOTSTRAP", "NEEDS_DATA"]
+           "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact"]
 
 CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
 #: viridis without its palest yellow, which is hard to see on white.
@@ -765,3 +765,97 @@ KINDS: dict[str, Callable[..., Any]] = {
 NEEDS_BOOTSTRAP: frozenset[str] = frozenset({"pairs"})
 #: Kinds that take the data as their second argument.
 NEEDS_DATA: frozenset[str] = frozenset({"isoflop", "residuals"})
+
+
+# ---------------------------------------------------------------------- decisions (extrapolation audit)
+def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | None = None) -> Axes:
+    """Held-out runs: actual vs predicted loss, with each run's prediction interval for a new run.
+
+    ``table`` is :func:`jaxscale.extrapolation`'s output. At ``x = predicted`` a thin bar spans the
+    prediction interval (``lower``..``upper``) and a thick one the interval of the mean curve
+    (``mean_lower``..``mean_upper``); the marker is the actual loss: a dot when inside the
+    prediction interval, a red cross when outside. The diagonal is actual = predicted; colours
+    are the held-out budgets. ``log``: log axes (default: when the values span more than a factor 3).
+    Returns the Axes (bars have ``gid="prediction-interval"``).
+    """
+    needed = {"predicted", "actual", "lower", "upper", "mean_lower", "mean_upper", "inside", "budget"}
+    missing = sorted(needed - set(table.columns))
+    if missing:
+        raise ValueError(f"table lacks columns {missing}: pass the output of jaxscale.extrapolation")
+    ax = _new_axes(ax, (6.0, 5.4))
+    budgets = np.unique(table["budget"].to_numpy(np.float64))
+    norm = LogNorm(budgets.min(), budgets.max()) if len(budgets) > 1 and budgets.min() > 0 else None
+    for _, row in table.iterrows():
+        color = BUDGET_CMAP(norm(row["budget"])) if norm is not None else "tab:blue"
+        ax.plot([row["predicted"]] * 2, [row["lower"], row["upper"]], color=color, alpha=0.45, lw=1.2,
+                gid="prediction-interval")
+        ax.plot([row["predicted"]] * 2, [row["mean_lower"], row["mean_upper"]], color=color, lw=3.2, alpha=0.9,
+                gid="mean-interval")
+        if row["inside"]:
+            ax.plot(row["predicted"], row["actual"], "o", color=color, ms=4.5, mec="k", mew=0.4, gid="inside")
+        else:
+            ax.plot(row["predicted"], row["actual"], "x", color="tab:red", ms=7, mew=1.8, gid="outside")
+    lo = float(np.nanmin(table[["actual", "lower", "predicted"]].to_numpy()))
+    hi = float(np.nanmax(table[["actual", "upper", "predicted"]].to_numpy()))
+    log = bool(lo > 0 and hi / lo > 3) if log is None else bool(log and lo > 0)
+    pad = (hi / lo) ** 0.05 if log else None
+    limits = (lo / pad, hi * pad) if pad else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    ax.plot(limits, limits, color="0.4", lw=0.8, ls="--", zorder=0)
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_aspect("equal", adjustable="box")
+    level = table.attrs.get("level", 0.95)
+    n_in, n_all = int(table["inside"].sum()), len(table)
+    ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval")
+    ax.set_xlabel("predicted loss (fit without these runs)")
+    ax.set_ylabel("actual loss")
+    handles = [Line2D([], [], color="0.5", alpha=0.6, lw=1.2, label=f"{level:.0%} prediction interval (new run)"),
+               Line2D([], [], color="0.5", lw=3.2, label=f"{level:.0%} interval of the mean curve"),
+               Line2D([], [], ls="none", marker="o", color="0.5", mec="k", mew=0.4, label="actual, inside"),
+               Line2D([], [], ls="none", marker="x", color="tab:red", mew=1.8, label="actual, outside")]
+    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
+    if norm is not None:
+        mappable = plt.cm.ScalarMappable(norm=norm, cmap=BUDGET_CMAP)
+        ax.figure.colorbar(mappable, ax=ax, label="held-out budget (FLOP)" if table["budget"].min() > 1e12
+                           else "held-out budget")
+    ax.grid(True, which="both", alpha=0.25)
+    return ax
+
+
+def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Exact match vs the per-token metric from the same loss fit, against model size, with bands and N*.
+
+    ``table`` is :func:`jaxscale.metric_artefact`'s output. Both metrics are drawn from the same
+    fitted loss; the vertical line is the apparent threshold :math:`N^*` (exact match = threshold)
+    and the shaded span its interval when the table carries bootstrap bands. Returns the Axes
+    (curves have ``gid="exact_match"`` / ``gid="per_token"``).
+    """
+    needed = {"N", "exact_match", "per_token"}
+    if needed - set(table.columns):
+        raise ValueError(f"table lacks columns {sorted(needed - set(table.columns))}: pass the output of "
+                         "jaxscale.metric_artefact")
+    ax = _new_axes(ax, (6.4, 4.4))
+    T = table.attrs.get("answer_tokens", "T")
+    for name, color, label in (("per_token", "tab:blue", "per-token probability $e^{-\\ell}$ (smooth)"),
+                               ("exact_match", "tab:orange", f"exact match $e^{{-{T}\\ell}}$ ({T}-token answer)")):
+        ax.plot(table["N"], table[name], color=color, lw=2, label=label, gid=name)
+        if f"{name}_low" in table.columns:
+            ax.fill_between(table["N"], table[f"{name}_low"], table[f"{name}_high"], color=color, alpha=0.2, lw=0)
+    n_star = table.attrs.get("N_star")
+    if n_star is not None and np.isfinite(n_star):
+        ax.axvline(n_star, color="k", lw=1, ls="--", gid="N_star",
+                   label=f"apparent threshold $N^*$ = {_sci_text(n_star)}")
+        if "N_star_low" in table.attrs:
+            ax.axvspan(table.attrs["N_star_low"], table.attrs["N_star_high"], color="0.5", alpha=0.15, lw=0,
+                       label=f"{table.attrs.get('level', 0.95):.0%} interval of $N^*$")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"parameters N (trained on D = {table.attrs.get('tokens_per_parameter', 20):g} N tokens)")
+    ax.set_ylabel("metric")
+    ax.set_title("Same loss, two metrics: sharp 'emergence' comes from exact match")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(True, which="both", alpha=0.25)
+    return ax

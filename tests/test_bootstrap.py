@@ -69,14 +69,34 @@ def small_data():
 def small_boot(data, **kw):
     kw.setdefault("starts", js.chinchilla_grid()[::500])
     kw.setdefault("n_resamples", 12)
-    return js.bootstrap(data, seed=5, estimate=js.fit(data, starts=kw["starts"]), n_lanes=16, **kw)
+    return js.bootstrap(data, seed=5, estimate=js.fit(data, starts=kw["starts"]), **kw)
 
 
-def test_determinism_across_chunk_sizes(small_data):
-    a = small_boot(small_data, chunk_size=7)
-    b = small_boot(small_data, chunk_size=64)
-    np.testing.assert_array_equal(a.theta, b.theta)
-    np.testing.assert_array_equal(a.objective, b.objective)
+def assert_same_draws(a, b):
+    for name in ("theta", "objective", "converged", "n_at_best"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def small_estimate(small_data):
+    return js.fit(small_data, starts=js.chinchilla_grid()[::500])
+
+
+def test_default_settings_bit_identical_across_chunk_sizes(small_data, small_estimate):
+    """Default lanes: chunks of 7 fits, 64 fits and the timed default give the same bits."""
+    kw = dict(n_resamples=40, starts="best", seed=3, estimate=small_estimate)
+    default = js.bootstrap(small_data, **kw)
+    for size in (7, 64):
+        assert_same_draws(js.bootstrap(small_data, chunk_size=size, **kw), default)
+    multi = dict(kw, n_resamples=9, starts=js.chinchilla_grid()[::900])  # 5 starts + polish per resample
+    assert_same_draws(js.bootstrap(small_data, chunk_size=7, **multi), js.bootstrap(small_data, **multi))
+
+
+def test_first_draws_do_not_depend_on_n_resamples(small_data, small_estimate):
+    kw = dict(starts="best", seed=3, estimate=small_estimate)
+    few, many = js.bootstrap(small_data, n_resamples=10, **kw), js.bootstrap(small_data, n_resamples=200, **kw)
+    for name in ("theta", "objective", "converged", "n_at_best"):
+        np.testing.assert_array_equal(getattr(many, name)[:10], getattr(few, name), err_msg=name)
 
 
 def test_resume_equals_uninterrupted(small_data, tmp_path):
@@ -89,11 +109,12 @@ def test_resume_equals_uninterrupted(small_data, tmp_path):
     for p in parts[:3]:  # a run killed after three chunks
         shutil.copy(p, interrupted)
     resumed = small_boot(small_data, chunk_size=20, checkpoint=interrupted)
-    np.testing.assert_array_equal(full.theta, resumed.theta)
-    plain = small_boot(small_data, chunk_size=20)
-    np.testing.assert_array_equal(full.theta, plain.theta)
+    assert_same_draws(full, resumed)
+    assert_same_draws(full, small_boot(small_data))
+    longer = small_boot(small_data, chunk_size=30, checkpoint=interrupted, n_resamples=15)  # extends the run
+    assert_same_draws(longer, small_boot(small_data, n_resamples=15))
     with pytest.raises(ValueError, match="different run"):
-        small_boot(small_data, chunk_size=20, checkpoint=interrupted, n_resamples=13)
+        small_boot(small_data, chunk_size=20, checkpoint=interrupted, starts=js.chinchilla_grid()[::400])
 
 
 def test_save_load_bit_exact(small_data, tmp_path):
@@ -142,33 +163,35 @@ def test_bad_bootstrap_arguments(small_data):
 SHARD_SCRIPT = textwrap.dedent("""
     import sys, numpy as np, jaxscale as js, jax
     data = js.datasets.synthetic(noise=0.02, seed=11)
-    starts = js.chinchilla_grid()[::500]
-    boot = js.bootstrap(data, n_resamples=12, starts=starts, seed=5, estimate=js.fit(data, starts=starts),
-                        n_lanes=16, chunk_size=40)
-    np.save(sys.argv[1], boot.theta)
+    starts = js.chinchilla_grid()[::900]
+    est = js.fit(data, starts=starts)
+    for devices in (1, 2, 4):
+        boot = js.bootstrap(data, n_resamples=12, starts=starts, seed=5, estimate=est, devices=devices)
+        np.save(f"{sys.argv[1]}_{devices}.npy", np.c_[boot.theta, boot.objective, boot.n_at_best])
     print(len(jax.devices()))
 """)
 
 
-def test_same_draws_on_1_and_4_host_devices(tmp_path):
-    outs = []
-    for count in (1, 4):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
-        target = tmp_path / f"theta_{count}.npy"
-        run = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(target)], env=env, capture_output=True,
-                             text=True, timeout=600)
-        assert run.returncode == 0, run.stderr
-        assert run.stdout.strip().splitlines()[-1] == str(count)
-        outs.append(np.load(target))
-    np.testing.assert_array_equal(outs[0], outs[1])
+def test_same_draws_on_1_2_4_host_devices(tmp_path, small_data):
+    """Default settings, one process with 4 host devices sharding over 1, 2 and 4 of them, and this process."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    run = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(tmp_path / "draws")], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "4"
+    starts = js.chinchilla_grid()[::900]
+    here = js.bootstrap(small_data, n_resamples=12, starts=starts, seed=5, estimate=js.fit(small_data, starts=starts))
+    expected = np.c_[here.theta, here.objective, here.n_at_best]
+    for devices in (1, 2, 4):
+        np.testing.assert_array_equal(np.load(tmp_path / f"draws_{devices}.npy"), expected, err_msg=f"{devices}")
 
 
 def test_subgrid_and_prune_strategies(small_data):
     est = js.fit(small_data, starts=js.chinchilla_grid()[::500])
-    sub = js.bootstrap(small_data, n_resamples=6, starts="subgrid", n_subgrid=4, seed=2, estimate=est, n_lanes=16)
-    best = js.bootstrap(small_data, n_resamples=6, starts="best", seed=2, estimate=est, n_lanes=16)
+    sub = js.bootstrap(small_data, n_resamples=6, starts="subgrid", n_subgrid=4, seed=2, estimate=est)
+    best = js.bootstrap(small_data, n_resamples=6, starts="best", seed=2, estimate=est)
     assert sub.recipe["n_starts"] == 4 and best.recipe["n_starts"] == 1
     assert (sub.objective <= best.objective + 1e-12).all()
     pruned = js.bootstrap(small_data, n_resamples=3, starts="prune", prune_keep=4, prune_iter=10, seed=2,
-                          estimate=est, n_lanes=64)
+                          estimate=est)
     assert pruned.recipe["n_starts"] == 4500 and pruned.converged.all()

@@ -128,7 +128,7 @@ def test_plot_writes_image(tmp_path, saved, kind, source, extra):
     (["fit", "{csv}", "--n-col", "size"], "column 'size'"),
     (["fit", "{csv}", "--starts", "x"], "use grid, best, prune, subgrid"),
     (["fit", "{csv}", "--delta", "-1"], "must be a finite number > 0"),
-    (["bootstrap", "{csv}", "--resamples", "0"], "n_resamples must be >= 1"),
+    (["bootstrap", "{csv}", "--resamples", "0"], "argument --resamples: must be an integer >= 1, got 0"),
     (["bootstrap", "{csv}", "--level", "1.5"], "level must be in (0, 1)"),
     (["optimal", "-C", "1e24", "--level", "95"], "level must be in (0, 1)"),
     (["optimal", "--compute", "-1"], "must be a finite number > 0"),
@@ -148,3 +148,136 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- issue 9 §3: the CLI as a newcomer meets it
+@pytest.mark.parametrize("args,message", [
+    (["bootstrap", "{csv}", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got -1"),
+    (["bootstrap", "{csv}", "--seed", "4294967296"], "argument --seed: must be an integer in [0, 4294967295]"),
+    (["bootstrap", "{csv}", "--seed", "1.5"], "argument --seed: '1.5' is not an integer"),
+    (["bootstrap", "{csv}", "--resamples", "2.7"], "argument --resamples: '2.7' is not an integer"),
+    (["bootstrap", "{csv}", "--chunk-size", "0"], "argument --chunk-size: must be an integer >= 1, got 0"),
+    (["fit", "{csv}", "--prune", "0"], "argument --prune: must be an integer >= 1, got 0"),
+    (["plot", "tokens", "--out", "x.png", "--seed", "-2"], "argument --seed: must be an integer in [0, 4294967295]"),
+    (["fit", "{header}"], "the data has no rows (a CSV with only a header?)"),
+    (["fit", "{csv}", "--n-col", "size"], "Name the right one with --n-col"),
+    (["fit", "{csv}", "--c-col", "FLOP"], "column 'FLOP' (compute C) not found"),
+    (["fit", "{nan}"], "fix or drop those rows explicitly in the file"),
+    (["fit", "{text}"], "row 2 holds 'lots'. Fix those values in the file"),
+])
+def test_cli_messages_name_options_not_python(tmp_path, args, message):
+    paths = {"csv": tmp_path / "runs.csv", "header": tmp_path / "header.csv", "nan": tmp_path / "nan.csv",
+             "text": tmp_path / "text.csv"}
+    runs = js.datasets.synthetic()
+    runs.to_csv(paths["csv"], index=False)
+    paths["header"].write_text("N,D,loss\n")
+    runs.assign(loss=runs["loss"].where(runs.index != 3)).to_csv(paths["nan"], index=False)
+    runs.astype({"loss": object}).assign(loss=lambda f: f["loss"].where(f.index != 2, "lots")).to_csv(
+        paths["text"], index=False)
+    out = run_cli(*[a.format(**paths) for a in args])
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    for python_advice in ("n=...", "dropna", "pd.to_numeric", "OverflowError"):
+        assert python_advice not in out.stderr
+
+
+def test_cli_reads_the_epoch_csv_with_a_compute_column(chinchilla_csv):
+    """Epoch's svg_extracted_data.csv by path: 'Model Size' and 'Training FLOP', D = C / (6 N)."""
+    payload = json.loads(ok(run_cli("fit", chinchilla_csv, "--n-col", "Model Size", "--c-col", "Training FLOP",
+                                    "--starts", 8, "--json")))
+    expected = js.fit(js.datasets.chinchilla(chinchilla_csv, drop_outliers=False), starts=8)
+    assert payload["n_points"] == 245
+    assert [payload["params"][k] for k in expected.params.index] == pytest.approx(expected.params.tolist(), rel=1e-9)
+
+
+def test_cli_bootstrap_says_the_job_size_and_defaults_to_subgrid(tmp_path):
+    path = tmp_path / "runs.csv"
+    js.datasets.synthetic().to_csv(path, index=False)
+    out = run_cli("bootstrap", path, "--resamples", 12, "--starts", 4, "--csv")  # shapes as test_bootstrap_json_with_bca
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("jaxscale bootstrap: 12 resamples x 4 starts (random) = 48 fits")
+    from jaxscale.api.cli import build_parser, work_estimate
+
+    assert build_parser().parse_args(["bootstrap", "runs.csv"]).starts == "subgrid"
+    assert "4,000 resamples x 16 starts (subgrid) = 64,000 fits" in work_estimate("chinchilla", "subgrid", 4000)
+
+    grid = work_estimate("chinchilla", "grid", 4000)
+    assert "18,000,000 fits" in grid and re.search(r"about \d+\.\d h", grid)
+    assert "long job" not in work_estimate("chinchilla", "subgrid", 4000)
+    help_text = " ".join(ok(run_cli("bootstrap", "--help")).split())
+    assert "subgrid (default" in help_text and "grid (the exhaustive 4500-start grid" in help_text
+
+
+def test_cli_help_says_it_uses_every_cpu_core():
+    assert "every local CPU core" in " ".join(ok(run_cli("--help")).split())
+
+
+def test_cli_bootstrap_warns_about_unidentifiable_resamples_in_one_line(tmp_path):
+    path = tmp_path / "nine.csv"
+    N, D = np.meshgrid(np.logspace(8, 10, 3), np.logspace(9, 12, 3), indexing="ij")
+    p = EPOCH
+    pd.DataFrame({"N": N.ravel(), "D": D.ravel(), "loss": p["E"] + p["A"] / N.ravel() ** p["alpha"]
+                  + p["B"] / D.ravel() ** p["beta"]}).to_csv(path, index=False)
+    out = run_cli("bootstrap", path, "--resamples", 20, "--starts", 4, "--seed", 4, "--csv", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    warning = [line for line in out.stderr.splitlines() if line.startswith("jaxscale: warning:")]
+    assert len(warning) == 1 and "unidentifiable" in warning[0] and "--include-unidentifiable" in warning[0]
+    assert "include_unidentifiable=True" not in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("error,code,message", [
+    (KeyboardInterrupt(), 130, "jaxscale: interrupted"),
+    (MemoryError(), 1, "jaxscale: error: out of memory"),
+    ("xla", 1, "jaxscale: error: out of memory"),
+])
+def test_cli_interrupt_and_out_of_memory_are_one_line(monkeypatch, capsys, error, code, message):
+    from jaxscale.api import cli
+
+    if error == "xla":
+        import jax
+
+        error = jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.2TiB")
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "cmd_fit", fail)
+    try:
+        returned = cli.main(["fit", "synthetic"])
+    except BaseException as escaped:  # a KeyboardInterrupt escaping here would stop the whole pytest session
+        pytest.fail(f"main let {type(escaped).__name__} escape instead of exiting with {code}")
+    assert returned == code
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    monkeypatch.setattr(cli, "cmd_fit", lambda args: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):  # other errors are not hidden
+        cli.main(["fit", "synthetic"])
+
+
+def test_cli_ctrl_c_during_a_bootstrap(tmp_path):
+    """A real SIGINT while a bootstrap runs: one line, exit 130, no traceback."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "jaxscale", "bootstrap", "synthetic", "--resamples", "100000",
+                             "--starts", "grid", "--checkpoint", str(tmp_path / "ck")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **JIT_CACHE})
+    first = proc.stderr.readline()  # the job-size line comes right before the work starts
+    assert "resamples x 4,500 starts (grid)" in first and "long job" in first
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=240)
+    assert proc.returncode == 130, rest
+    assert rest.strip().splitlines() == ["jaxscale: interrupted (rerun the same command to resume from --checkpoint)"]
+
+
+def test_readme_test_command_shows_skip_reasons_and_matches_ci():
+    """The CI runs exactly the README's test command, which reports why tests skip (-rs)."""
+    from conftest import REPO
+
+    readme = [line for line in (REPO / "README.md").read_text().splitlines() if "-m pytest" in line]
+    ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if "-m pytest" in line]
+    assert len(readme) == 1 and ci == readme
+    assert re.search(r"-m pytest -q -rs$", readme[0])

@@ -11,11 +11,12 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-NEEDS_CHINCHILLA = {"02_replicate_chinchilla", "03_uncertainty_at_scale"}
+NEEDS_CHINCHILLA = {"02_replicate_chinchilla", "03_uncertainty_at_scale", "04_many_laws", "05_decisions"}
 
 
-def test_all_three_notebooks_present():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_replicate_chinchilla", "03_uncertainty_at_scale"]
+def test_all_notebooks_present():
+    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_replicate_chinchilla", "03_uncertainty_at_scale",
+                                           "04_many_laws", "05_decisions"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

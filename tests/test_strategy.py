@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import jaxscale as js
-from jaxscale.engine.batching import LANE_MEMORY, lanes_for_rows
+from jaxscale.engine.batching import LANE_MEMORY, default_lanes
 from jaxscale.engine.multistart import PRUNE_ITER, PRUNE_KEEP, SUBSAMPLE_ROWS, subsample
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -107,12 +107,12 @@ def test_warm_bootstrap_matches_irls_per_resample(chinchilla_240, grid_fit):
 
 
 def test_lanes_fit_the_memory_budget():
-    assert lanes_for_rows(240, 5, backend="cpu") == 32
+    assert default_lanes(240, 5, backend="cpu") == 64
     for rows in (10**3, 10**4, 10**5, 10**6, 10**7):
-        lanes = lanes_for_rows(rows, 5, backend="cpu")
+        lanes = default_lanes(rows, 5, backend="cpu")
         assert lanes >= 1 and lanes & (lanes - 1) == 0
         assert lanes == 1 or lanes * rows * (5 + 12) * 8 <= LANE_MEMORY
-    assert lanes_for_rows(10**6, 5, backend="gpu") * 10**6 * 17 * 8 <= LANE_MEMORY
+    assert default_lanes(10**6, 5, backend="gpu") * 10**6 * 17 * 8 <= LANE_MEMORY
 
 
 def test_large_data_screens_on_a_subsample():

@@ -1,7 +1,9 @@
-"""Command line: ``jaxscale fit | bootstrap | optimal | predict | plot | demo``.
+"""Command line: ``jaxscale fit | bootstrap | isoflop | optimal | predict | plot | demo``.
 
 Every command prints a readable table by default, ``--json`` or ``--csv`` for pipelines, and
-exits with status 2 and a one-line message on bad input (never a traceback).
+exits with status 2 and a one-line message on bad input (never a traceback); messages name the
+command-line option to change (``--n-col``), not the Python keyword. Out of memory: status 1 with
+advice; Ctrl-C: status 130.
 
 Data arguments take a CSV path or one of the names ``chinchilla`` (Epoch's extraction of the
 Hoffmann et al. runs, via :func:`jaxscale.datasets.chinchilla`) and ``synthetic``.
@@ -15,7 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+from pathlib import Path
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -25,7 +30,9 @@ from ..engine.host import enable_compilation_cache
 from . import datasets
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
-from .io import load
+from .io import atomic_file, load
+from .isoflop import isoflop
+from .validation import check_int, check_seed
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
              "hoffmann": (datasets.HOFFMANN_PARAMS, "Hoffmann et al. (2022), Approach 3 as published")}
@@ -66,6 +73,28 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _checked(check, text: str):
+    """Parse ``text`` as an int and run the API's validator on it; argparse names the option, so the
+    validator's own name for it (``"n_resamples must ..."``) is dropped from the message."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    try:
+        return check(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).split(" ", 1)[1]) from None
+
+
+def _integer(name: str, minimum: int):
+    """An argparse type: an integer >= ``minimum`` checked by :func:`check_int`."""
+    return lambda text: _checked(lambda value: check_int(name, value, minimum), text)
+
+
+def _seed(text: str) -> int:
+    return _checked(check_seed, text)
+
+
 def _level(text: str) -> float:
     value = _number(text)
     if not 0 < value < 1:
@@ -95,7 +124,7 @@ _prune = _word_or_count({"auto": "auto", "none": None}, "starts to keep")
 def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
     """Fit ``frame`` (default: ``args.data`` read) with the command's law, starts, solver and columns."""
     return fit(read_data(args.data) if frame is None else frame, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
-               n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune)
+               n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune, c=args.c_col)
 
 
 def _model(args) -> tuple[FitResult | BootstrapResult, str]:
@@ -159,18 +188,91 @@ def cmd_fit(args) -> None:
     _print_fit(result, args.format)
 
 
+def _dask_client(address: str | None):
+    """A Dask ``distributed.Client`` connected to ``address`` (None: no cluster)."""
+    if not address:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--dask needs Dask distributed: pip install 'jaxscale[distributed]'") from None
+    return Client(address)
+
+
+#: Fits per second on a small CPU for Chinchilla-sized data (the default 4000 x 4500-start grid bootstrap took
+#: about 3.75 h on the 2-core development machine); only used to tell a user the size of a job before it starts.
+CPU_FITS_PER_S = 1300.0
+
+
+def work_estimate(law_name: str, starts, n_resamples: int, n_subgrid: int = 16) -> str:
+    """One line: resamples x starts = fits, and a rough duration when the job is long."""
+    from ..kernels.laws import get_law
+
+    grid = len(get_law(law_name).grid())
+    per = {"grid": grid, "prune": grid, "best": 1, "subgrid": n_subgrid}.get(starts, starts)
+    fits = n_resamples * int(per)
+    kind = starts if isinstance(starts, str) else "random"
+    pruned = starts in ("grid", "prune") or (not isinstance(starts, str) and int(per) > 64)
+    line = (f"jaxscale bootstrap: {n_resamples:,} resamples x {per:,} starts ({kind}"
+            + (", screened, 64 continued" if pruned else "") + f") = {fits:,} fits, plus the full-data fit")
+    # the pruned multi-start costs about a fifth of the evaluations of running every start
+    # (benchmarks/results/bench_strategy_cpu.json: evaluations_default_over_reference)
+    hours = fits * (0.2 if pruned else 1.0) / CPU_FITS_PER_S / 3600
+    if hours >= 0.25:
+        line += (f"; a long job: about {hours:.1f} h at ~{CPU_FITS_PER_S:,.0f} fits/s on a CPU (faster on a GPU); "
+                 "--starts subgrid (the default) or best takes minutes, Ctrl-C stops, --checkpoint resumes")
+    return line
+
+
 def cmd_bootstrap(args) -> None:
     frame = read_data(args.data)
-    result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
-                       solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                       checkpoint=args.checkpoint, progress=False if args.no_progress else None)
+    if not args.no_progress:
+        sys.stderr.write(work_estimate(args.law, args.starts, args.resamples) + "\n")
+    client = _dask_client(args.dask)
+    try:
+        result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
+                           solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
+                           checkpoint=args.checkpoint, chunk_size=args.chunk_size, executor=client,
+                           progress=False if args.no_progress else None, c=args.c_col)
+    finally:
+        if client is not None:
+            client.close()
     if args.out:
         result.save(args.out)
-    table = result.summary(level=args.level, method=args.method).reset_index()
+    table = result.summary(level=args.level, method=args.method,
+                           include_unidentifiable=args.include_unidentifiable).reset_index()
+    used = table.attrs.get("n_used", result.n_resamples)
     emit(table, args.format, title=f"jaxscale bootstrap: {result.n_resamples} resamples x "
          f"{result.recipe['n_starts']} starts, {args.method} {args.level:.0%} intervals"
+         + (f" from the {used} usable resamples" if used != result.n_resamples else "")
          + (f", saved to {args.out}" if args.out else ""),
          payload={"recipe": result.recipe, "level": args.level, "method": args.method})
+
+
+def cmd_isoflop(args) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = isoflop(read_data(args.data), budget=args.budget_col if args.budgets is None else args.budgets,
+                         budget_tol=args.budget_tol, n=args.n_col, d=args.d_col, y=args.loss_col, c=args.c_col,
+                         method=args.method, robust=not args.least_squares, n_resamples=args.resamples,
+                         seed=args.seed, level=args.level)
+    for warning in caught:
+        sys.stderr.write(f"jaxscale: warning: {warning.message}\n")
+    minima, alloc = result.minima, result.allocation
+    table = pd.concat([pd.DataFrame({"quantity": "N_opt", "budget": minima.index.astype(str), "C": minima["C"],
+                                     "estimate": minima["N_opt"], "lower": minima["lower"], "upper": minima["upper"]}),
+                       alloc.reset_index().rename(columns={"exponent": "quantity"}).assign(budget="", C=np.nan)],
+                      ignore_index=True)
+    if args.format == "text":
+        print(result.summary())
+        return
+    emit(table, args.format, payload={
+        "allocation": json.loads(alloc.to_json(orient="index", double_precision=15)),
+        "minima": json.loads(minima.reset_index().assign(budget=lambda f: f["budget"].astype(str)).to_json(
+            orient="records", double_precision=15)),
+        "recipe": result.recipe})
 
 
 def cmd_optimal(args) -> None:
@@ -208,7 +310,7 @@ def cmd_plot(args) -> None:
             raise ValueError(f"the {kind} plot needs a bootstrap: pass --from RESULT.npz or --resamples >= 1")
         boot = bootstrap(data, law=args.law, n_resamples=args.resamples, starts="best", seed=args.seed,
                          solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                         estimate=fitted)
+                         estimate=fitted, c=args.c_col)
     model = fitted if fitted is not None else boot
     draw = plot.KINDS[kind]
     if kind in plot.NEEDS_DATA:
@@ -224,7 +326,8 @@ def cmd_plot(args) -> None:
     else:
         drawn = draw(boot if boot is not None else model)
     figure = drawn.figure if hasattr(drawn, "figure") else drawn
-    figure.savefig(args.out, dpi=args.dpi, bbox_inches="tight")
+    with atomic_file(args.out) as handle:  # a failed draw or write leaves an existing image as it was
+        figure.savefig(handle, format=Path(args.out).suffix[1:] or None, dpi=args.dpi, bbox_inches="tight")
     print(f"wrote {args.out}")
 
 
@@ -253,8 +356,14 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
         parser.add_argument("data", help="CSV of runs, or 'chinchilla' / 'synthetic'")
     parser.add_argument("--n-col", default="N", help="model-size column (default N)")
     parser.add_argument("--d-col", default="D", help="tokens column (default D)")
+    parser.add_argument("--c-col", default=None, metavar="COLUMN",
+                        help="training-compute column (FLOP): derive tokens as D = C / (6 N) instead of --d-col "
+                             "(Epoch's Chinchilla CSV: --n-col 'Model Size' --c-col 'Training FLOP')")
     parser.add_argument("--loss-col", default="loss", help="loss column (default loss)")
-    parser.add_argument("--law", default="chinchilla", help="chinchilla (default) or power_law")
+    parser.add_argument("--law", default="chinchilla",
+                        help="a registered law (jaxscale.LAWS): chinchilla (default), kaplan, data_constrained (reads "
+                             "a U column), or a one-input law (power_law, pure_power_law, broken_power_law, "
+                             "sigmoid; reads an x column)")
     parser.add_argument("--solver", default=None, choices=["lm", "lm-warm", "lm-exact", "lm-irls", "bfgs"],
                         help="lm (default; IRLS curvature, polished with the exact one), lm-warm (default for one "
                              "start per resample), lm-exact, lm-irls (the unpolished reference) or bfgs")
@@ -287,8 +396,71 @@ def _model_options(parser: argparse.ArgumentParser, run) -> None:
     parser.set_defaults(run=run)
 
 
+# ---------------------------------------------------------------------- decisions: extrapolate, plan
+def cmd_extrapolate(args) -> None:
+    from .extrapolation import extrapolation
+
+    table = extrapolation(read_data(args.data), law=args.law, split=args.split, holdout=args.holdout, mode=args.mode,
+                          level=args.level, n_resamples=args.resamples, seed=args.seed, starts=args.starts,
+                          prune=args.prune, budgets=args.budgets, step=args.step, solver=args.solver,
+                          delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col)
+    if args.plot:
+        from .. import plot
+
+        plot.extrapolation(table).figure.savefig(args.plot, dpi=150, bbox_inches="tight")
+    emit(table, args.format, title=f"Extrapolation audit ({args.mode}): {int(table['inside'].sum())} / {len(table)} "
+         f"held-out runs inside their {args.level:.0%} prediction interval (lower/upper; mean_lower/mean_upper: "
+         "interval of the mean curve)" + (f"; figure: {args.plot}" if args.plot else ""),
+         payload={"level": args.level, "mode": args.mode, "inside": int(table["inside"].sum()), "held_out": len(table)})
+
+
+def cmd_plan(args) -> None:
+    from .decisions import plan
+
+    rule = args.tokens_per_parameter is not None
+    model, source = (None, None) if rule else _model(args)
+    table = plan(args.compute, result=model, n_per_budget=args.per_budget, span=args.span,
+                 tokens_per_parameter=args.tokens_per_parameter if rule else 20.0, peak_flops=args.peak_flops,
+                 utilisation=args.utilisation)
+    centre = f"{args.tokens_per_parameter:g} tokens per parameter" if rule else f"optimum of the law from {source}"
+    emit(table, args.format, title=f"IsoFLOP plan ({args.per_budget} runs per budget around the {centre}); "
+         f"GPU-hours at {args.peak_flops:.3g} FLOP/s x {args.utilisation:g}: total {table.attrs['total_gpu_hours']:.4g}",
+         payload={"total_gpu_hours": table.attrs["total_gpu_hours"], "total_flops": table.attrs["total_flops"]})
+
+
+def _decision_commands(sub) -> None:
+    p = sub.add_parser("extrapolate", help="fit below held-out compute budgets and check the held-out runs "
+                                           "against their prediction intervals")
+    _data_options(p)
+    _fit_options(p)
+    p.add_argument("--split", default="compute", choices=["compute", "N"], help="budgets by compute (default) or N")
+    p.add_argument("--holdout", type=int, default=1, help="top budgets held out (mode holdout; default 1)")
+    p.add_argument("--mode", default="holdout", choices=["holdout", "leave-one-out", "rolling"])
+    p.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP",
+                   help="assign runs to the nearest of these budgets (default: round log10 to --step decades)")
+    p.add_argument("--step", type=_positive_float, default=0.1, help="budget width in decades (default 0.1)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per split (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=_level, default=0.95)
+    p.add_argument("--plot", default=None, metavar="FILE", help="also draw actual vs predicted to this image")
+    _output_options(p)
+    p.set_defaults(run=cmd_extrapolate)
+
+    p = sub.add_parser("plan", help="isoFLOP grids of (N, D) runs per compute budget with FLOPs and GPU-hours")
+    p.add_argument("--compute", "-C", type=_positive_float, nargs="+", required=True, metavar="FLOP")
+    p.add_argument("--per-budget", type=int, default=7, help="model sizes per budget (default 7)")
+    p.add_argument("--span", type=_positive_float, default=10.0, help="largest / smallest N per budget (default 10)")
+    p.add_argument("--tokens-per-parameter", type=_positive_float, default=None,
+                   help="centre each grid at this D/N (e.g. 20) instead of the law's optimum")
+    p.add_argument("--peak-flops", type=_positive_float, default=989e12, help="peak FLOP/s per GPU (default H100 "
+                                                                              "BF16 dense, 989e12)")
+    p.add_argument("--utilisation", type=_positive_float, default=0.4, help="fraction of peak reached (default 0.4)")
+    _model_options(p, cmd_plan)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws.")
+    parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws. The fits run on "
+                     "every local CPU core by default (JAX sees one device per core, set before it is imported).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("fit", help="fit a law to a CSV of runs (multi-start, Huber on log loss)")
@@ -300,18 +472,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bootstrap", help="case-resampling bootstrap with a multi-start refit of every resample")
     _data_options(p)
-    p.add_argument("--resamples", type=int, default=4000, help="number of resamples (default 4000)")
-    p.add_argument("--starts", type=_starts, default="grid",
-                   help="grid (default: 4500 per resample, screened, the best 64 continued), best, prune, subgrid "
-                        "or a number of random starts")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resamples", type=_integer("n_resamples", 1), default=4000,
+                   help="number of resamples (default 4000)")
+    p.add_argument("--starts", type=_starts, default="subgrid",
+                   help="starts per resample: subgrid (default: the full-data optimum + 15 grid starts, minutes "
+                        "for 4000 resamples), best (the optimum only), grid (Hoffmann's 4500 starts per "
+                        "resample, each screened and the best 64 continued: long on a CPU, opt in), prune, or a "
+                        "number of random starts. "
+                        "The job size is printed before it starts")
+    p.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**32 - 1] (default 0)")
     p.add_argument("--checkpoint", help="directory for finished chunks; rerun the same command to resume")
+    p.add_argument("--chunk-size", type=_integer("chunk_size", 1), default=None, metavar="FITS",
+                   help="fits (resamples x starts) per chunk (default: chunks of about 5 s, timed); lower it if "
+                        "memory runs out")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run the chunks on a Dask cluster, e.g. tcp://scheduler:8786 (pip install 'jaxscale[distributed]')")
     p.add_argument("--out", help="save the result (.npz) for 'optimal', 'predict' and 'plot --from'")
     p.add_argument("--level", type=_level, default=0.95)
     p.add_argument("--method", choices=["percentile", "bca"], default="percentile")
-    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no job-size line and no progress bar on stderr (default: fits, fits/s, ETA once a run "
+                        "lasts a few seconds)")
+    p.add_argument("--include-unidentifiable", action="store_true",
+                   help="keep resamples whose drawn rows cannot identify the law (too few distinct points) in the "
+                        "intervals; left out with a warning by default")
     _output_options(p)
     p.set_defaults(run=cmd_bootstrap)
+
+    p = sub.add_parser("isoflop", help="Approach 2: isoFLOP profiles, their minima, N_opt ~ C^a with intervals")
+    p.add_argument("data", help="CSV of runs (final losses), or 'chinchilla' / 'synthetic'")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--budget-col", default=None, help="column labelling each run's budget (default: group by C)")
+    group.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP",
+                       help="nominal budgets; each run joins the nearest within --budget-tol dex")
+    p.add_argument("--budget-tol", type=_positive_float, default=0.1, help="budget width in dex of C (default 0.1)")
+    p.add_argument("--n-col", default="N", help="model-size column (default N)")
+    p.add_argument("--d-col", default="D", help="tokens column (default D)")
+    p.add_argument("--loss-col", default="loss", help="loss column (default loss)")
+    p.add_argument("--c-col", default=None, help="compute column (default C = 6 N D)")
+    p.add_argument("--method", choices=["parabola", "profile"], default="parabola")
+    p.add_argument("--least-squares", action="store_true", help="plain least squares instead of Huber IRLS")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples within budgets (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=_level, default=0.95)
+    _output_options(p)
+    p.set_defaults(run=cmd_isoflop)
 
     p = sub.add_parser("optimal", help="compute-optimal N and D for budgets C = 6ND")
     p.add_argument("--compute", "-C", type=_positive_float, nargs="+", required=True, metavar="FLOP")
@@ -330,19 +535,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="chinchilla", help="runs to plot and fit (default chinchilla)")
     p.add_argument("--from", dest="source", default=None, metavar="RESULT",
                    help="a saved fit or bootstrap to draw instead of fitting now")
-    p.add_argument("--resamples", type=int, default=400,
+    p.add_argument("--resamples", type=_integer("resamples", 0), default=400,
                    help="bootstrap resamples (from the full-data optimum) for pairs, and for the bands of tokens and "
                         "contours, when no --from bootstrap is given; 0: no band (default 400)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dpi", type=int, default=150)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--dpi", type=_integer("dpi", 1), default=150)
     _data_options(p, positional=False)
     _fit_options(p)
     p.set_defaults(run=cmd_plot)
+
+    _decision_commands(sub)
 
     p = sub.add_parser("demo", help="fit the built-in synthetic data set and print the table")
     _output_options(p)
     p.set_defaults(run=cmd_demo)
     return parser
+
+
+#: API advice rewritten for the command line: (pattern, replacement), applied to error messages.
+CLI_WORDING = [
+    (r"\bn=\.\.\.", "--n-col"), (r"\bd=\.\.\.", "--d-col (or --c-col for a compute column)"),
+    (r"\by=\.\.\.", "--loss-col"), (r"\bc=\.\.\.", "--c-col"),
+    (r"\s*\(e\.g\. data\.dropna\(\)\)", " in the file"),
+    (r"Convert it, e\.g\. data\[.*?\] = pd\.to_numeric\(data\[.*?\]\)", "Fix those values in the file"),
+    (r"fix parameters \(fixed=\.\.\.\) or use a law", "or use a law (--law)"),
+    (r"\(estimate=js\.fit\(data, \.\.\.\) with the same columns\)", "(the --from fit must come from this --data)"),
+    (r"^(n_resamples|resamples)\b", "--resamples"), (r"^seed\b", "--seed"), (r"^prune\b", "--prune"),
+    (r"include_unidentifiable=True", "--include-unidentifiable"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
+]
+
+
+def cli_message(message: str) -> str:
+    """An API error message as a CLI user needs it: options instead of Python keywords and code."""
+    for pattern, replacement in CLI_WORDING:
+        message = re.sub(pattern, replacement, message)
+    return message
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or (
+        type(err).__name__ in ("JaxRuntimeError", "XlaRuntimeError") and "RESOURCE_EXHAUSTED" in str(err))
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"jaxscale: warning: {cli_message(' '.join(str(message).split()))}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -352,12 +588,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             enable_compilation_cache()
         except OSError:  # an unwritable cache directory only costs compile time
             pass
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        message = " ".join(str(err).split())
-        sys.stderr.write(f"jaxscale: error: {message}\n")
-        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        shown, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+        try:
+            args.run(args)
+        except KeyboardInterrupt:
+            sys.stderr.write("jaxscale: interrupted" + (" (rerun the same command to resume from --checkpoint)"
+                                                        if getattr(args, "checkpoint", None) else "") + "\n")
+            return 130
+        except (ValueError, FileNotFoundError, OSError) as err:
+            message = cli_message(" ".join(str(err).split()))
+            sys.stderr.write(f"jaxscale: error: {message}\n")
+            return 2
+        except (MemoryError, RuntimeError) as err:
+            if not _out_of_memory(err):
+                raise
+            sys.stderr.write("jaxscale: error: out of memory; use fewer --resamples or starts (--starts subgrid or "
+                             "best), a smaller --chunk-size, or a machine with more memory\n")
+            return 1
+        finally:
+            warnings.formatwarning = shown
     return 0
 
 

@@ -27,6 +27,8 @@ ENV_VAR = "JAXSCALE_CHINCHILLA_CSV"
 EPOCH_PARAMS = {"A": 482.01, "B": 2085.43, "E": 1.8169, "alpha": 0.3478, "beta": 0.3659}
 #: Hoffmann et al. (2022), eq. (10): the Approach 3 law as published.
 HOFFMANN_PARAMS = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
+#: Hoffmann et al. (2022), Fig. 3: the nine isoFLOP budgets (FLOP) of Approach 2.
+HOFFMANN_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
 
 
 def cache_dir() -> Path:
@@ -416,7 +418,7 @@ def synthetic(params: dict | None = None, budgets=None, sizes_per_budget: int = 
     :math:`\varepsilon \sim \mathcal N(0, \mathrm{noise}^2)` drawn with ``numpy.random.default_rng(seed)``.
     """
     p = dict(EPOCH_PARAMS if params is None else params)
-    budgets = np.asarray([6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21] if budgets is None else budgets,
+    budgets = np.asarray(HOFFMANN_BUDGETS if budgets is None else budgets,
                          dtype=np.float64)
     n_opt, _ = allocation.compute_optimal(p["A"], p["B"], p["alpha"], p["beta"], budgets)
     spread = np.logspace(-1.0, 1.0, int(sizes_per_budget))
@@ -427,3 +429,25 @@ def synthetic(params: dict | None = None, budgets=None, sizes_per_budget: int = 
     rng = np.random.default_rng(seed)
     loss = clean * np.exp(noise * rng.standard_normal(clean.shape)) if noise > 0 else clean
     return pd.DataFrame({"N": N, "D": D, "loss": loss, "C": C})
+
+
+def training_curves(params: dict | None = None, sizes=None, points_per_run: int = 40, tokens_range=(1e8, 1e12),
+                    noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    r"""Synthetic training curves for Approach 1: each model size is one run evaluated along its training.
+
+    Run ``i`` has :math:`N_i` = ``sizes[i]`` (default 16 sizes log-spaced over 3e7..1e10) and is
+    evaluated at ``points_per_run`` token counts log-spaced over ``tokens_range``, with
+    :math:`L = E + A N^{-\alpha} + B D^{-\beta}` (times log-normal noise). Every point is the loss of
+    a model trained to that ``D``: the idealisation under which the lower envelope over
+    :math:`C = 6ND` recovers :math:`N_{opt} \propto C^{\beta/(\alpha+\beta)}`. Columns ``run``,
+    ``N``, ``D``, ``loss``, ``C``.
+    """
+    p = dict(EPOCH_PARAMS if params is None else params)
+    sizes = np.logspace(np.log10(3e7), 10.0, 16) if sizes is None else np.asarray(sizes, dtype=np.float64)
+    tokens = np.logspace(np.log10(tokens_range[0]), np.log10(tokens_range[1]), int(points_per_run))
+    N, D = np.repeat(sizes, tokens.size), np.tile(tokens, sizes.size)
+    clean = allocation.chinchilla_loss(p["A"], p["B"], p["E"], p["alpha"], p["beta"], N, D)
+    rng = np.random.default_rng(seed)
+    loss = clean * np.exp(noise * rng.standard_normal(clean.shape)) if noise > 0 else clean
+    return pd.DataFrame({"run": np.repeat(np.arange(sizes.size), tokens.size), "N": N, "D": D, "loss": loss,
+                         "C": 6.0 * N * D})

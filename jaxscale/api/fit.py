@@ -1,7 +1,6 @@
 """``jaxscale.fit``: multi-start robust fits of a scaling law, with a pandas-friendly result."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,7 +13,8 @@ from ..engine.multistart import best_of_starts
 from ..kernels.laws import Law, constrain, get_law
 from ..kernels.losses import Loss, get_loss
 from ..kernels.solvers import SOLVERS, STATUS_NAMES, LaneSolver, LevenbergMarquardt
-from .validation import as_frame, prepare
+from .validation import (as_frame, check_int, check_positive_number, check_seed, identifiability_problem,
+                         positive_column, prepare)
 
 
 def resolve_solver(solver) -> Any:
@@ -56,16 +56,42 @@ def resolve_law(law, fixed=None, tied=None) -> Law:
     return constrain(get_law(law), fixed, tied)
 
 
-def setup(data, law, loss, delta, solver, n, d, y, columns, x="x", fixed=None, tied=None, where=""):
+def tokens_from_compute(frame: pd.DataFrame, law: Law, names: list[str], options: list[str], c: str,
+                        where: str = "") -> tuple[pd.DataFrame, list[str], list[str]]:
+    r"""Derive the tokens input from a compute column: :math:`D = C / (6 N)` (Kaplan et al.'s
+    :math:`C \approx 6ND`), as Epoch's Chinchilla CSV gives ``Model Size`` and ``Training FLOP``.
+
+    Returns a copy of ``frame`` with the derived column (named ``"<c> / (6 <n>)"``) and the updated
+    column names and keywords (the D column's keyword becomes ``c``).
+    """
+    if not isinstance(c, str):
+        raise ValueError(f"c must be a column name (training compute in FLOP), got {c!r}")
+    if not {"N", "D"} <= set(law.inputs):
+        raise ValueError(f"c= derives D = C / (6 N) for laws with inputs N and D; law {law.name!r} takes "
+                         f"{list(law.inputs)} (for a law of compute alone use x={c!r})")
+    i_n, i_d = law.inputs.index("N"), law.inputs.index("D")
+    n_values = positive_column(frame, names[i_n], "input N", options[i_n], True, where)
+    c_values = positive_column(frame, c, "compute C", "c", True, where)
+    derived = f"{c} / (6 {names[i_n]})"
+    frame = frame.assign(**{derived: c_values / (6.0 * n_values)})
+    names, options = list(names), list(options)
+    names[i_d], options[i_d] = derived, "c"
+    return frame, names, options
+
+
+def setup(data, law, loss, delta, solver, n, d, y, columns, x="x", fixed=None, tied=None, where="", c=None):
     """Resolve law, loss and solver and validate the data: the shared first step of fit and bootstrap.
 
+    ``c``: a compute column from which ``D = C / (6 N)`` is derived (see :func:`tokens_from_compute`).
     Returns ``(law, loss, solver, frame, column_names, features, target)``.
     """
     law = law if isinstance(law, Law) and not (fixed or tied) else resolve_law(law, fixed, tied)
-    loss_fn = get_loss(loss, delta)
+    loss_fn = get_loss(loss, check_positive_number("delta", delta))
     solver = resolve_solver(solver)
     frame = as_frame(data)
     names, options = input_columns(law, n, d, columns, x)
+    if c is not None:
+        frame, names, options = tokens_from_compute(frame, law, names, options, c, where)
     log_x, log_y = prepare(frame, law, names, y, options, where)
     return law, loss_fn, solver, frame, names, log_x, log_y
 
@@ -119,10 +145,28 @@ def check_compute(C) -> np.ndarray:
     return C_arr
 
 
-def row_weights(weights, n_rows: int) -> np.ndarray:
-    """Per-row weights (count weights of a resample, or 0/1 masks), checked."""
+def row_weights(weights, n_rows: int, index: pd.Index | None = None) -> np.ndarray:
+    """Per-row weights (count weights of a resample, or 0/1 masks), checked.
+
+    A pandas Series is matched to the data by its index labels (``index``, the data's index), not by
+    position; labels that do not match the data's raise. Arrays and lists go by position.
+    """
     if weights is None:
         return np.ones(n_rows)
+    if isinstance(weights, pd.Series) and index is not None and not weights.index.equals(index):
+        missing = index.difference(weights.index)
+        extra = weights.index.difference(index)
+        if missing.size or extra.size or not weights.index.is_unique or not index.is_unique:
+            raise ValueError(
+                "weights is a pandas Series whose index does not match the data's index"
+                + (f": no weight for data labels {list(missing[:5])}" if missing.size else "")
+                + (f"; labels {list(extra[:5])} are not in the data" if extra.size else "")
+                + ("; an index has duplicate labels" if not (weights.index.is_unique and index.is_unique) else "")
+                + ". Give one weight per data row with the data's index (weights.reindex(data.index)), or a "
+                  "plain array in row order (weights.to_numpy())")
+        weights = weights.reindex(index)
+    if isinstance(weights, pd.DataFrame) or np.ndim(weights) > 1:
+        raise ValueError(f"weights must be 1-D (one weight per row), got shape {np.shape(weights)}")
     w = np.asarray(weights, dtype=np.float64).ravel()
     if w.size != n_rows:
         raise ValueError(f"weights has {w.size} values but data has {n_rows} rows; give one weight per row")
@@ -168,10 +212,13 @@ class FitResult:
     @property
     def params(self) -> pd.Series:
         """Natural parameters (``A = exp(a)`` ...), full precision, indexed by name; includes fixed
-        and tied parameters (see :attr:`fixed`, :attr:`tied`)."""
+        and tied parameters (see :attr:`fixed`, :attr:`tied`); fixed ones exactly as given."""
         base = self.law.base
-        return pd.Series(base.to_natural(self.law.expand(self.theta)), index=list(base.natural_names),
-                         name="estimate")
+        params = pd.Series(base.to_natural(self.law.expand(self.theta)), index=list(base.natural_names),
+                           name="estimate")
+        for name, value in self.law.fixed.items():
+            params[name] = value
+        return params
 
     @property
     def log_params(self) -> pd.Series:
@@ -240,7 +287,7 @@ class FitResult:
         for name, log_name, value, raw in zip(base.natural_names, base.param_names, base.to_natural(full), full):
             log_col = f"{log_name}={raw:.7g}" if log_name != name else ""
             flag = "  (fixed)" if name in fixed else f"  (tied to {tied[name]})" if name in tied else ""
-            lines.append(f"{name:<10}{value:>22.10g}{log_col:>18}{flag}")
+            lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}{flag}")
         derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
@@ -273,31 +320,18 @@ class FitResult:
                    {"law": law.name, "source": source})
 
     def save(self, path: str | Path) -> Path:
-        """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle); read it back with
-        :func:`jaxscale.load`."""
-        path = Path(path)
-        meta = {"format": FIT_FORMAT, "kind": "fit", "law": self.law.name, "loss": self.loss.name,
-                "loss_params": dict(self.loss.params), "objective": self.objective, "converged": self.converged,
-                "n_points": self.n_points, "recipe": self.recipe, "start_columns": list(self.starts.columns)}
-        # text columns (status) as fixed-width unicode: object arrays would need pickle
-        arrays = {f"starts/{c}": self.starts[c].to_numpy(
-            dtype=None if pd.api.types.is_numeric_dtype(self.starts[c]) else str) for c in self.starts.columns}
-        with open(path, "wb") as handle:
-            np.savez(handle, theta=self.theta, meta=np.array(json.dumps(meta, default=str)), **arrays)
-        return path
+        """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle) atomically; read it back
+        with :func:`jaxscale.load`. See :func:`jaxscale.api.io.save_result`."""
+        from .io import save_result
+
+        return save_result(self, path)
 
 
-FIT_FORMAT = 1
+def load_fit(path: str | Path) -> FitResult:
+    """Read a fit written by :meth:`FitResult.save` (:func:`jaxscale.api.io.load` with ``kind="fit"``)."""
+    from .io import load
 
-
-def load_fit(npz) -> FitResult:
-    """Rebuild a :class:`FitResult` from an opened ``.npz`` written by :meth:`FitResult.save`."""
-    meta = json.loads(str(npz["meta"]))
-    if meta.get("kind") != "fit" or meta.get("format") != FIT_FORMAT:
-        raise ValueError(f"not a jaxscale fit file (kind={meta.get('kind')!r}, format={meta.get('format')!r})")
-    starts = pd.DataFrame({c: npz[f"starts/{c}"] for c in meta["start_columns"]})
-    return FitResult(get_law(meta["law"]), get_loss(meta["loss"], **meta["loss_params"]), npz["theta"],
-                     float(meta["objective"]), bool(meta["converged"]), starts, int(meta["n_points"]), meta["recipe"])
+    return load(path, kind="fit")
 
 
 def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.DataFrame:
@@ -320,7 +354,7 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
         fixed: Mapping[str, float] | None = None, tied: Mapping[str, str] | None = None,
         columns: Mapping[str, str] | None = None, seed: int = 0, polish: int = 8, prune: int | str | None = "auto",
         prune_iter: int | None = None,
-        n_lanes: int | None = None, chunk_size: int | None = None, devices=None):
+        n_lanes: int | None = None, chunk_size: int | None = None, devices=None, c: str | None = None):
     r"""Fit a scaling law by minimising a robust loss on log-loss residuals from many starts.
 
     .. math::
@@ -334,7 +368,9 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     data : DataFrame or dict of arrays
         One row per training run.
     law : str or Law
-        ``"chinchilla"`` (default), ``"power_law"`` or a :class:`~jaxscale.Law`.
+        A registered law (:data:`jaxscale.LAWS`: ``"chinchilla"`` (default), ``"kaplan"``,
+        ``"data_constrained"``, ``"power_law"``, ``"pure_power_law"``, ``"broken_power_law"``,
+        ``"sigmoid"``) or a :class:`~jaxscale.Law`.
     starts : None, "grid", int or array (K, p)
         Start points in the law's log-space order (``a, b, e, alpha, beta``). ``None``: the
         law's grid (Hoffmann's 4500 starts); int: that many seeded random starts.
@@ -361,10 +397,20 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
         ``summary()``.
     tied : dict, optional
         Parameters equal to another, e.g. ``{"beta": "alpha"}``.
+    weights : array or Series (n_rows,), optional
+        Per-row weights >= 0 (resample counts, masks). A Series is matched by index label.
+        The rows with weight > 0 must identify the law: more distinct input points than free
+        parameters and at least two values of every input, else a ValueError (a fit through
+        ``p`` points is an exact interpolation with objective ~0 that reports ``converged``).
     columns : dict, optional
-        Column of each further law input, e.g. ``{"U": "unique_tokens"}``.
+        Column of each further law input, e.g. ``{"U": "unique_tokens"}`` (an input without an
+        entry is read from the column of its own name, e.g. ``U``).
+    c : str, optional
+        A training-compute column (FLOP): the tokens input is derived as :math:`D = C / (6N)`
+        and the ``d`` column is not used (Epoch's Chinchilla CSV: ``n="Model Size",
+        c="Training FLOP"``).
     seed : int
-        Seed for random starts.
+        Seed for random starts, an integer in ``[0, 2**32 - 1]``.
     polish : int
         For solvers that do not polish their lanes themselves (``"lm-irls"``, ``"bfgs"``), and for
         any solver when the best lane did not converge: the best ``polish`` end points are refined
@@ -384,7 +430,7 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     prune_iter : int, optional
         Screening evaluations per start (default :data:`~jaxscale.engine.multistart.PRUNE_ITER`).
     n_lanes, chunk_size : int, optional
-        Lanes advanced together and tasks per compiled call (memory bound).
+        Lanes advanced together and tasks per compiled call (memory bound), each >= 1.
     devices : None, int or list
         Local devices the starts are sharded over (default: all).
 
@@ -392,6 +438,12 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     -------
     FitResult
     """
+    seed = check_seed(seed)
+    polish = check_int("polish", polish, 0)
+    prune = prune if isinstance(prune, str) and prune == "auto" else check_int("prune", prune, 1, optional=True)
+    prune_iter = check_int("prune_iter", prune_iter, 1, optional=True)
+    n_lanes = check_int("n_lanes", n_lanes, 1, optional=True)
+    chunk_size = check_int("chunk_size", chunk_size, 1, optional=True)
     if by is not None:
         from .groups import fit_groups
 
@@ -399,10 +451,13 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
             raise ValueError("weights= and by= cannot be combined; mask rows before grouping")
         return fit_groups(data, by, law=law, starts=starts, loss=loss, delta=delta, solver=solver, n=n, d=d, y=y,
                           x=x, fixed=fixed, tied=tied, columns=columns, seed=seed, polish=polish, prune=prune,
-                          prune_iter=prune_iter, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices)
+                          prune_iter=prune_iter, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices, c=c)
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
-                                                             fixed, tied)
-    w = row_weights(weights, len(frame))
+                                                             fixed, tied, c=c)
+    w = row_weights(weights, len(frame), frame.index)
+    problem = identifiability_problem(law, log_x, w, names) if weights is not None else None
+    if problem:
+        raise ValueError(f"weights: {problem}. Give weight to more runs")
     start_points = resolve_starts(law, starts, seed)
     prune, prune_iter = resolve_prune(prune, prune_iter, len(start_points))
 
@@ -427,14 +482,11 @@ def resolve_prune(prune, prune_iter, n_starts: int) -> tuple[int | None, int]:
         if prune != "auto":
             raise ValueError(f"prune={prune!r}: use 'auto', a number of starts to keep (>= 1) or None (every start)")
         prune = PRUNE_KEEP if n_starts > PRUNE_KEEP else None
-    elif prune is not None:
-        if isinstance(prune, bool) or not isinstance(prune, (int, np.integer)) or prune < 1:
-            raise ValueError(f"prune={prune!r}: use 'auto', a number of starts to keep (>= 1) or None (every start)")
-        prune = int(prune) if prune < n_starts else None
-    prune_iter = PRUNE_ITER if prune_iter is None else prune_iter
-    if isinstance(prune_iter, bool) or not isinstance(prune_iter, (int, np.integer)) or prune_iter < 1:
-        raise ValueError(f"prune_iter={prune_iter!r}: the screening evaluations per start must be an int >= 1")
-    return prune, int(prune_iter)
+    else:
+        prune = check_int("prune", prune, 1, optional=True)
+        prune = prune if prune is not None and prune < n_starts else None
+    prune_iter = check_int("prune_iter", PRUNE_ITER if prune_iter is None else prune_iter, 1)
+    return prune, prune_iter
 
 
 def fit_recipe(law: Law, loss_fn: Loss, solver, start_points, starts, prune, prune_iter, polish, names, y) -> dict:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..engine import resolve_starts
 from ..engine.multistart import best_of_starts
-from .fit import FitResult, _starts_frame, fit_recipe, resolve_prune, setup
+from .fit import FitResult, _starts_frame, fit_recipe, resolve_prune, resolve_solver, setup
 from .validation import as_frame
 
 
@@ -152,6 +152,12 @@ class GroupedFitResult:
         table["at_best"] = [r.n_at_best() for r in self.results.values()]
         return table
 
+    def save(self, path):
+        """Write every group's result in one ``.npz`` (no pickle, atomic); read it back with :func:`jaxscale.load`."""
+        from .io import save_result
+
+        return save_result(self, path)
+
     def __repr__(self) -> str:
         first = next(iter(self.results.values()))
         return (f"GroupedFitResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "
@@ -160,7 +166,7 @@ class GroupedFitResult:
 
 def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1e-3, solver=None, n="N", d="D",
                y="loss", x="x", fixed=None, tied=None, columns: Mapping[str, str] | None = None, seed=0, polish=8,
-               prune="auto", prune_iter=None, n_lanes=None, chunk_size=None, devices=None) -> GroupedFitResult:
+               prune="auto", prune_iter=None, n_lanes=None, chunk_size=None, devices=None, c=None) -> GroupedFitResult:
     """Fit ``law`` to every group of ``data`` (rows sharing the ``by`` columns' values) in one run.
 
     Same parameters as :func:`jaxscale.fit`; see there. Returns a :class:`GroupedFitResult`.
@@ -173,7 +179,7 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
         law_obj, loss_fn, solver_obj, _, names, f, t = setup(
             sub, law if law_obj is None else law_obj, loss, delta, solver if solver_obj is None else solver_obj,
             n, d, y, columns, x, fixed if law_obj is None else None, tied if law_obj is None else None,
-            where=f"group {key!r}: ")
+            where=f"group {key!r}: ", c=c)
         parts.append((f, t))
     feats, target, mask = stack_groups(parts)
     start_points = resolve_starts(law_obj, starts, seed)
@@ -190,3 +196,118 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
                                  _starts_frame(law_obj, start_points, tasks), int(mask[g].sum()),
                                  dict(recipe, group=key if not isinstance(key, tuple) else list(key)))
     return GroupedFitResult(cols, results, dict(recipe, by=cols))
+
+
+@dataclass
+class GroupedBootstrapResult:
+    """One :class:`~jaxscale.BootstrapResult` per group, all resamples of all groups fitted in one run.
+
+    Group ``g``'s resample ``r`` draws its own rows exactly as ``js.bootstrap`` of that group alone
+    with the same ``seed`` would, so the two agree (to rounding of the lane arithmetic).
+    """
+
+    by: list
+    results: dict
+    recipe: dict = field(default_factory=dict)
+
+    __getitem__ = GroupedFitResult.__getitem__
+    __iter__ = GroupedFitResult.__iter__
+    __len__ = GroupedFitResult.__len__
+    items = GroupedFitResult.items
+    _index = GroupedFitResult._index
+
+    def _tidy(self, frames: dict) -> pd.DataFrame:
+        parts = []
+        for key, part in frames.items():
+            part = part.copy()
+            for col, k in zip(self.by, key if len(self.by) > 1 else (key,)):
+                part.insert(0, col, k)
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+
+    def summary(self, level: float = 0.95, method: str = "percentile") -> pd.DataFrame:
+        """Each group's bootstrap table (estimate, SE, CI per parameter), stacked with the group in the index."""
+        frames = {key: res.summary(level, method).reset_index() for key, res in self.results.items()}
+        return self._tidy(frames).set_index(self.by + ["parameter"])
+
+    def predict(self, level: float = 0.95, **inputs) -> pd.DataFrame:
+        """Each group's prediction with its percentile interval over the draws (a CI of the mean curve)."""
+        return self._tidy({key: res.predict(level=level, **inputs) for key, res in self.results.items()})
+
+    def compute_optimal(self, C, level: float = 0.95, **other_inputs) -> pd.DataFrame:
+        """Each group's compute-optimal allocation with intervals, tidy."""
+        return self._tidy({key: res.compute_optimal(C, level, **other_inputs) for key, res in self.results.items()})
+
+    def __repr__(self) -> str:
+        first = next(iter(self.results.values()))
+        return (f"GroupedBootstrapResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "
+                f"n_resamples={first.n_resamples})")
+
+
+def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="grid", seed=0, loss="huber",
+                     delta=1e-3, solver=None, n="N", d="D", y="loss", x="x", fixed=None, tied=None,
+                     columns: Mapping[str, str] | None = None, polish=True, n_subgrid=16, n_lanes=None,
+                     chunk_size=None, devices=None) -> GroupedBootstrapResult:
+    r"""Case-resampling bootstrap of every group at once (see :func:`jaxscale.bootstrap`).
+
+    Rows of all groups are stacked (padded, weight 0), group ``g``'s resample ``r`` is the count
+    vector of :func:`~jaxscale.engine.resampling.resample_counts` ``(seed, r, n_g)``, and every
+    (group, resample, start) triple is a lane of one compiled run. ``starts``: ``"grid"`` (the
+    law's grid), ``"best"`` (each group's full-data optimum), ``"subgrid"`` (that optimum plus
+    ``n_subgrid - 1`` spread grid starts), an int or an array.
+    """
+    from ..engine.resampling import resample_counts
+    from .bootstrap import BootstrapResult, _versions
+
+    if isinstance(starts, str) and starts not in ("grid", "best", "subgrid"):
+        raise ValueError(f"starts={starts!r}: grouped bootstraps take 'grid', 'best', 'subgrid', an int or an array")
+    R = int(n_resamples)
+    if R < 1 or R != n_resamples:
+        raise ValueError(f"n_resamples must be a whole number >= 1, got {n_resamples!r}")
+    fitted = fit_groups(data, by, law=law, starts=None if isinstance(starts, str) else starts, loss=loss,
+                        delta=delta, solver=solver, n=n, d=d, y=y, x=x, fixed=fixed, tied=tied, columns=columns,
+                        seed=seed, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices)
+    frame = as_frame(data)
+    cols, keys, positions = split_groups(frame, by)
+    first = next(iter(fitted.results.values()))
+    law_obj, loss_fn = first.law, first.loss
+    solver_obj = resolve_solver(solver)
+    parts = []
+    for key, rows in zip(keys, positions):
+        *_, f, t = setup(frame.iloc[rows], law_obj, loss_fn, delta, solver_obj, n, d, y, columns, x)
+        parts.append((f, t))
+    feats, target, mask = stack_groups(parts)
+    G, m = mask.shape
+    weights = np.zeros((G * R, m))
+    for g, (f, t) in enumerate(parts):
+        weights[g * R:(g + 1) * R, :len(t)] = resample_counts(seed, np.arange(R), len(t))
+    estimates = np.stack([fitted.results[k].theta for k in keys])
+    if isinstance(starts, str) and starts == "best":
+        start_points = np.repeat(estimates[:, None, :], R, axis=0)
+    elif isinstance(starts, str) and starts == "subgrid":
+        grid = law_obj.grid()
+        spread = grid[np.linspace(0, len(grid) - 1, max(1, n_subgrid - 1)).round().astype(int)]
+        per_group = np.concatenate([estimates[:, None, :], np.broadcast_to(spread, (G,) + spread.shape)], axis=1)
+        start_points = np.repeat(per_group, R, axis=0)
+    elif isinstance(starts, str):
+        start_points = law_obj.grid()
+    else:
+        start_points = resolve_starts(law_obj, starts, seed)
+    best = best_of_starts(solver_obj, law_obj, loss_fn, feats, target, weights, start_points,
+                          polish_top=1 if polish else 0, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices,
+                          row_group=np.repeat(np.arange(G), R))
+    recipe = {"law": law_obj.base.name, "fixed": law_obj.fixed, "tied": law_obj.tied, "loss": loss_fn.name,
+              **dict(loss_fn.params), "solver": solver_obj.name, "solver_options": solver_obj.options,
+              "starts": starts if isinstance(starts, (str, int)) else "array", "seed": int(seed),
+              "n_resamples": R, "indices": "jax.random.fold_in(PRNGKey(seed), r) per group", "by": cols,
+              "versions": _versions()}
+    results = {}
+    for g, key in enumerate(keys):
+        sl = slice(g * R, (g + 1) * R)
+        f, t = parts[g]
+        est = fitted.results[key]
+        results[key] = BootstrapResult(law_obj, loss_fn, np.asarray(est.theta), float(est.objective), best.theta[sl],
+                                       best.value[sl], best.converged[sl], best.n_at_best[sl], f, t,
+                                       np.ones(len(t)), dict(recipe, group=list(key) if isinstance(key, tuple)
+                                                             else key))
+    return GroupedBootstrapResult(cols, results, recipe)

@@ -1,6 +1,7 @@
 """Input checks: every bad input raises a ValueError naming the column, the row and the fix."""
 from __future__ import annotations
 
+import numbers
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -8,12 +9,84 @@ import pandas as pd
 
 from ..kernels.laws import Law
 
+#: Seeds are unsigned 32-bit integers (``jax.random.PRNGKey`` folds them as uint32).
+SEED_MAX = 2**32 - 1
 
+
+# ---------------------------------------------------------------------- scalar options
+def _is_integer(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None,
+              optional: bool = False) -> int | None:
+    """``value`` as a Python int, checked to be an integer (not a bool, float or string) in
+    ``[minimum, maximum]``; ``None`` passes through when ``optional``.
+
+    Raises a ValueError that starts with ``name`` (the CLI rewrites it to the matching flag).
+    """
+    if value is None and optional:
+        return None
+    bounds = (f" in [{minimum}, {maximum}]" if minimum is not None and maximum is not None
+              else f" >= {minimum}" if minimum is not None else f" <= {maximum}" if maximum is not None else "")
+    extra = " or None" if optional else ""
+    if not _is_integer(value):
+        hint = ""
+        if isinstance(value, str):
+            hint = " (a string; pass a number, e.g. int(text))"
+        elif isinstance(value, (float, np.floating)):
+            hint = " (a float; nothing is rounded silently, pass an int)"
+        elif isinstance(value, (bool, np.bool_)):
+            hint = " (a bool)"
+        raise ValueError(f"{name} must be an integer{bounds}{extra}, got {value!r}{hint}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer{bounds}{extra}, got {value}")
+    return value
+
+
+def check_seed(value, name: str = "seed") -> int:
+    """A seed: an integer in ``[0, 2**32 - 1]`` (what ``jax.random.PRNGKey`` and numpy accept alike)."""
+    return check_int(name, value, 0, SEED_MAX)
+
+
+def check_bool(name: str, value) -> bool:
+    """``True`` or ``False`` (numpy bools too); 0/1, strings and None are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_positive_number(name: str, value) -> float:
+    """A finite real number > 0 (not a bool or a string) as float."""
+    if not isinstance(value, (numbers.Real, np.floating, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}"
+                         + (" (a string; pass a number, e.g. float(text))" if isinstance(value, str) else ""))
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def check_level(level) -> float:
+    """A confidence level strictly between 0 and 1."""
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, (numbers.Real, np.floating)) \
+            or not 0 < float(level) < 1:
+        raise ValueError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+# ---------------------------------------------------------------------- data
 def as_frame(data) -> pd.DataFrame:
-    """Accept a DataFrame or a mapping of equal-length 1-D arrays."""
+    """Accept a DataFrame or a mapping of equal-length 1-D arrays (2-D values are refused)."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):
+        for key, values in data.items():
+            if np.ndim(values) > 1:
+                raise ValueError(
+                    f"column {str(key)!r} is {np.ndim(values)}-D (shape {np.shape(values)}); give one 1-D array "
+                    "per column (one value per run); flatten it yourself if that is what you mean")
         lengths = {str(k): np.size(v) for k, v in data.items()}
         if len(set(lengths.values())) > 1:
             first = next(iter(lengths))
@@ -47,6 +120,14 @@ def _checked_column(frame: pd.DataFrame, column: str, role: str, option: str, po
         raise ValueError(
             f"column {column!r} ({role}) not found; available columns: {list(map(str, frame.columns))}. "
             f"Name the right one with {option}=...")
+    copies = int(np.sum(np.asarray(frame.columns == column)))
+    if copies > 1:
+        raise ValueError(
+            f"column {column!r} ({role}) appears {copies} times in the data; rename or drop the duplicates "
+            "(e.g. data.loc[:, ~data.columns.duplicated()]) so that each column name is unique")
+    if len(frame) == 0:
+        raise ValueError(f"the data has no rows (a CSV with only a header?); column {column!r} ({role}) is empty. "
+                         "Give one row per training run")
     series = frame[column]
     if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
         coerced = pd.to_numeric(series, errors="coerce")
@@ -95,4 +176,57 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
             raise ValueError(
                 f"{where}column {c!r} (input {name}) has a single distinct value ({values[0]:g}) in all {n_rows} "
                 f"rows, so its exponent cannot be identified. Use runs at several values of {name}")
-    return law.features(np.stack(inputs, axis=1)), law.target(y)
+    features = law.features(np.stack(inputs, axis=1))
+    problem = identifiability_problem(law, features, np.ones(n_rows), columns, what=f"{n_rows} rows")
+    if problem:
+        raise ValueError(f"{where}{problem}")
+    return features, law.target(y)
+
+
+# ---------------------------------------------------------------------- identifiability
+def _levels(ids: np.ndarray, positive: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Number of distinct ``ids`` among the rows where ``positive[r]`` is True, per weights row ``r``."""
+    onehot = np.zeros((ids.size, int(ids.max()) + 1 if ids.size else 0), np.int32)
+    onehot[np.arange(ids.size), ids] = 1
+    return np.concatenate([np.count_nonzero(positive[lo:lo + block].astype(np.int32) @ onehot, axis=1)
+                           for lo in range(0, max(len(positive), 1), block)])[:len(positive)]
+
+
+def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:
+    """Whether ``law`` can be identified from the rows of ``features[n, k]`` with weight > 0.
+
+    For each weights row ``w`` (``weights[R, n]`` or ``[n]``) a fit is *unidentifiable* when
+
+    - the rows with :math:`w_i > 0` hold at most ``law.n_params`` distinct input points
+      (a ``p``-parameter curve through ``p`` points is an interpolation: objective ~0, no
+      information on the parameters), or
+    - one input takes a single value among those rows (its exponent is not identified).
+
+    Returns a bool array of shape ``(R,)`` (a bool for 1-D ``weights``).
+    """
+    positive = np.atleast_2d(np.asarray(weights) > 0)
+    features = np.asarray(features)
+    _, points = np.unique(features, axis=0, return_inverse=True)
+    ok = _levels(points.ravel(), positive) > law.n_params
+    for j in range(features.shape[1]):
+        _, level = np.unique(features[:, j], return_inverse=True)
+        ok &= _levels(level.ravel(), positive) >= 2
+    return ok if np.ndim(weights) > 1 else bool(ok[0])
+
+
+def identifiability_problem(law: Law, features: np.ndarray, weights, columns: Sequence[str],
+                            what: str = "rows with weight > 0") -> str | None:
+    """A sentence saying why the rows with weight > 0 cannot identify ``law`` (see :func:`identifiable`),
+    or ``None``. ``columns[j]`` names the column of input ``j`` in the message."""
+    positive = np.asarray(weights) > 0
+    feats = np.asarray(features)[positive]
+    n_points = np.unique(feats, axis=0).shape[0]
+    if n_points <= law.n_params:
+        return (f"the {what} hold only {n_points} distinct input point(s); law {law.name!r} has {law.n_params} "
+                f"free parameters {tuple(law.param_names)} and needs at least {law.n_params + 1} distinct points "
+                "(with fewer the curve interpolates them: objective ~0, parameters not identified)")
+    for c, name, values in zip(columns, law.inputs, feats.T):
+        if np.unique(values).size < 2:
+            return (f"among the {what}, column {c!r} (input {name}) has a single distinct value, so its "
+                    f"parameters cannot be identified; use runs at several values of {name}")
+    return None

@@ -20,7 +20,7 @@ measured in ``benchmarks/bench_strategy.py`` (Epoch's data and synthetic data se
 """
 from __future__ import annotations
 
-import dataclasses
+import sys
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from ..kernels.solvers import SOLVERS, Data, LevenbergMarquardt, Outcome, queue_loop
 from ..kernels.solvers.common import PRUNED, RUNNING
-from .batching import TaskResults, lanes_for_rows, resolve_devices, run_tasks
+from .batching import TaskResults, default_lanes, resolve_devices, run_tasks
 from .precision import float64
 
 #: Final refinement: exact Huber curvature from the first accepted step, tight tolerances.
@@ -159,6 +159,8 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
                  shape_rows: int | None = None) -> tuple[TaskResults, np.ndarray, np.ndarray]:
     """Screen every (row, start) task for ``budget`` evaluations, continue the ``keep`` lowest per row.
 
+    ``starts`` is ``(S, p)`` (every row from the same starts) or ``(R, S, p)`` (row ``r`` from ``starts[r]``).
+
     Returns the per-task results (r-major; pruned tasks keep their screening end point with status
     :data:`~jaxscale.kernels.solvers.common.PRUNED`, continued ones report where they ended, the
     same end point as an unpruned run from that start), a bool mask of the continued tasks and every task's objective at
@@ -166,14 +168,15 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
     """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
     starts = np.asarray(starts, np.float64)
-    n_rows, (n_starts, p) = weights.shape[0], starts.shape
+    n_rows, n_starts, p = weights.shape[0], starts.shape[-2], starts.shape[-1]
+    tiled = starts.reshape(-1, p) if starts.ndim == 3 else np.tile(starts, (n_rows, 1))
     padded_rows = max(n_rows, int(shape_rows or 0))
     if padded_rows > n_rows:  # rows no task reads: one compiled shape for every chunk of a job
         weights = np.concatenate([weights, np.zeros((padded_rows - n_rows, weights.shape[1]))])
         if row_group is not None:
             row_group = np.concatenate([np.asarray(row_group), np.zeros(padded_rows - n_rows, int)])
     n_tasks = n_rows * n_starts
-    lanes = int(n_lanes or lanes_for_rows(np.shape(log_y)[-1], p))
+    lanes = int(n_lanes or default_lanes(np.shape(log_y)[-1], p))
     devs = resolve_devices(devices)
     n_dev = len(devs) if n_tasks >= len(devs) else 1
     block = _block(padded_rows * n_starts, lanes, n_dev)
@@ -187,7 +190,7 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
     with float64():
         groups = None if row_group is None else jnp.asarray(np.asarray(row_group, np.int32))
         data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights), groups)
-        out = program(data, jnp.asarray(starts[task % n_starts]), jnp.asarray((task // n_starts).astype(np.int32)),
+        out = program(data, jnp.asarray(tiled[task]), jnp.asarray((task // n_starts).astype(np.int32)),
                       jnp.asarray(np.where(valid.ravel(), task, sentinel).astype(np.int32)),
                       jnp.asarray(share.astype(np.int32)), jnp.asarray(n_rows, jnp.int32),
                       jnp.asarray(int(budget), jnp.int32))
@@ -219,7 +222,7 @@ def _screen_on_subsample(solver, law, loss, log_x, log_y, weights, starts, keep,
     Tasks seen only on the subsample are reported with a NaN objective and status ``pruned``
     (their objective on the full data was never computed).
     """
-    n_rows, n_starts = weights.shape[0], starts.shape[0]
+    n_rows, n_starts = weights.shape[0], starts.shape[-2]
     rows = subsample(log_y.shape[0])
     sub_w = weights[:, rows]
     scale = weights.sum(axis=1, keepdims=True) / np.maximum(sub_w.sum(axis=1, keepdims=True), 1e-300)
@@ -230,7 +233,7 @@ def _screen_on_subsample(solver, law, loss, log_x, log_y, weights, starts, keep,
     top = np.argsort(values, axis=1, kind="stable")[:, :min(SUBSAMPLE_FINISH, keep)]
     flat = (np.arange(n_rows)[:, None] * n_starts + top).ravel()
     which = np.repeat(np.arange(n_rows), n_starts)
-    full = run_tasks(solver, law, loss, log_x, log_y, weights, tasks.theta[flat], which[flat], **run)
+    full = run(solver, tasks.theta[flat], which[flat])
     out = TaskResults(*(np.array(a) for a in tasks))
     out.value[:] = np.nan
     out.converged[:] = False
@@ -244,21 +247,38 @@ def _screen_on_subsample(solver, law, loss, log_x, log_y, weights, starts, keep,
 
 def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_keep: int | None = None,
                    prune_iter: int = PRUNE_ITER, polish_top: int = 1, n_lanes: int | None = None,
-                   chunk_size: int | None = None, devices=None, row_group=None,
-                   shape_rows: int | None = None) -> BestOf:
+                   chunk_size: int | None = None, devices=None, shape_rows: int | None = None,
+                   row_group=None) -> BestOf:
     """Fit every weights row from every start and keep each row's best end point.
 
+    Each row's result depends only on that row (its tasks, its pruning and its polish), never
+    on the other rows of the call. ``shape_rows`` pads the weights to that many rows and every
+    compiled call to the largest call shape (padding tasks never run): a scheduler's fixed chunk
+    shape, so one compilation per solver serves every chunk, whatever its rows or starts.
     ``row_group[r]`` names the data set (group) of weights row ``r`` when ``log_x`` stacks
-    several (``log_x[G, m, k]``); see :func:`~jaxscale.engine.batching.run_tasks`. Each row's
-    result depends only on that row (its tasks, its pruning and its polish), never on the other
-    rows of the call. ``polish_top`` is skipped for solvers that polish every lane themselves
-    (:func:`polishes`).
+    several (``log_x[G, m, k]``); see :func:`~jaxscale.engine.batching.run_tasks`.
+    ``starts`` is ``(S, p)`` (every row from the same starts) or ``(R, S, p)`` (row ``r`` from
+    ``starts[r]``, e.g. each row from its own data set's estimate).
+
+    ``prune_keep=k`` (``k < S``) runs the pruned multi-start (:func:`pruned_tasks`: one compiled
+    program; on more than :data:`SUBSAMPLE_ROWS` rows screened on a subsample and the best
+    :data:`SUBSAMPLE_FINISH` end points fitted to every row). For solvers that polish every lane
+    themselves (:func:`polishes`) ``polish_top`` applies only to rows whose best lane did not
+    converge (e.g. stopped at ``max_iter``).
     """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
     starts = np.asarray(starts, np.float64)
-    n_rows, n_starts, p = weights.shape[0], starts.shape[0], starts.shape[1]
+    n_rows, n_starts, p = weights.shape[0], starts.shape[-2], starts.shape[-1]
+    if starts.ndim == 3 and starts.shape[0] != n_rows:
+        raise ValueError(f"per-row starts have {starts.shape[0]} rows but weights has {n_rows}")
     which = np.repeat(np.arange(n_rows), n_starts)
-    run = dict(n_lanes=n_lanes, chunk_size=chunk_size, devices=devices, row_group=row_group)
+    tiled = starts.reshape(-1, p) if starts.ndim == 3 else np.tile(starts, (n_rows, 1))
+    full_calls = None if shape_rows is None else sys.maxsize  # capped at the largest call shape
+
+    def run(solver_, starts_, which_):
+        return run_tasks(solver_, law, loss, log_x, log_y, weights, starts_, which_, n_lanes=n_lanes,
+                         chunk_size=chunk_size, devices=devices, shape_tasks=full_calls, shape_rows=shape_rows,
+                         row_group=row_group)
 
     pruning = prune_keep is not None and 0 < prune_keep < n_starts
     if pruning and row_group is None and np.shape(log_y)[0] > SUBSAMPLE_ROWS:
@@ -266,10 +286,10 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
                                      int(prune_keep), int(prune_iter), n_lanes, devices, shape_rows, run)
     elif pruning:
         tasks, _, _ = pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, keep=int(prune_keep),
-                                budget=int(prune_iter), n_lanes=n_lanes, devices=devices, row_group=row_group,
-                                shape_rows=shape_rows)
+                                   budget=int(prune_iter), n_lanes=n_lanes, devices=devices, row_group=row_group,
+                                   shape_rows=shape_rows)
     else:
-        tasks = run_tasks(solver, law, loss, log_x, log_y, weights, np.tile(starts, (n_rows, 1)), which, **run)
+        tasks = run(solver, tiled, which)
 
     values = _finite(tasks.value).reshape(n_rows, n_starts)
     rows = np.arange(n_rows)
@@ -284,7 +304,7 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
     if polish_top > 0 and todo.size:
         top = np.argsort(values[todo], axis=1, kind="stable")[:, :polish_top]
         flat = (todo[:, None] * n_starts + top).ravel()
-        refined = run_tasks(POLISHER, law, loss, log_x, log_y, weights, tasks.theta[flat], which[flat], **run)
+        refined = run(POLISHER, tasks.theta[flat], which[flat])
         r_values = _finite(refined.value).reshape(todo.size, -1)
         k = np.argmin(r_values, axis=1)
         here = np.arange(todo.size)

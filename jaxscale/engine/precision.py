@@ -13,11 +13,5 @@ def float64() -> Iterator[None]:
 
     Huber with ``delta = 1e-3`` on log residuals needs float64: float32 misses the optimum.
     """
-    if hasattr(jax, "enable_x64"):  # jax >= 0.8: config state usable as a context manager
-        with jax.enable_x64(True):
-            yield
-    else:  # pragma: no cover - older jax
-        from jax.experimental import enable_x64
-
-        with enable_x64():
-            yield
+    with jax.enable_x64(True):  # jax >= 0.8 (the floor in pyproject.toml): a config state as context manager
+        yield

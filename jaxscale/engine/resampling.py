@@ -44,3 +44,35 @@ def counts_from_indices(indices, n_rows: int) -> np.ndarray:
     counts = np.zeros((idx.shape[0], n_rows), np.int32)
     np.add.at(counts, (np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.ravel()), 1)
     return counts
+
+
+@partial(jax.jit, static_argnames=("max_size",))
+def _stratified_counts(seed: jnp.ndarray, resample_ids: jnp.ndarray, sizes: jnp.ndarray, max_size: int) -> jnp.ndarray:
+    base = jax.random.PRNGKey(seed)
+    slots = jnp.arange(max_size)
+
+    def one(r):
+        key_r = jax.random.fold_in(base, r)
+
+        def group(g, size):
+            key_g = jax.random.fold_in(key_r, g)
+            draw = jax.vmap(lambda j: jax.random.randint(jax.random.fold_in(key_g, j), (), 0, jnp.maximum(size, 1)))
+            return jnp.zeros(max_size, jnp.int32).at[draw(slots)].add((slots < size).astype(jnp.int32))
+
+        return jax.vmap(group)(jnp.arange(sizes.shape[0]), sizes)
+
+    return jax.vmap(one)(resample_ids)
+
+
+def stratified_counts(seed: int, resample_ids, group_sizes, max_size: int | None = None) -> np.ndarray:
+    """Count weights ``(len(resample_ids), G, max_size)`` of resamples drawn within groups.
+
+    Group ``g`` of ``group_sizes[g]`` rows (stored in the first slots of a padded row) gets as many
+    draws, uniformly with replacement from its own rows. Draw ``j`` of group ``g`` in resample ``r``
+    uses ``fold_in(fold_in(fold_in(PRNGKey(seed), r), g), j)``: it never depends on the number of
+    resamples, the padding or chunking.
+    """
+    sizes = np.asarray(group_sizes, dtype=np.int32)
+    ids = jnp.asarray(np.asarray(resample_ids, dtype=np.uint32))
+    width = int(max_size or sizes.max())
+    return np.asarray(_stratified_counts(jnp.asarray(seed, jnp.uint32), ids, jnp.asarray(sizes), width))

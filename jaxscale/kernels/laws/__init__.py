@@ -10,8 +10,12 @@ from .base import Law, lse_terms, lse_terms_and_jacobian, linear_term_max, produ
 from .chinchilla import CHINCHILLA, ChinchillaLaw, chinchilla_grid, chinchilla_log_predict
 from .constraints import ConstrainedLaw, constrain
 from .power_law import POWER_LAW, PURE_POWER_LAW
+from .kaplan import KAPLAN, KAPLAN_PARAMS, KaplanLaw
+from .data_constrained import DATA_CONSTRAINED, MUENNIGHOFF_PARAMS
+from .broken_power_law import BROKEN_POWER_LAW, broken_power_law
+from .sigmoid import SIGMOID
 
-_BUILTIN = (CHINCHILLA, POWER_LAW, PURE_POWER_LAW)
+_BUILTIN = (CHINCHILLA, POWER_LAW, PURE_POWER_LAW, KAPLAN, DATA_CONSTRAINED, BROKEN_POWER_LAW, SIGMOID)
 
 #: Registered laws by name.
 LAWS: dict[str, Law] = {law.name: law for law in _BUILTIN}
@@ -37,6 +41,7 @@ def get_law(law: str | Law) -> Law:
         raise ValueError(f"unknown law {law!r}; choose one of {sorted(LAWS)} or pass a jaxscale.Law") from None
 
 
-__all__ = ["Law", "LAWS", "CHINCHILLA", "ChinchillaLaw", "POWER_LAW", "PURE_POWER_LAW", "ConstrainedLaw",
+__all__ = ["Law", "LAWS", "CHINCHILLA", "ChinchillaLaw", "POWER_LAW", "PURE_POWER_LAW", "KAPLAN", "KAPLAN_PARAMS", "KaplanLaw",
+           "DATA_CONSTRAINED", "MUENNIGHOFF_PARAMS", "BROKEN_POWER_LAW", "broken_power_law", "SIGMOID", "ConstrainedLaw",
            "constrain", "get_law", "register_law", "product_grid", "lse_terms", "lse_terms_and_jacobian",
            "linear_term_max", "chinchilla_grid", "chinchilla_log_predict"]

@@ -17,6 +17,7 @@ these hooks and never look at parameter names.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -61,6 +62,10 @@ class Law:
         Whether the target is fitted as ``log y`` or ``y``.
     description : str
         The formula in words, shown in summaries.
+    example : dict, optional
+        A well-identified point for tests and docs: ``{"params": {natural name: value},
+        "inputs": {input name: (low, high)}}`` in natural units (the registry tests fit
+        noise-free data generated there, inputs spread over the ranges).
     """
 
     name: str
@@ -75,6 +80,7 @@ class Law:
     input_scale: tuple[str, ...] | None = None
     target_scale: str = "log"
     description: str = ""
+    example: dict | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.input_scale is None:
@@ -146,10 +152,8 @@ class Law:
         """Natural-scale prediction at inputs ``x[n, k]`` for ``theta[p]`` or draws ``theta[R, p]``."""
         theta = np.asarray(theta, np.float64)
         with jax.enable_x64(True):
-            feats = jnp.asarray(self.features(x))
-            fn = jax.vmap(lambda t: self.log_predict(t, feats)) if theta.ndim == 2 else (
-                lambda t: self.log_predict(t, feats))
-            return np.asarray(self.untarget(jax.jit(fn)(jnp.asarray(theta))))
+            z = _predict_fn(self, theta.ndim == 2)(jnp.asarray(theta), jnp.asarray(self.features(x)))
+            return np.asarray(self.untarget(z))
 
     # ------------------------------------------------------------------ hooks
     def derived(self, natural: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -207,25 +211,43 @@ class Law:
         return n_opt, d_opt
 
 
+@functools.lru_cache(maxsize=64)
+def _predict_fn(law: Law, draws: bool):
+    """Compiled ``(theta, features) -> z_hat`` (vmapped over draws ``theta[R, p]`` if ``draws``), one per law:
+    repeated predictions (plots, bootstrap bands) reuse it instead of compiling again."""
+    fn = jax.vmap(law.log_predict, in_axes=(0, None)) if draws else law.log_predict
+    return jax.jit(fn)
+
+
 def _numeric_optimum(law: Law, thetas: np.ndarray, budgets: np.ndarray, fixed: np.ndarray) -> np.ndarray:
     """``N_opt[R, m]`` minimising the prediction along ``6ND = C`` (grid, then golden section)."""
-    i_n, i_d = law.inputs.index("N"), law.inputs.index("D")
     extra_idx = [j for j, v in enumerate(law.inputs) if v not in ("N", "D")]
     extra_feats = np.array([np.log(f) if law.input_scale[j] == "log" else f
                             for j, f in zip(extra_idx, fixed)], np.float64)
+    with jax.enable_x64(True):
+        return np.asarray(_optimum_fn(law)(jnp.asarray(thetas), jnp.log(jnp.asarray(budgets) / 6.0),
+                                           jnp.asarray(extra_feats)))
+
+
+@functools.lru_cache(maxsize=64)
+def _optimum_fn(law: Law):
+    """Compiled ``(thetas[R, p], log(C/6)[m], extra_features[k]) -> N_opt[R, m]``, one per law (the held
+    inputs such as ``U`` are arguments, so new values do not recompile)."""
+    i_n, i_d = law.inputs.index("N"), law.inputs.index("D")
+    extra_idx = [j for j, v in enumerate(law.inputs) if v not in ("N", "D")]
     sign = 1.0  # prediction increases with loss for both target scales
 
-    def value(theta, log_n, log_c6):
+    def value(theta, log_n, log_c6, extra_feats):
         feats = jnp.zeros((log_n.shape[0], len(law.inputs)), log_n.dtype)
         feats = feats.at[:, i_n].set(log_n).at[:, i_d].set(log_c6 - log_n)
         for pos, j in enumerate(extra_idx):
             feats = feats.at[:, j].set(extra_feats[pos])
         return sign * law.log_predict(theta, feats)
 
-    def one(theta, log_c6):
+    def one(theta, log_c6, extra_feats):
         lo, hi = 0.05 * log_c6, 0.95 * log_c6
         grid = jnp.linspace(lo, hi, _ALLOC_GRID)
-        vals = jnp.where(jnp.isfinite(v := value(theta, grid, log_c6)), v, jnp.inf)
+        vals = jnp.where(jnp.isfinite(v := value(theta, grid, log_c6, extra_feats)), v, jnp.inf)
         k = jnp.argmin(vals)
         step = (hi - lo) / (_ALLOC_GRID - 1)
         a, b = grid[k] - step, grid[k] + step
@@ -235,13 +257,13 @@ def _numeric_optimum(law: Law, thetas: np.ndarray, budgets: np.ndarray, fixed: n
         def body(_, ab):
             a, b = ab
             x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
-            f = value(theta, jnp.stack([x1, x2]), log_c6)
+            f = value(theta, jnp.stack([x1, x2]), log_c6, extra_feats)
             return jnp.where(f[0] < f[1], jnp.stack([a, x2]), jnp.stack([x1, b]))
 
         a, b = jax.lax.fori_loop(0, _ALLOC_GOLDEN, body, jnp.stack([a, b]))
         # Newton on the stationarity condition d value / d log N = 0: golden section stalls at
         # sqrt(eps) in log N where the value is flat; the derivative's root is exact to ~eps.
-        scalar = lambda u: value(theta, u[None], log_c6)[0]  # noqa: E731
+        scalar = lambda u: value(theta, u[None], log_c6, extra_feats)[0]  # noqa: E731
         grad, curv = jax.grad(scalar), jax.grad(jax.grad(scalar))
         u = 0.5 * (a + b)
         for _ in range(3):
@@ -249,9 +271,7 @@ def _numeric_optimum(law: Law, thetas: np.ndarray, budgets: np.ndarray, fixed: n
             u = jnp.where(jnp.isfinite(step) & (curv(u) > 0) & (jnp.abs(step) < step_cell), u - step, u)
         return jnp.exp(u)
 
-    with jax.enable_x64(True):
-        fn = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
-        return np.asarray(fn(jnp.asarray(thetas), jnp.log(jnp.asarray(budgets) / 6.0)))
+    return jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0, None)), in_axes=(0, None, None)))
 
 
 def product_grid(**axes: Sequence[float]) -> np.ndarray:

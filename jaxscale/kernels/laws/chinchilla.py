@@ -75,4 +75,6 @@ CHINCHILLA = ChinchillaLaw(
     grid=chinchilla_grid,
     log_predict_and_jacobian=chinchilla_log_predict_and_jacobian,
     description="L = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022)",
+    example={"params": {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28},
+             "inputs": {"N": (1e7, 3e10), "D": (5e8, 2e12)}},
 )

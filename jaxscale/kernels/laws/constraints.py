@@ -99,7 +99,7 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
     if isinstance(law, ConstrainedLaw):
         raise ValueError("constrain the unconstrained law: pass all fixed/tied parameters in one call")
     p = law.n_params
-    values = {}
+    values, given = {}, {}
     for name, value in fixed.items():
         j = _resolve(law, name, "fixed")
         try:
@@ -109,6 +109,8 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
         if not np.isfinite(value):
             raise ValueError(f"fixed[{name!r}] must be finite, got {value}")
         natural = name in law.natural_names and name not in law.param_names[j:j + 1]
+        if natural:
+            given[j] = value  # reported as given: exp(log(v)) may differ from v in the last bit
         if natural and law.log_scale[j]:
             if value <= 0:
                 raise ValueError(f"fixed[{name!r}] = {value}: {name} is exp({law.param_names[j]}) and must be > 0")
@@ -140,14 +142,17 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
     offset = np.zeros(p)
     for j, v in values.items():
         offset[j] = v
-    M, c = jnp.asarray(embedding), jnp.asarray(offset)
+    # M and c stay numpy float64 until traced: a jnp array made here, outside the float64 context,
+    # would be float32 and round the fixed values (alpha = 0.3 -> 0.30000001).
+    def full(theta):
+        return jnp.asarray(embedding, theta.dtype) @ theta + jnp.asarray(offset, theta.dtype)
 
     def log_predict(theta, feats):
-        return law.log_predict(M.astype(theta.dtype) @ theta + c.astype(theta.dtype), feats)
+        return law.log_predict(full(theta), feats)
 
     def jac_fn(theta, feats):
-        z, jac = law.log_predict_and_jacobian(M.astype(theta.dtype) @ theta + c.astype(theta.dtype), feats)
-        return z, jac @ M.astype(theta.dtype)
+        z, jac = law.log_predict_and_jacobian(full(theta), feats)
+        return z, jac @ jnp.asarray(embedding, theta.dtype)
 
     base_grid = law.grid()
     grid_free = np.unique(base_grid[:, free], axis=0)
@@ -155,7 +160,7 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
     def grid():
         return grid_free
 
-    fixed_natural = tuple(sorted((law.natural_names[j], float(law.to_natural(
+    fixed_natural = tuple(sorted((law.natural_names[j], given[j] if j in given else float(law.to_natural(
         np.where(np.arange(p) == j, v, 0.0))[j])) for j, v in values.items()))
     suffix = ",".join([f"{n}={v:g}" for n, v in fixed_natural] +
                       [f"{law.natural_names[j]}={law.natural_names[k]}" for j, k in sorted(links.items())])

@@ -4,12 +4,14 @@ The contract every solver follows is :class:`~.base.LaneSolver`; add a solver in
 register it with :func:`register_solver` (the registry tests pick it up).
 """
 from functools import partial
+from importlib.util import find_spec
 
 from .base import STATUS_MESSAGES, LaneSolver, status_message
 from .bfgs import BFGS
 from .common import CONVERGED, FAILED, MAX_ITER, PRUNED, RUNNING, STATUS_NAMES, Outcome
 from .levenberg_marquardt import LevenbergMarquardt
 from .objective import Data, evaluate, objective_value
+from .optax_adapter import OptaxSolver, optax_lbfgs
 from .queue import queue_loop, solve_queue
 
 #: Solver factories by name. ``"lm"``: Levenberg-Marquardt on the IRLS model (robust from far starts,
@@ -19,10 +21,16 @@ from .queue import queue_loop, solve_queue
 #: full-data optimum), the default for single-start bootstraps. ``"lm-exact"``: exact curvature from
 #: the first accepted step. ``"lm-irls"``: the IRLS model only, stopped by the standard test (the
 #: reference exhaustive grid). ``"bfgs"``: the quasi-Newton path of the reference procedure.
-SOLVERS = {"lm": LevenbergMarquardt, "lm-warm": partial(LevenbergMarquardt, settle_steps=1, initial_damping=1e-9, name="lm-warm"),
+#: ``"optax-lbfgs"``: optax's L-BFGS direction with a flattened Armijo search (:class:`OptaxSolver`; any
+#: other optax transformation runs the same way, e.g. ``OptaxSolver(optax.adam(1e-2))``, but first-order
+#: methods do not reach these tolerances: see benchmarks/results/bench_solvers_cpu.json).
+SOLVERS = {"lm": LevenbergMarquardt,
+           "lm-warm": partial(LevenbergMarquardt, settle_steps=1, initial_damping=1e-9, name="lm-warm"),
            "lm-exact": partial(LevenbergMarquardt, polish_tol=1.0, name="lm-exact"),
            "lm-irls": partial(LevenbergMarquardt, polish_after=False, settle_steps=0, name="lm-irls"),
            "bfgs": BFGS}
+if find_spec("optax") is not None:  # optax is imported only when an OptaxSolver is built
+    SOLVERS["optax-lbfgs"] = optax_lbfgs
 
 
 def register_solver(name: str, factory, *, replace: bool = False):
@@ -33,6 +41,6 @@ def register_solver(name: str, factory, *, replace: bool = False):
     return factory
 
 
-__all__ = ["BFGS", "LevenbergMarquardt", "LaneSolver", "Data", "Outcome", "evaluate", "objective_value",
+__all__ = ["BFGS", "LevenbergMarquardt", "OptaxSolver", "LaneSolver", "Data", "Outcome", "evaluate", "objective_value",
            "solve_queue", "queue_loop", "SOLVERS", "STATUS_NAMES", "STATUS_MESSAGES", "status_message", "register_solver",
            "RUNNING", "CONVERGED", "FAILED", "MAX_ITER", "PRUNED"]

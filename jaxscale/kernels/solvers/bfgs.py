@@ -19,7 +19,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from .base import LaneSolver
-from .common import RUNNING, converged_on_change
+from .common import RUNNING, armijo_backtrack, converged_on_change
 from .objective import evaluate
 
 
@@ -66,10 +66,12 @@ class BFGS(LaneSolver):
         trial = state.theta + state.step_size * state.direction
         ev = evaluate(law, loss, trial, log_x, log_y, weights)
         fresh = jnp.isinf(state.value)
-        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad))
+        # a non-finite point fails even where the law saturates to a finite value there
+        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad)) & jnp.all(jnp.isfinite(trial))
         slope = state.grad @ state.direction
-        armijo = ev.value <= state.value + self.armijo * state.step_size * slope
-        accept = finite & (fresh | armijo)
+        sufficient, shrunk, tiny = armijo_backtrack(state.value, ev.value, slope, state.step_size, self.armijo,
+                                                    state.direction, state.theta)
+        accept = finite & (fresh | sufficient)
 
         s = trial - state.theta
         y = ev.grad - state.grad
@@ -94,19 +96,12 @@ class BFGS(LaneSolver):
         direction = jnp.where(not_descent, -grad, direction)
         gnorm = jnp.max(jnp.abs(grad))
         first_step = jnp.minimum(1.0, 1.0 / jnp.maximum(gnorm, 1e-300))
-        # rejected: quadratic interpolation of f along d, kept within [0.1 t, 0.5 t]
-        t = state.step_size
-        curv = ev.value - state.value - slope * t
-        t_interp = -slope * t * t / (2.0 * jnp.where(curv > 0, curv, 1.0))
-        t_interp = jnp.where((curv > 0) & jnp.isfinite(t_interp), t_interp, 0.5 * t)
-        shrunk = jnp.clip(t_interp, 0.1 * t, 0.5 * t)
         step_size = jnp.where(accept, jnp.where(fresh | not_descent, first_step, 1.0), shrunk)
 
         iterations = state.iterations + 1
         done_change = ~fresh & accept & converged_on_change(state.value - ev.value, ev.value, s,
                                                             state.theta, self.ftol, self.xtol)
-        tiny_step = ~accept & (jnp.max(jnp.abs(shrunk * state.direction))
-                               <= 1e-15 * (1.0 + jnp.max(jnp.abs(state.theta))))
+        tiny_step = ~accept & tiny
         status = self.next_status(failed_start=fresh & ~finite, converged=(gnorm <= self.gtol) | done_change,
                                   stalled=tiny_step, iterations=iterations)
         return BFGSState(theta, value, grad, inverse_hessian, direction, step_size, iterations, status)

@@ -34,6 +34,33 @@ def converged_on_change(decrease, value, moved, theta, ftol: float, xtol: float)
     return small_f & small_x
 
 
+def armijo_backtrack(value, trial_value, slope, step_size, armijo: float, direction, theta):
+    r"""Flattened backtracking line search: one trial per call, no nested loop.
+
+    The trial :math:`\theta + t d` passes when :math:`f(\theta + t d) \le f(\theta) + c_1 t\, g^\top d`.
+    Otherwise ``t`` shrinks to the minimiser of the quadratic through :math:`f(\theta)`,
+    :math:`g^\top d` and :math:`f(\theta + t d)`, kept within :math:`[0.1 t, 0.5 t]`.
+
+    Returns
+    -------
+    sufficient : bool
+        The Armijo test.
+    shrunk : float
+        The next step length if the trial is rejected.
+    tiny : bool
+        The shrunk step moves no parameter by more than ``1e-15 (1 + max |theta|)``: no step
+        along ``d`` can lower ``f`` any more (numerical floor).
+    """
+    t = step_size
+    sufficient = trial_value <= value + armijo * t * slope
+    curv = trial_value - value - slope * t
+    t_interp = -slope * t * t / (2.0 * jnp.where(curv > 0, curv, 1.0))
+    t_interp = jnp.where((curv > 0) & jnp.isfinite(t_interp), t_interp, 0.5 * t)
+    shrunk = jnp.clip(t_interp, 0.1 * t, 0.5 * t)
+    tiny = jnp.max(jnp.abs(shrunk * direction)) <= 1e-15 * (1.0 + jnp.max(jnp.abs(theta)))
+    return sufficient, shrunk, tiny
+
+
 def spd_solve(matrix, rhs):
     r"""Solve :math:`M x = b` for a small symmetric positive definite ``M`` (one lane).
 

@@ -120,7 +120,8 @@ class LevenbergMarquardt(LaneSolver):
     def step(self, state: LMState, law, loss, log_x, log_y, weights) -> LMState:
         ev = evaluate(law, loss, state.trial, log_x, log_y, weights, state.polish)
         fresh = jnp.isinf(state.value)
-        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad))
+        # a non-finite point fails even where the law saturates to a finite value there
+        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad)) & jnp.all(jnp.isfinite(state.trial))
         accept = finite & (fresh | (ev.value < state.value))
         decrease = state.value - ev.value
         gain = decrease / jnp.maximum(state.predicted, 1e-300)

@@ -1,0 +1,40 @@
+"""Bugs quoted in the laws/groups issue, each pinned by a test that failed before its fix."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxscale as js
+from jaxscale.kernels.losses import Loss
+
+
+def test_bootstrap_predict_refuses_a_missing_third_input():
+    """BootstrapResult.predict(N, D) on a law of N, D and U used U = D silently (a clamped column index)."""
+    law = js.LAWS["data_constrained"]
+    truth = law.from_natural([520.8, 1487.7, 1.869, 0.34, 0.37, 5.31, 15.39])
+    N = np.repeat([1e8, 3e8, 1e9], 6)
+    U = np.tile([2e9, 8e9], 9)
+    D = U * np.tile([1, 1, 4, 4, 16, 16], 3)
+    loss = law.predict(truth, np.c_[N, D, U])
+    data = {"N": N, "D": D, "U": U, "loss": loss}
+    fixed = {"A": 520.8, "B": 1487.7, "E": 1.869, "alpha": 0.34, "beta": 0.37}
+    boot = js.bootstrap(data, law="data_constrained", fixed=fixed, n_resamples=3, starts="best", progress=False)
+    with pytest.raises(ValueError, match=r"missing \['U'\]"):
+        boot.predict(N=1e9, D=1e10)
+    table = boot.predict(N=1e9, D=1e10, U=2e9)
+    assert table["loss"].iloc[0] == pytest.approx(float(law.predict(truth, np.array([[1e9, 1e10, 2e9]]))[0]), rel=1e-6)
+
+
+def test_user_losses_with_one_name_do_not_share_a_kernel():
+    """Two user losses with the same name but different maths returned each other's numbers (kernel cache by name)."""
+    def make(scale):
+        return Loss("mine", rho=lambda r: scale * 0.5 * r * r, psi=lambda r: scale * r,
+                    curvature=lambda r: scale * jnp.ones_like(r), hessian=lambda r: scale * jnp.ones_like(r))
+
+    data = js.datasets.synthetic(sizes_per_budget=5, noise=0.02, seed=3)
+    one = js.fit(data, starts=4, loss=make(1.0), polish=0)
+    ten = js.fit(data, starts=4, loss=make(10.0), polish=0)
+    assert make(1.0) != make(1.0)  # distinct functions: distinct losses
+    assert js.huber(1e-3) == js.huber(1e-3)  # built-ins: equal settings, one compiled kernel
+    np.testing.assert_allclose(ten.objective, 10.0 * one.objective, rtol=1e-8)
