@@ -7,7 +7,7 @@ Epoch's law, 2 % log-normal noise, ``numpy.random.default_rng(size)``), runs ``j
 (first call: compile + run; second: run) and reports its peak resident memory (``ru_maxrss`` after the
 default calls). The default screens the 4500 starts on a fixed subsample of 2048 rows when there are
 more rows, and fits the best 8 end points to every row; lanes are capped by a memory budget
-(``jaxscale.engine.batching.lanes_for_rows``).
+(``jaxscale.engine.batching.default_lanes``).
 
 Same optimum: up to ``--reference-max-rows`` rows the default is compared with the exhaustive IRLS grid
 on all rows (``solver="lm-irls", prune=None``, every one of the 4500 starts); above, with an exhaustive
