@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ..engine import float64, resolve_starts
+from ..engine import float64
 from ..engine.cluster_resampling import cluster_counts
 from ..engine.multistart import best_of_starts
 from ..kernels.laws import LAWS, Law, product_grid
@@ -81,7 +81,7 @@ class TwoStepResult:
         joint draws (intervals of the mean curves). ``metric_step2_low/high``: the interval with the loss
         held at its estimate, i.e. step 2's share of the uncertainty alone."""
         check_level(level)
-        loss_law, m_law = self.loss_fit.law, self.metric_fit.law
+        loss_law = self.loss_fit.law
         x, _ = input_arrays(loss_law.base, N, D, inputs)
         loss_est = loss_law.base.predict(loss_law.expand(self.loss_fit.theta), x)
         loss_draws = loss_law.base.predict(loss_law.expand(self.loss_draws), x)  # (R, m)

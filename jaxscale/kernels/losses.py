@@ -57,6 +57,15 @@ class Loss:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def __reduce__(self):
+        # A built-in loss travels (to a Dask worker, say) as its factory call, so the copy there IS that
+        # process's cached instance and hits the same compiled kernels instead of compiling per chunk.
+        if self.name == "huber" and self.params and self is _huber(dict(self.params)["delta"]):
+            return (huber, (dict(self.params)["delta"],))
+        if self.name == "squared" and self is squared():
+            return (squared, ())
+        return (Loss, (self.name, self.rho, self.psi, self.curvature, self.hessian, self.params))
+
     def total(self, residuals: Array, weights: Array) -> Array:
         r""":math:`\sum_i w_i \rho(r_i)` over the last axis."""
         return jnp.sum(weights * self.rho(residuals), axis=-1)
