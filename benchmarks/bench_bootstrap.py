@@ -9,7 +9,7 @@ P3  One start per resample (Hoffmann's values), 4000 resamples. First the DEFAUL
     and beside scipy BFGS with the exact gradient (Epoch's fit) on a subset of the same resamples,
     extrapolated to 4000 and labelled so. Each jaxscale call: first call (compile + run) and
     ``--repeats`` calls after it (median, min, max).
-P2  Full grid per resample (4000 x 4500 = 18M fits). The exhaustive grid (``prune_keep=None``) is timed on
+P2  Full grid per resample (4000 x 4500 = 18M fits). The exhaustive grid (``prune=None``) is timed on
     a few resamples and extrapolated (labelled); the default pruned grid (``starts="grid"``) is run on
     ``--agreement-resamples`` resamples (time extrapolated, labelled) and the "subgrid" strategy (full-data
     optimum + 15 spread grid starts) on all 4000; both are compared with the exhaustive grid (same best
@@ -112,10 +112,10 @@ def main() -> None:
     grid = js.chinchilla_grid()
     k = args.exhaustive_timing_resamples
     exhaustive_timing, _, ex_seconds = timed_twice(js.bootstrap, frame, indices=indices[:k], starts=grid,
-                                                   estimate=estimate, prune_keep=None)
+                                                   estimate=estimate, prune=None)
     m = args.agreement_resamples
     if m > k:
-        rest, _ = timed(js.bootstrap, frame, indices=indices[k:m], starts=grid, estimate=estimate, prune_keep=None)
+        rest, _ = timed(js.bootstrap, frame, indices=indices[k:m], starts=grid, estimate=estimate, prune=None)
         exhaustive_obj = np.concatenate([exhaustive_timing.objective, rest.objective])
     else:
         exhaustive_obj = exhaustive_timing.objective[:m]

@@ -192,6 +192,6 @@ def test_subgrid_and_prune_strategies(small_data):
     best = js.bootstrap(small_data, n_resamples=6, starts="best", seed=2, estimate=est)
     assert sub.recipe["n_starts"] == 4 and best.recipe["n_starts"] == 1
     assert (sub.objective <= best.objective + 1e-12).all()
-    pruned = js.bootstrap(small_data, n_resamples=3, starts="prune", prune_keep=4, prune_iter=10, seed=2,
+    pruned = js.bootstrap(small_data, n_resamples=3, starts="prune", prune=4, prune_iter=10, seed=2,
                           estimate=est)
     assert pruned.recipe["n_starts"] == 4500 and pruned.converged.all()

@@ -197,7 +197,7 @@ def test_cli_bootstrap_says_the_job_size_and_defaults_to_subgrid(tmp_path):
     out = run_cli("bootstrap", path, "--resamples", 12, "--starts", 4, "--csv")  # shapes as test_bootstrap_json_with_bca
     assert out.returncode == 0, out.stderr
     assert out.stderr.startswith("jaxscale bootstrap: 12 resamples x 4 starts (random) = 48 fits")
-    from jaxscale.api.cli import build_parser, work_estimate
+    from jaxscale.cli import build_parser, work_estimate
 
     assert build_parser().parse_args(["bootstrap", "runs.csv"]).starts == "subgrid"
     assert "4,000 resamples x 16 starts (subgrid) = 64,000 fits" in work_estimate("chinchilla", "subgrid", 4000)
@@ -232,7 +232,7 @@ def test_cli_bootstrap_warns_about_unidentifiable_resamples_in_one_line(tmp_path
     ("xla", 1, "jaxscale: error: out of memory"),
 ])
 def test_cli_interrupt_and_out_of_memory_are_one_line(monkeypatch, capsys, error, code, message):
-    from jaxscale.api import cli
+    from jaxscale import cli
 
     if error == "xla":
         import jax

@@ -337,7 +337,7 @@ def test_plan_grid_flops_and_gpu_hours(toy_fit):
 
 # ---------------------------------------------------------------------- 9. CLI
 def test_cli_extrapolate_and_plan(toy, tmp_path, capsys):
-    from jaxscale.api.cli import main
+    from jaxscale.cli import main
 
     csv = tmp_path / "runs.csv"
     toy.to_csv(csv, index=False)

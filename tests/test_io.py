@@ -22,7 +22,7 @@ import pytest
 
 import jaxscale as js
 from jaxscale.api import bootstrap as bootstrap_module
-from jaxscale.api import cli
+from jaxscale import cli
 from jaxscale.api import io as jio
 
 LAW = js.get_law("chinchilla")

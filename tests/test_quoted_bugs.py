@@ -38,3 +38,38 @@ def test_user_losses_with_one_name_do_not_share_a_kernel():
     assert make(1.0) != make(1.0)  # distinct functions: distinct losses
     assert js.huber(1e-3) == js.huber(1e-3)  # built-ins: equal settings, one compiled kernel
     np.testing.assert_allclose(ten.objective, 10.0 * one.objective, rtol=1e-8)
+
+
+def test_fit_and_bootstrap_share_one_multistart_vocabulary():
+    """Issue 8: ``prune`` vs ``prune_keep`` and ``polish: int`` vs ``polish: bool`` were two vocabularies."""
+    import inspect
+
+    fit_params = inspect.signature(js.fit).parameters
+    boot_params = inspect.signature(js.bootstrap).parameters
+    for name in ("prune", "prune_iter", "polish", "n_lanes", "chunk_size", "devices", "solver", "seed"):
+        assert name in fit_params and name in boot_params, name
+    assert fit_params["prune"].default == boot_params["prune"].default == "auto"
+    assert isinstance(boot_params["polish"].default, int) and not isinstance(boot_params["polish"].default, bool)
+    with pytest.raises(ValueError, match=r"polish must be an integer >= 0, got True"):
+        js.bootstrap({"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9], "D": [1e9, 3e9, 2e9, 8e9, 5e9, 9e9],
+                      "loss": [3.1, 2.9, 2.95, 2.7, 2.75, 2.6]}, n_resamples=2, polish=True)
+
+
+def test_the_old_prune_keep_name_still_works_and_warns(monkeypatch):
+    from jaxscale.api import bootstrap as boot_module
+
+    seen = {}
+
+    def fake_resolve(prune, prune_iter, n_starts):
+        seen["prune"] = prune
+        raise RuntimeError("stop here")
+
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(boot_module, "resolve_prune", fake_resolve)
+    monkeypatch.setattr(boot_module, "fit", lambda *a, **k: SimpleNamespace(theta=np.zeros(5), objective=0.0))
+    data = {"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9], "D": [1e9, 3e9, 2e9, 8e9, 5e9, 9e9],
+            "loss": [3.1, 2.9, 2.95, 2.7, 2.75, 2.6]}
+    with pytest.warns(DeprecationWarning, match="prune="), pytest.raises(RuntimeError, match="stop here"):
+        js.bootstrap(data, n_resamples=2, prune_keep=None, starts=np.zeros((1, 5)) + [6, 6, 0.5, 0.3, 0.3])
+    assert seen["prune"] is None

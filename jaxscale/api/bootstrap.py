@@ -435,16 +435,26 @@ def _versions() -> dict:
     return {"jaxscale": __version__, "jax": jax.__version__, "numpy": np.__version__, "pandas": pd.__version__}
 
 
+class _Renamed:
+    """Default of a renamed keyword: tells "not given" apart from ``None``."""
+
+    def __repr__(self) -> str:
+        return "<renamed>"
+
+
+_RENAMED = _Renamed()
+
+
 def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, starts="grid", seed: int = 0, *,
               indices=None, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
               d: str = "D", y: str = "loss", x: str = "x", fixed: Mapping[str, float] | None = None,
               tied: Mapping[str, str] | None = None, by=None, columns: Mapping[str, str] | None = None,
-              polish: bool = True, prune_keep: int | str | None = "auto", prune_iter: int | None = None,
+              polish: int = 1, prune: int | str | None = "auto", prune_iter: int | None = None,
               n_subgrid: int = 16, chunk_size: int | None = None,
               n_lanes: int | None = None, devices=None, checkpoint: str | Path | None = None,
               progress: bool | None = None, estimate: FitResult | None = None, executor=None,
               retries: int = 2, c: str | None = None, resample: str = "case", cluster=None,
-              budgets=None) -> BootstrapResult:
+              budgets=None, prune_keep=_RENAMED) -> BootstrapResult:
     r"""Case-resampling bootstrap with a multi-start refit of every resample.
 
     Resample :math:`r` is a count vector :math:`w^{(r)}` (rows drawn with replacement); its
@@ -467,10 +477,10 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         inside delta has settled: a few Newton steps from a start near the optimum).
     starts : "grid", "best", "prune", int or array (K, p)
         ``"grid"``: the law's grid for every resample (4500 for Chinchilla), pruned as set by
-        ``prune_keep`` (default: screened for ``prune_iter`` evaluations, the lowest 64 continued,
-        as :func:`jaxscale.fit`; ``prune_keep=None`` runs every start to convergence). ``"best"``:
+        ``prune`` (default: screened for ``prune_iter`` evaluations, the lowest 64 continued,
+        as :func:`jaxscale.fit`; ``prune=None`` runs every start to convergence). ``"best"``:
         only the full-data optimum. ``"prune"``: the grid, pruned (same as ``"grid"`` unless
-        ``prune_keep=None``). ``"subgrid"``: the
+        ``prune=None``). ``"subgrid"``: the
         full-data optimum plus ``n_subgrid - 1`` grid starts spread evenly over the grid (for
         solvers that reach the optimum from almost anywhere; benchmarks/bench_bootstrap.py
         measures its agreement with the exhaustive grid). An int: seeded random starts; an
@@ -481,11 +491,15 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         device count (on one backend and jax version).
     indices : int array (R, m), optional
         Explicit resamples as row positions of ``data`` (e.g. Epoch's ``np.random.choice`` draws).
-    polish : bool
-        Refine each resample's best end point with exact Huber curvature and tight tolerances.
-    prune_keep, prune_iter : "auto", int or None; int or None
-        The pruned multi-start of grid (and many-start) resamples, as ``prune`` and ``prune_iter`` of
-        :func:`jaxscale.fit` (``"auto"``: 64 kept after 20 screening evaluations; None: every start).
+    polish : int
+        As in :func:`jaxscale.fit`, per resample: for solvers that do not polish their own lanes (and
+        for resamples whose best lane did not converge) the ``polish`` best end points of the resample
+        are refined with exact Huber curvature and tight tolerances (default 1; 0 switches it off).
+    prune, prune_iter : "auto", int or None; int or None
+        The pruned multi-start of grid (and many-start) resamples, exactly as in :func:`jaxscale.fit`
+        (``"auto"``: 64 kept after 20 screening evaluations; None: every start).
+    prune_keep : deprecated
+        The former name of ``prune`` (same meaning; warns).
     n_subgrid : int
         Starts of ``starts="subgrid"`` (>= 2).
     chunk_size : int, optional
@@ -522,9 +536,13 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     """
     solver_given = solver
     seed = check_seed(seed)
-    polish = check_bool("polish", polish)
-    if not (isinstance(prune_keep, str) and prune_keep == "auto"):
-        prune_keep = check_int("prune_keep", prune_keep, 1, optional=True)
+    if prune_keep is not _RENAMED:
+        warnings.warn("bootstrap(prune_keep=...) is now bootstrap(prune=...), as in fit()", DeprecationWarning,
+                      stacklevel=2)
+        prune = prune_keep
+    polish = check_int("polish", polish, 0)
+    if not (isinstance(prune, str) and prune == "auto"):
+        prune = check_int("prune", prune, 1, optional=True)
     prune_iter = check_int("prune_iter", prune_iter, 1, optional=True)
     n_subgrid = check_int("n_subgrid", n_subgrid, 2)
     chunk_size = check_int("chunk_size", chunk_size, 1, optional=True)
@@ -537,7 +555,8 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
                              "bootstrap the groups one by one for those")
         return bootstrap_groups(data, by, law=law, n_resamples=n_resamples, starts=starts, seed=seed, loss=loss,
                                 delta=delta, solver=solver, n=n, d=d, y=y, x=x, fixed=fixed, tied=tied,
-                                columns=columns, polish=polish, n_subgrid=n_subgrid, n_lanes=n_lanes,
+                                columns=columns, polish=polish, prune=prune, prune_iter=prune_iter,
+                                n_subgrid=n_subgrid, n_lanes=n_lanes,
                                 chunk_size=chunk_size, devices=devices)
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied, c=c)
@@ -547,9 +566,6 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     clusters = resample_plan(frame, resample, cluster, budgets, n, d, indices, checkpoint)
     if clusters is not None and executor is not None:
         raise ValueError(f"resample={resample!r} runs locally; executor= is for case resamples")
-    from .cluster import resample_plan
-
-    clusters = resample_plan(frame, resample, cluster, budgets, n, d, indices, checkpoint)
 
     if indices is not None:
         fixed_counts = counts_from_indices(indices, n_rows)
@@ -581,9 +597,9 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     else:
         start_points = resolve_starts(law, starts, seed)
     n_starts = start_points.shape[0]
-    prune_keep, prune_iter = resolve_prune(PRUNE_KEEP if isinstance(starts, str) and starts == "prune"
-                                           and prune_keep is None else prune_keep, prune_iter, n_starts)
-    pruning = prune_keep is not None
+    prune, prune_iter = resolve_prune(PRUNE_KEEP if isinstance(starts, str) and starts == "prune"
+                                      and prune is None else prune, prune_iter, n_starts)
+    pruning = prune is not None
     if solver_given is None and n_starts == 1:  # a warm start: Newton steps once the inside set settles
         solver = WARM_SOLVER
     if clusters is not None:
@@ -591,25 +607,25 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
 
         return cluster_bootstrap(resample=resample, clusters=clusters, law=law, loss=loss_fn, solver=solver,
                                  log_x=log_x, log_y=log_y, estimate=estimate, start_points=start_points,
-                                 n_resamples=n_resamples, seed=seed, pruning=pruning, prune_keep=prune_keep,
+                                 n_resamples=n_resamples, seed=seed, pruning=pruning, prune=prune,
                                  prune_iter=prune_iter, polish=polish, chunk_size=chunk_size, n_lanes=n_lanes,
                                  devices=devices, progress=progress, recipe={
                                      "law": law.name, "loss": loss_fn.name, **dict(loss_fn.params),
                                      "solver": solver.name, "starts": starts if isinstance(starts, (str, int))
-                                     else "array", "n_starts": int(n_starts), "polish": bool(polish),
+                                     else "array", "n_starts": int(n_starts), "polish": polish,
                                      "seed": int(seed), "n_resamples": n_resamples,
                                      "cluster": cluster if isinstance(cluster, str) else "labels",
                                      "columns": dict(zip(law.inputs, names)), "y": y, "versions": _versions()})
 
     job = RowsJob(solver, law, loss_fn, log_x, log_y, start_points,
                   seed=None if fixed_counts is not None else int(seed),
-                  weights=fixed_counts, prune_keep=prune_keep if pruning else None, prune_iter=prune_iter,
-                  polish_top=1 if polish else 0, n_lanes=n_lanes)
+                  weights=fixed_counts, prune_keep=prune, prune_iter=prune_iter,
+                  polish_top=polish, n_lanes=n_lanes)
     recipe = {"law": law.base.name, "fixed": law.fixed, "tied": law.tied, "loss": loss_fn.name,
               **dict(loss_fn.params), "solver": solver.name, "solver_options": solver.options,
               "starts": starts if isinstance(starts, (str, int)) else "array", "n_starts": int(n_starts),
-              "prune_keep": prune_keep if pruning else None, "prune_iter": prune_iter if pruning else None,
-              "polish": bool(polish), "seed": int(seed), "n_resamples": n_resamples, "n_lanes": int(job.n_lanes),
+              "prune": prune, "prune_iter": prune_iter if pruning else None,
+              "polish": polish, "seed": int(seed), "n_resamples": n_resamples, "n_lanes": int(job.n_lanes),
               "indices": "explicit" if fixed_counts is not None else "jax.random.fold_in(PRNGKey(seed), r)",
               "columns": dict(zip(law.inputs, names)), "y": y, "versions": _versions()}
     rows = run_rows(job, n_resamples, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size,

@@ -149,8 +149,8 @@ def wild_targets(fitted: np.ndarray, residuals: np.ndarray, codes: np.ndarray, m
 
 
 def cluster_bootstrap(*, resample: str, clusters: tuple[np.ndarray, np.ndarray], law, loss, solver, log_x, log_y,
-                      estimate, start_points, n_resamples: int, seed: int, pruning: bool, prune_keep: int,
-                      prune_iter: int, polish: bool, chunk_size, n_lanes, devices, progress, recipe: dict):
+                      estimate, start_points, n_resamples: int, seed: int, pruning: bool, prune: int | None,
+                      prune_iter: int, polish: int, chunk_size, n_lanes, devices, progress, recipe: dict):
     """Run the cluster or wild cluster bootstrap (called by :func:`jaxscale.bootstrap`); see the module docstring."""
     from ..engine.scheduler import progress_bar
     from .bootstrap import BootstrapResult
@@ -166,7 +166,7 @@ def cluster_bootstrap(*, resample: str, clusters: tuple[np.ndarray, np.ndarray],
         residuals = corrected_residuals(law, loss, estimate.theta, log_x, log_y, clusters=codes,
                                         correction=WILD_CORRECTION)
     bar = progress_bar(n_resamples * n_starts, 0, progress)
-    run = dict(prune_keep=prune_keep if pruning else None, prune_iter=prune_iter, polish_top=1 if polish else 0,
+    run = dict(prune_keep=prune if pruning else None, prune_iter=prune_iter, polish_top=polish,
                n_lanes=n_lanes, devices=devices)
     outputs = []
     t0 = time.perf_counter()

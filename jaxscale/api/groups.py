@@ -246,15 +246,18 @@ class GroupedBootstrapResult:
 
 def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="grid", seed=0, loss="huber",
                      delta=1e-3, solver=None, n="N", d="D", y="loss", x="x", fixed=None, tied=None,
-                     columns: Mapping[str, str] | None = None, polish=True, n_subgrid=16, n_lanes=None,
-                     chunk_size=None, devices=None) -> GroupedBootstrapResult:
+                     columns: Mapping[str, str] | None = None, polish: int = 1, prune="auto",
+                     prune_iter=None, n_subgrid=16, n_lanes=None, chunk_size=None,
+                     devices=None) -> GroupedBootstrapResult:
     r"""Case-resampling bootstrap of every group at once (see :func:`jaxscale.bootstrap`).
 
     Rows of all groups are stacked (padded, weight 0), group ``g``'s resample ``r`` is the count
     vector of :func:`~jaxscale.engine.resampling.resample_counts` ``(seed, r, n_g)``, and every
     (group, resample, start) triple is a lane of one compiled run. ``starts``: ``"grid"`` (the
     law's grid), ``"best"`` (each group's full-data optimum), ``"subgrid"`` (that optimum plus
-    ``n_subgrid - 1`` spread grid starts), an int or an array.
+    ``n_subgrid - 1`` spread grid starts), an int or an array; many starts are pruned as
+    ``prune``/``prune_iter`` say and polished as ``polish`` says (the shared vocabulary of
+    :func:`jaxscale.fit`).
     """
     from ..engine.resampling import resample_counts
     from .bootstrap import BootstrapResult, _versions
@@ -293,12 +296,15 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
         start_points = law_obj.grid()
     else:
         start_points = resolve_starts(law_obj, starts, seed)
+    n_starts = start_points.shape[-2]
+    prune, prune_iter = resolve_prune(prune, prune_iter, n_starts)
     best = best_of_starts(solver_obj, law_obj, loss_fn, feats, target, weights, start_points,
-                          polish_top=1 if polish else 0, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices,
-                          row_group=np.repeat(np.arange(G), R))
+                          prune_keep=prune, prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
+                          chunk_size=chunk_size, devices=devices, row_group=np.repeat(np.arange(G), R))
     recipe = {"law": law_obj.base.name, "fixed": law_obj.fixed, "tied": law_obj.tied, "loss": loss_fn.name,
               **dict(loss_fn.params), "solver": solver_obj.name, "solver_options": solver_obj.options,
-              "starts": starts if isinstance(starts, (str, int)) else "array", "seed": int(seed),
+              "starts": starts if isinstance(starts, (str, int)) else "array", "prune": prune,
+              "prune_iter": prune_iter if prune is not None else None, "polish": int(polish), "seed": int(seed),
               "n_resamples": R, "indices": "jax.random.fold_in(PRNGKey(seed), r) per group", "by": cols,
               "versions": _versions()}
     results = {}

@@ -26,13 +26,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..engine.host import enable_compilation_cache
-from . import datasets
-from .bootstrap import BootstrapResult, bootstrap
-from .fit import FitResult, fit
-from .io import atomic_file, load
-from .isoflop import isoflop
-from .validation import check_int, check_seed
+from .engine.host import enable_compilation_cache
+from .api import datasets
+from .api.bootstrap import BootstrapResult, bootstrap
+from .api.fit import FitResult, fit
+from .api.io import atomic_file, load
+from .api.isoflop import isoflop
+from .api.validation import check_int, check_seed
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
              "hoffmann": (datasets.HOFFMANN_PARAMS, "Hoffmann et al. (2022), Approach 3 as published")}
@@ -206,7 +206,7 @@ CPU_FITS_PER_S = 1300.0
 
 def work_estimate(law_name: str, starts, n_resamples: int, n_subgrid: int = 16) -> str:
     """One line: resamples x starts = fits, and a rough duration when the job is long."""
-    from ..kernels.laws import get_law
+    from .kernels.laws import get_law
 
     grid = len(get_law(law_name).grid())
     per = {"grid": grid, "prune": grid, "best": 1, "subgrid": n_subgrid}.get(starts, starts)
@@ -290,7 +290,7 @@ def cmd_predict(args) -> None:
 
 def cmd_plot(args) -> None:
     try:
-        from .. import plot
+        from . import plot
     except ImportError as err:
         raise ValueError(f"{err}") from None
     if args.kind not in plot.KINDS:
@@ -398,14 +398,14 @@ def _model_options(parser: argparse.ArgumentParser, run) -> None:
 
 # ---------------------------------------------------------------------- decisions: extrapolate, plan
 def cmd_extrapolate(args) -> None:
-    from .extrapolation import extrapolation
+    from .api.extrapolation import extrapolation
 
     table = extrapolation(read_data(args.data), law=args.law, split=args.split, holdout=args.holdout, mode=args.mode,
                           level=args.level, n_resamples=args.resamples, seed=args.seed, starts=args.starts,
                           prune=args.prune, budgets=args.budgets, step=args.step, solver=args.solver,
                           delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col)
     if args.plot:
-        from .. import plot
+        from . import plot
 
         plot.extrapolation(table).figure.savefig(args.plot, dpi=150, bbox_inches="tight")
     emit(table, args.format, title=f"Extrapolation audit ({args.mode}): {int(table['inside'].sum())} / {len(table)} "
@@ -415,7 +415,7 @@ def cmd_extrapolate(args) -> None:
 
 
 def cmd_plan(args) -> None:
-    from .decisions import plan
+    from .api.decisions import plan
 
     rule = args.tokens_per_parameter is not None
     model, source = (None, None) if rule else _model(args)
