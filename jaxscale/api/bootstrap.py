@@ -550,14 +550,14 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
     if by is not None:
         from .groups import bootstrap_groups
 
-        if indices is not None or estimate is not None or checkpoint is not None or executor is not None:
-            raise ValueError("by= does not combine with indices=, estimate=, checkpoint= or executor= yet; "
-                             "bootstrap the groups one by one for those")
+        if indices is not None or estimate is not None or resample != "case":
+            raise ValueError("by= takes case resamples drawn from seed, with each group's own full-data fit; for "
+                             "indices=, estimate= or cluster resamples bootstrap the groups one by one")
         return bootstrap_groups(data, by, law=law, n_resamples=n_resamples, starts=starts, seed=seed, loss=loss,
                                 delta=delta, solver=solver, n=n, d=d, y=y, x=x, fixed=fixed, tied=tied,
                                 columns=columns, polish=polish, prune=prune, prune_iter=prune_iter,
-                                n_subgrid=n_subgrid, n_lanes=n_lanes,
-                                chunk_size=chunk_size, devices=devices)
+                                n_subgrid=n_subgrid, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices,
+                                checkpoint=checkpoint, progress=progress, executor=executor, retries=retries)
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied, c=c)
     n_rows = len(frame)

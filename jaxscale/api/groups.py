@@ -247,29 +247,33 @@ class GroupedBootstrapResult:
 def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="grid", seed=0, loss="huber",
                      delta=1e-3, solver=None, n="N", d="D", y="loss", x="x", fixed=None, tied=None,
                      columns: Mapping[str, str] | None = None, polish: int = 1, prune="auto",
-                     prune_iter=None, n_subgrid=16, n_lanes=None, chunk_size=None,
-                     devices=None) -> GroupedBootstrapResult:
+                     prune_iter=None, n_subgrid=16, n_lanes=None, chunk_size=None, devices=None,
+                     checkpoint=None, progress=None, executor=None, retries: int = 2) -> GroupedBootstrapResult:
     r"""Case-resampling bootstrap of every group at once (see :func:`jaxscale.bootstrap`).
 
-    Rows of all groups are stacked (padded, weight 0), group ``g``'s resample ``r`` is the count
-    vector of :func:`~jaxscale.engine.resampling.resample_counts` ``(seed, r, n_g)``, and every
-    (group, resample, start) triple is a lane of one compiled run. ``starts``: ``"grid"`` (the
-    law's grid), ``"best"`` (each group's full-data optimum), ``"subgrid"`` (that optimum plus
-    ``n_subgrid - 1`` spread grid starts), an int or an array; many starts are pruned as
-    ``prune``/``prune_iter`` say and polished as ``polish`` says (the shared vocabulary of
-    :func:`jaxscale.fit`).
+    Rows of all groups are stacked (padded, weight 0) and run as one
+    :class:`~jaxscale.engine.scheduler.RowsJob` with ``group_sizes``: job row ``r`` is resample
+    ``r // G`` of group ``r % G``, drawn as
+    :func:`~jaxscale.engine.resampling.resample_counts` ``(seed, r // G, n_g)`` (the draw a
+    bootstrap of that group alone makes), and every (group, resample, start) triple is a lane of
+    the same compiled run, in chunks that can be checkpointed or sent to an ``executor``
+    exactly as an ungrouped bootstrap's. ``starts``: ``"grid"`` (the law's grid, pruned as
+    ``prune``/``prune_iter`` say), ``"best"`` (each group's full-data optimum, with the warm-start
+    solver unless one is given), ``"subgrid"`` (that optimum plus ``n_subgrid - 1`` spread grid
+    starts), an int or an array; the vocabulary is that of :func:`jaxscale.fit`.
     """
-    from ..engine.resampling import resample_counts
+    from ..engine.multistart import PRUNE_KEEP, WARM_SOLVER
+    from ..engine.scheduler import RowsJob, run_rows
     from .bootstrap import BootstrapResult, _versions
 
-    if isinstance(starts, str) and starts not in ("grid", "best", "subgrid"):
-        raise ValueError(f"starts={starts!r}: grouped bootstraps take 'grid', 'best', 'subgrid', an int or an array")
+    if isinstance(starts, str) and starts not in ("grid", "best", "prune", "subgrid"):
+        raise ValueError(f"starts={starts!r}: use 'grid', 'best', 'prune', 'subgrid', an int or an array")
     R = int(n_resamples)
     if R < 1 or R != n_resamples:
         raise ValueError(f"n_resamples must be a whole number >= 1, got {n_resamples!r}")
     fitted = fit_groups(data, by, law=law, starts=None if isinstance(starts, str) else starts, loss=loss,
                         delta=delta, solver=solver, n=n, d=d, y=y, x=x, fixed=fixed, tied=tied, columns=columns,
-                        seed=seed, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices)
+                        seed=seed, n_lanes=n_lanes, devices=devices if executor is None else None)
     frame = as_frame(data)
     cols, keys, positions = split_groups(frame, by)
     first = next(iter(fitted.results.values()))
@@ -279,41 +283,42 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
     for key, rows in zip(keys, positions):
         *_, f, t = setup(frame.iloc[rows], law_obj, loss_fn, delta, solver_obj, n, d, y, columns, x)
         parts.append((f, t))
-    feats, target, mask = stack_groups(parts)
-    G, m = mask.shape
-    weights = np.zeros((G * R, m))
-    for g, (f, t) in enumerate(parts):
-        weights[g * R:(g + 1) * R, :len(t)] = resample_counts(seed, np.arange(R), len(t))
+    feats, target, _ = stack_groups(parts)
+    G = len(parts)
     estimates = np.stack([fitted.results[k].theta for k in keys])
     if isinstance(starts, str) and starts == "best":
-        start_points = np.repeat(estimates[:, None, :], R, axis=0)
+        start_points = estimates[:, None, :]
     elif isinstance(starts, str) and starts == "subgrid":
         grid = law_obj.grid()
         spread = grid[np.linspace(0, len(grid) - 1, max(1, n_subgrid - 1)).round().astype(int)]
-        per_group = np.concatenate([estimates[:, None, :], np.broadcast_to(spread, (G,) + spread.shape)], axis=1)
-        start_points = np.repeat(per_group, R, axis=0)
+        start_points = np.concatenate([estimates[:, None, :], np.broadcast_to(spread, (G,) + spread.shape)], axis=1)
     elif isinstance(starts, str):
         start_points = law_obj.grid()
     else:
         start_points = resolve_starts(law_obj, starts, seed)
     n_starts = start_points.shape[-2]
-    prune, prune_iter = resolve_prune(prune, prune_iter, n_starts)
-    best = best_of_starts(solver_obj, law_obj, loss_fn, feats, target, weights, start_points,
-                          prune_keep=prune, prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
-                          chunk_size=chunk_size, devices=devices, row_group=np.repeat(np.arange(G), R))
+    prune, prune_iter = resolve_prune(PRUNE_KEEP if isinstance(starts, str) and starts == "prune" and prune is None
+                                      else prune, prune_iter, n_starts)
+    if solver is None and n_starts == 1:  # a warm start, as in an ungrouped bootstrap
+        solver_obj = WARM_SOLVER
+    job = RowsJob(solver_obj, law_obj, loss_fn, feats, target, start_points, seed=int(seed), prune_keep=prune,
+                  prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
+                  group_sizes=tuple(len(t) for _, t in parts))
     recipe = {"law": law_obj.base.name, "fixed": law_obj.fixed, "tied": law_obj.tied, "loss": loss_fn.name,
               **dict(loss_fn.params), "solver": solver_obj.name, "solver_options": solver_obj.options,
-              "starts": starts if isinstance(starts, (str, int)) else "array", "prune": prune,
-              "prune_iter": prune_iter if prune is not None else None, "polish": int(polish), "seed": int(seed),
-              "n_resamples": R, "indices": "jax.random.fold_in(PRNGKey(seed), r) per group", "by": cols,
-              "versions": _versions()}
+              "starts": starts if isinstance(starts, (str, int)) else "array", "n_starts": int(n_starts),
+              "prune": prune, "prune_iter": prune_iter if prune is not None else None, "polish": int(polish),
+              "seed": int(seed), "n_resamples": R, "n_lanes": int(job.n_lanes),
+              "indices": "jax.random.fold_in(PRNGKey(seed), r) per group", "by": cols, "versions": _versions()}
+    rows = run_rows(job, G * R, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress,
+                    retries=retries, devices=devices, description=recipe)
     results = {}
     for g, key in enumerate(keys):
-        sl = slice(g * R, (g + 1) * R)
+        sl = slice(g, G * R, G)  # job row r is resample r // G of group r % G
         f, t = parts[g]
         est = fitted.results[key]
-        results[key] = BootstrapResult(law_obj, loss_fn, np.asarray(est.theta), float(est.objective), best.theta[sl],
-                                       best.value[sl], best.converged[sl], best.n_at_best[sl], f, t,
+        results[key] = BootstrapResult(law_obj, loss_fn, np.asarray(est.theta), float(est.objective), rows.theta[sl],
+                                       rows.value[sl], rows.converged[sl], rows.n_at_best[sl], f, t,
                                        np.ones(len(t)), dict(recipe, group=list(key) if isinstance(key, tuple)
                                                              else key))
     return GroupedBootstrapResult(cols, results, recipe)

@@ -166,6 +166,14 @@ class RowsJob:
         process that builds the job; it is part of the fingerprint, so every chunk of a run uses it.
     row_offset : int
         Row index of ``weights[0]`` (a chunk ships only its own explicit rows).
+    group_sizes : tuple of int, optional
+        Several data sets (groups) in one job: ``log_x`` is ``(G, m, k)`` and ``log_y`` ``(G, m)``,
+        group ``g`` filling its first ``group_sizes[g]`` rows (the rest is padding of weight 0).
+        Row ``r`` belongs to group ``r % G`` and is that group's resample (or explicit row)
+        ``r // G``: case resample ``q`` of group ``g`` is
+        :func:`~jaxscale.engine.resampling.resample_counts` ``(seed, q, group_sizes[g])``, exactly
+        the draw of a bootstrap of that group alone. ``starts`` may then be ``(G, S, p)``: each
+        group's own starts.
     """
 
     solver: Any
@@ -182,6 +190,7 @@ class RowsJob:
     polish_top: int = 1
     n_lanes: int | None = None
     row_offset: int = 0
+    group_sizes: tuple | None = None
 
     def __post_init__(self):
         if (self.seed is None) == (self.weights is None):
@@ -190,20 +199,45 @@ class RowsJob:
         fix("log_x", np.asarray(self.log_x, np.float64))
         fix("log_y", np.asarray(self.log_y, np.float64))
         fix("starts", np.atleast_2d(np.asarray(self.starts, np.float64)))
+        if self.group_sizes is not None:
+            fix("group_sizes", tuple(int(n) for n in self.group_sizes))
+            G = len(self.group_sizes)
+            if self.log_x.ndim != 3 or self.log_x.shape[0] != G or self.log_y.shape != self.log_x.shape[:2]:
+                raise ValueError(f"a grouped job needs log_x (G, m, k) and log_y (G, m) with G = {G} groups, got "
+                                 f"{self.log_x.shape} and {self.log_y.shape}")
+            if min(self.group_sizes) < 1 or max(self.group_sizes) > self.n_data:
+                raise ValueError(f"group_sizes must lie in [1, {self.n_data}], got {self.group_sizes}")
+            if self.starts.ndim == 3 and self.starts.shape[0] != G:
+                raise ValueError(f"per-group starts have {self.starts.shape[0]} groups, the data {G}")
+        elif self.starts.ndim != 2:
+            raise ValueError(f"starts must be (S, p), got shape {self.starts.shape} (per-group starts need groups)")
         if self.weights is not None:
             fix("weights", np.atleast_2d(np.asarray(self.weights, np.float64)))
             if self.weights.shape[1] != self.n_data:
                 raise ValueError(f"weights has {self.weights.shape[1]} columns; the data has {self.n_data} rows")
         if self.n_lanes is None:
-            fix("n_lanes", default_lanes(self.n_data, self.starts.shape[1]))
+            fix("n_lanes", default_lanes(self.n_data, self.starts.shape[-1]))
 
     @property
     def n_data(self) -> int:
-        return int(self.log_y.shape[0])
+        """Data rows (per group, padded, for a grouped job)."""
+        return int(self.log_y.shape[-1])
+
+    @property
+    def n_groups(self) -> int | None:
+        return None if self.group_sizes is None else len(self.group_sizes)
 
     @property
     def n_starts(self) -> int:
-        return int(self.starts.shape[0])
+        return int(self.starts.shape[-2])
+
+    def row_groups(self, lo: int, hi: int) -> np.ndarray | None:
+        """Group of rows ``lo..hi-1`` (None for a job on one data set)."""
+        return None if self.group_sizes is None else np.arange(lo, hi) % len(self.group_sizes)
+
+    def row_starts(self, lo: int, hi: int) -> np.ndarray:
+        """Starts of rows ``lo..hi-1``: ``(S, p)`` shared, or ``(hi - lo, S, p)`` from each row's group."""
+        return self.starts if self.starts.ndim == 2 else self.starts[self.row_groups(lo, hi)]
 
     @property
     def n_rows(self) -> int | None:
@@ -216,6 +250,17 @@ class RowsJob:
         Case resamples are drawn ``shape_rows`` (or a power of two) at a time, so every chunk of a
         run uses one compiled sampler; a draw depends only on its own index (exact integers).
         """
+        if self.weights is None and self.group_sizes is not None:
+            ids = np.arange(lo, hi)
+            G = len(self.group_sizes)
+            out = np.zeros((hi - lo, self.n_data))
+            for g in np.unique(ids % G):
+                rows = np.flatnonzero(ids % G == g)
+                n_g = self.group_sizes[g]
+                draws = ids[rows] // G
+                padded = np.concatenate([draws, np.full(_pow2_ceil(len(draws)) - len(draws), draws[-1])])
+                out[rows, :n_g] = resample_counts(self.seed, padded, n_g, self.n_draws)[: len(draws)]
+            return out
         if self.weights is None:
             ids = np.arange(lo, lo + max(_pow2_ceil(hi - lo), int(shape_rows or 0)))
             return resample_counts(self.seed, ids, self.n_data, self.n_draws)[: hi - lo].astype(np.float64)
@@ -247,6 +292,7 @@ class RowsJob:
             "polish_top": int(self.polish_top), "rows": rows,
             "data": checksum({"log_x": self.log_x, "log_y": self.log_y}),
             "starts": checksum({"starts": self.starts}),
+            "groups": list(self.group_sizes) if self.group_sizes is not None else None,
             "n_lanes": int(self.n_lanes), "backend": jax.default_backend(),
             "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "jaxscale": _jaxscale_version()},
         }
@@ -296,8 +342,9 @@ def run_chunk(job: RowsJob, lo: int, hi: int, shape_rows: int | None = None, dev
     start, compiled = time.perf_counter(), compile_seconds()
     job = _interned(job)
     best = best_of_starts(job.solver, job.law, job.loss, job.log_x, job.log_y, job.row_weights(lo, hi, shape_rows),
-                          job.starts, prune_keep=job.prune_keep, prune_iter=job.prune_iter,
-                          polish_top=job.polish_top, n_lanes=job.n_lanes, devices=devices, shape_rows=shape_rows)
+                          job.row_starts(lo, hi), prune_keep=job.prune_keep, prune_iter=job.prune_iter,
+                          polish_top=job.polish_top, n_lanes=job.n_lanes, devices=devices, shape_rows=shape_rows,
+                          row_group=job.row_groups(lo, hi))
     arrays = {"theta": best.theta, "objective": best.value, "converged": best.converged.astype(bool),
               "n_at_best": best.n_at_best.astype(np.int64)}
     return ChunkOutput(int(lo), int(hi), arrays, time.perf_counter() - start, compile_seconds() - compiled)
@@ -478,7 +525,7 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
     if executor is not None and callable(getattr(executor, "get_executor", None)):
         executor = executor.get_executor(pure=False)  # a Dask Client
 
-    n_starts, p = job.n_starts, job.starts.shape[1]
+    n_starts, p = job.n_starts, job.starts.shape[-1]
     theta = np.full((n_rows, p), np.nan)
     value = np.full(n_rows, np.nan)
     converged = np.zeros(n_rows, bool)
