@@ -344,6 +344,22 @@ def test_data_constrained_decay_only_fit():
     np.testing.assert_allclose(fit.params[["R_N_star", "R_D_star"]], [5.31, 15.39], rtol=1e-6)
 
 
+def test_data_constrained_with_one_unique_token_budget():
+    """One U for every run (the common design: one data set, repeated for more epochs) still identifies
+    R_N* and R_D* once the base law is fixed; U is the law's one ``constant_inputs`` entry, so it passes
+    validation while a single N is still refused."""
+    case = CASES["data_constrained"]
+    N = np.repeat(np.geomspace(1e8, 9e9, 6), 5)
+    U = np.full(N.shape, 3e9)
+    D = U * np.tile([0.5, 1.0, 4.0, 16.0, 60.0], 6)  # up to 60 epochs
+    base = {k: case.truth[k] for k in ("A", "B", "E", "alpha", "beta")}
+    fit = js.fit(frame("data_constrained", {"N": N, "D": D, "U": U}), law="data_constrained", fixed=base, polish=0)
+    np.testing.assert_allclose(fit.params[["R_N_star", "R_D_star"]], [5.31, 15.39], rtol=1e-6)
+    one_n = frame("data_constrained", {"N": np.full(N.shape, 1e9), "D": D, "U": U})
+    with pytest.raises(ValueError, match=r"column 'N' \(input N\) has a single distinct value"):
+        js.fit(one_n, law="data_constrained", fixed=base)
+
+
 def test_broken_power_law_with_two_breaks_predicts_its_formula():
     law = broken_power_law(2)
     truth = {"a": 1.2, "b": 30.0, "c0": 0.05, "c1": 0.2, "c2": 0.4, "d1": 1e6, "d2": 1e9, "f1": 0.3, "f2": 0.8}

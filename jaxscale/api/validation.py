@@ -172,7 +172,7 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
             f"and needs at least {law.n_params + 1} runs. Add runs, fix parameters (fixed=...) or use a law with "
             "fewer parameters")
     for c, name, values in zip(columns, law.inputs, inputs):
-        if np.unique(values).size < 2:
+        if np.unique(values).size < 2 and name not in law.constant_inputs:
             raise ValueError(
                 f"{where}column {c!r} (input {name}) has a single distinct value ({values[0]:g}) in all {n_rows} "
                 f"rows, so its exponent cannot be identified. Use runs at several values of {name}")
@@ -200,7 +200,8 @@ def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:
     - the rows with :math:`w_i > 0` hold at most ``law.n_params`` distinct input points
       (a ``p``-parameter curve through ``p`` points is an interpolation: objective ~0, no
       information on the parameters), or
-    - one input takes a single value among those rows (its exponent is not identified).
+    - one input takes a single value among those rows (its exponent is not identified), unless
+      the law lists it in ``constant_inputs``.
 
     Returns a bool array of shape ``(R,)`` (a bool for 1-D ``weights``).
     """
@@ -209,6 +210,8 @@ def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:
     _, points = np.unique(features, axis=0, return_inverse=True)
     ok = _levels(points.ravel(), positive) > law.n_params
     for j in range(features.shape[1]):
+        if j < len(law.inputs) and law.inputs[j] in law.constant_inputs:
+            continue
         _, level = np.unique(features[:, j], return_inverse=True)
         ok &= _levels(level.ravel(), positive) >= 2
     return ok if np.ndim(weights) > 1 else bool(ok[0])
@@ -226,7 +229,7 @@ def identifiability_problem(law: Law, features: np.ndarray, weights, columns: Se
                 f"free parameters {tuple(law.param_names)} and needs at least {law.n_params + 1} distinct points "
                 "(with fewer the curve interpolates them: objective ~0, parameters not identified)")
     for c, name, values in zip(columns, law.inputs, feats.T):
-        if np.unique(values).size < 2:
+        if np.unique(values).size < 2 and name not in law.constant_inputs:
             return (f"among the {what}, column {c!r} (input {name}) has a single distinct value, so its "
                     f"parameters cannot be identified; use runs at several values of {name}")
     return None

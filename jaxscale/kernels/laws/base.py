@@ -66,6 +66,10 @@ class Law:
         A well-identified point for tests and docs: ``{"params": {natural name: value},
         "inputs": {input name: (low, high)}}`` in natural units (the registry tests fit
         noise-free data generated there, inputs spread over the ranges).
+    constant_inputs : tuple of str
+        Inputs that may take one value in a data set and still leave the parameters identified
+        (e.g. the unique-token budget ``U`` of ``data_constrained``: one ``U`` with several epoch
+        counts ``D/U`` identifies ``R_D*``). Every other input needs at least two values.
     """
 
     name: str
@@ -81,12 +85,15 @@ class Law:
     target_scale: str = "log"
     description: str = ""
     example: dict | None = field(default=None, repr=False)
+    constant_inputs: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.input_scale is None:
             object.__setattr__(self, "input_scale", ("log",) * len(self.inputs))
         if len(self.input_scale) != len(self.inputs) or set(self.input_scale) - {"log", "raw"}:
             raise ValueError(f"law {self.name!r}: input_scale needs one of 'log'/'raw' per input {self.inputs}")
+        if set(self.constant_inputs) - set(self.inputs):
+            raise ValueError(f"law {self.name!r}: constant_inputs {self.constant_inputs} must be among {self.inputs}")
         if self.target_scale not in ("log", "raw"):
             raise ValueError(f"law {self.name!r}: target_scale must be 'log' or 'raw'")
         if not (len(self.param_names) == len(self.natural_names) == len(self.log_scale)):

@@ -87,6 +87,7 @@ DATA_CONSTRAINED = Law(
     grid=data_constrained_grid,
     example={"params": {"A": 520.8, "B": 1487.7, "E": 1.869, "alpha": 0.34, "beta": 0.37, "R_N_star": 5.31,
                         "R_D_star": 15.39}, "inputs": {"N": (1e8, 1e10), "D": (1e10, 1e12), "U": (1e9, 1e11)}},
+    constant_inputs=("U",),
     description="L = E + A / N'^alpha + B / D'^beta with repeated data and excess parameters decaying "
                 "(Muennighoff et al. 2023)",
 )
