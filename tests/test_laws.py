@@ -276,6 +276,15 @@ def test_chinchilla_tied_exponents():
     starts[-1] = tied.law.expand(tied.theta)
     free = js.fit(data, starts=starts)
     assert tied.objective >= free.objective - 1e-12
+    # the bootstrap summary lists the tied exponent too, saying it is tied (it used to be left out)
+    boot = js.bootstrap(data, tied={"beta": "alpha"}, fixed={"E": truth["E"]}, n_resamples=8, starts="best", seed=1,
+                        progress=False)
+    table = boot.summary()
+    assert list(table.index[:5]) == ["A", "B", "E", "alpha", "beta"]
+    assert table.loc["beta", "held"] == "tied to alpha" and table.loc["E", "held"] == "fixed"
+    assert table.loc["alpha", "held"] == "" and table.loc["E", "se"] == 0.0
+    np.testing.assert_array_equal(table.loc["beta", ["estimate", "se", "ci_low", "ci_high"]].to_numpy(float),
+                                  table.loc["alpha", ["estimate", "se", "ci_low", "ci_high"]].to_numpy(float))
 
 
 # ---------------------------------------------------------------- compute-optimal allocation

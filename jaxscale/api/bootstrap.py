@@ -225,6 +225,9 @@ class BootstrapResult:
                 include_unidentifiable: bool = False) -> pd.DataFrame:
         """Estimate (full-data fit), bootstrap SE and CI for every natural parameter and a_opt, b_opt, G.
 
+        Fixed and tied parameters are listed too, with a ``held`` column saying so ("fixed": SE 0 by
+        construction, not a measured certainty; "tied to alpha": the draws of ``alpha``).
+
         Uses the usable draws only (see the class notes): ``table.attrs`` holds ``n_resamples``
         (drawn), ``n_used``, ``n_unidentifiable`` and ``n_failed``, and a warning names the counts
         left out.
@@ -232,15 +235,19 @@ class BootstrapResult:
         level = check_level(level)
         mask = self._usable_mask(include_unidentifiable)
         base = self.law.base
-        names = list(self.law.natural_names) + list(base.derived(self._natural(self.estimate)))
+        names = list(base.natural_names) + list(base.derived(self._natural(self.estimate)))
+        fixed, tied = dict(self.law.fixed), dict(self.law.tied)
         rows = []
         for name in names:
             est, draws = self._values(name)
             lo, hi = self._interval(name, level, method, mask)
             used = draws[mask]
             rows.append({"estimate": est, "se": float(np.std(used, ddof=1)) if used.size > 1 else float("nan"),
-                         "ci_low": lo, "ci_high": hi})
+                         "ci_low": lo, "ci_high": hi,
+                         "held": "fixed" if name in fixed else f"tied to {tied[name]}" if name in tied else ""})
         table = pd.DataFrame(rows, index=pd.Index(names, name="parameter"))
+        if not (fixed or tied):
+            table = table.drop(columns="held")
         failed = self.failed
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples, n_used=int(np.sum(mask)),
                            n_failed=int(np.sum(failed)),
