@@ -124,7 +124,7 @@ _prune = _word_or_count({"auto": "auto", "none": None}, "starts to keep")
 def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
     """Fit ``frame`` (default: ``args.data`` read) with the command's law, starts, solver and columns."""
     return fit(read_data(args.data) if frame is None else frame, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
-               n=args.n_col, d=args.d_col, y=args.loss_col, prune=args.prune, c=args.c_col)
+               n=args.n_col, d=args.d_col, y=args.loss_col, x=args.x_col, prune=args.prune, c=args.c_col)
 
 
 def _model(args) -> tuple[FitResult | BootstrapResult, str]:
@@ -232,7 +232,7 @@ def cmd_bootstrap(args) -> None:
     try:
         result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
                            solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                           checkpoint=args.checkpoint, chunk_size=args.chunk_size, executor=client,
+                           x=args.x_col, checkpoint=args.checkpoint, chunk_size=args.chunk_size, executor=client,
                            progress=False if args.no_progress else None, c=args.c_col)
     finally:
         if client is not None:
@@ -310,7 +310,7 @@ def cmd_plot(args) -> None:
             raise ValueError(f"the {kind} plot needs a bootstrap: pass --from RESULT.npz or --resamples >= 1")
         boot = bootstrap(data, law=args.law, n_resamples=args.resamples, starts="best", seed=args.seed,
                          solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                         estimate=fitted, c=args.c_col)
+                         x=args.x_col, estimate=fitted, c=args.c_col)
     model = fitted if fitted is not None else boot
     draw = plot.KINDS[kind]
     if kind in plot.NEEDS_DATA:
@@ -359,7 +359,9 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
     parser.add_argument("--c-col", default=None, metavar="COLUMN",
                         help="training-compute column (FLOP): derive tokens as D = C / (6 N) instead of --d-col "
                              "(Epoch's Chinchilla CSV: --n-col 'Model Size' --c-col 'Training FLOP')")
-    parser.add_argument("--loss-col", default="loss", help="loss column (default loss)")
+    parser.add_argument("--loss-col", default="loss", help="loss (or, for sigmoid, metric) column (default loss)")
+    parser.add_argument("--x-col", default="x", metavar="COLUMN",
+                        help="input column of a one-input law (default x), e.g. --law power_law --x-col C")
     parser.add_argument("--law", default="chinchilla",
                         help="a registered law (jaxscale.LAWS): chinchilla (default), kaplan, data_constrained (reads "
                              "a U column), or a one-input law (power_law, pure_power_law, broken_power_law, "
@@ -555,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: API advice rewritten for the command line: (pattern, replacement), applied to error messages.
 CLI_WORDING = [
     (r"\bn=\.\.\.", "--n-col"), (r"\bd=\.\.\.", "--d-col (or --c-col for a compute column)"),
-    (r"\by=\.\.\.", "--loss-col"), (r"\bc=\.\.\.", "--c-col"),
+    (r"\by=\.\.\.", "--loss-col"), (r"\bc=\.\.\.", "--c-col"), (r"\bx=\.\.\.", "--x-col"),
     (r"\s*\(e\.g\. data\.dropna\(\)\)", " in the file"),
     (r"Convert it, e\.g\. data\[.*?\] = pd\.to_numeric\(data\[.*?\]\)", "Fix those values in the file"),
     (r"fix parameters \(fixed=\.\.\.\) or use a law", "or use a law (--law)"),

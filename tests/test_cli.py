@@ -191,6 +191,17 @@ def test_cli_reads_the_epoch_csv_with_a_compute_column(chinchilla_csv):
     assert [payload["params"][k] for k in expected.params.index] == pytest.approx(expected.params.tolist(), rel=1e-9)
 
 
+def test_cli_fits_a_one_input_law_on_a_named_column(tmp_path):
+    """--x-col maps a column to the input of a one-input law (power_law of compute, per benchmark)."""
+    C = np.geomspace(1e18, 1e22, 12)
+    path = tmp_path / "by_compute.csv"
+    pd.DataFrame({"C": C, "loss": 1.7 + 300.0 * C ** -0.12}).to_csv(path, index=False)
+    missing = run_cli("fit", path, "--law", "power_law")
+    assert missing.returncode == 2 and "--x-col" in missing.stderr and "Traceback" not in missing.stderr
+    params = json.loads(ok(run_cli("fit", path, "--law", "power_law", "--x-col", "C", "--json")))["params"]
+    assert params["alpha"] == pytest.approx(0.12, rel=1e-6) and params["E"] == pytest.approx(1.7, rel=1e-6)
+
+
 def test_cli_bootstrap_says_the_job_size_and_defaults_to_subgrid(tmp_path):
     path = tmp_path / "runs.csv"
     js.datasets.synthetic().to_csv(path, index=False)

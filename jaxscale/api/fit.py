@@ -269,8 +269,9 @@ class FitResult:
         pruned = int((self.starts["status"] == "pruned").sum()) if "status" in self.starts else 0
         if not pruned:
             return ""
-        return (f"\npruned multi-start: {pruned} starts stopped after {self.recipe.get('prune_iter')} evaluations, "
-                f"the {len(self.starts) - pruned} lowest continued (prune=None runs every start to convergence)")
+        return (f"\npruned multi-start: {len(self.starts) - pruned} starts ran to their end (those that stopped within "
+                f"the {self.recipe.get('prune_iter')} screening evaluations, then the {self.recipe.get('prune')} lowest "
+                f"of the rest), {pruned} were pruned (prune=None runs every start to convergence)")
 
     def summary(self) -> str:
         """A printable table of the estimate and the fit's diagnostics."""
