@@ -598,6 +598,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             sys.stderr.write("jaxscale: interrupted" + (" (rerun the same command to resume from --checkpoint)"
                                                         if getattr(args, "checkpoint", None) else "") + "\n")
+            if argv is None:  # the command line: leave now. Finished chunks are already on disk (atomic
+                # writes); a normal interpreter exit would tear down while XLA's threads still run the
+                # interrupted computation on other CPU devices (a segmentation fault at exit).
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
             return 130
         except (ValueError, FileNotFoundError, OSError) as err:
             message = cli_message(" ".join(str(err).split()))

@@ -157,7 +157,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     (["bootstrap", "{csv}", "--seed", "1.5"], "argument --seed: '1.5' is not an integer"),
     (["bootstrap", "{csv}", "--resamples", "2.7"], "argument --resamples: '2.7' is not an integer"),
     (["bootstrap", "{csv}", "--chunk-size", "0"], "argument --chunk-size: must be an integer >= 1, got 0"),
-    (["fit", "{csv}", "--prune", "0"], "argument --prune: must be an integer >= 1, got 0"),
+    (["fit", "{csv}", "--prune", "0"], "argument --prune: '0': the number of starts to keep must be >= 1"),
     (["plot", "tokens", "--out", "x.png", "--seed", "-2"], "argument --seed: must be an integer in [0, 4294967295]"),
     (["fit", "{header}"], "the data has no rows (a CSV with only a header?)"),
     (["fit", "{csv}", "--n-col", "size"], "Name the right one with --n-col"),
@@ -217,7 +217,7 @@ def test_cli_bootstrap_says_the_job_size_and_defaults_to_subgrid(tmp_path):
     assert "18,000,000 fits" in grid and re.search(r"about \d+\.\d h", grid)
     assert "long job" not in work_estimate("chinchilla", "subgrid", 4000)
     help_text = " ".join(ok(run_cli("bootstrap", "--help")).split())
-    assert "subgrid (default" in help_text and "grid (the exhaustive 4500-start grid" in help_text
+    assert "subgrid (default" in help_text and "grid (Hoffmann's 4500 starts per resample" in help_text
 
 
 def test_cli_help_says_it_uses_every_cpu_core():
@@ -276,7 +276,7 @@ def test_cli_ctrl_c_during_a_bootstrap(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **JIT_CACHE})
     first = proc.stderr.readline()  # the job-size line comes right before the work starts
-    assert "resamples x 4,500 starts (grid)" in first and "long job" in first
+    assert "resamples x 4,500 starts (grid, screened, 64 continued)" in first and "long job" in first
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, rest = proc.communicate(timeout=240)

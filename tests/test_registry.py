@@ -24,7 +24,7 @@ import pytest
 from jaxscale.engine import float64, run_tasks
 from jaxscale.kernels.laws import LAWS, Law
 from jaxscale.kernels.losses import huber
-from jaxscale.kernels.solvers import (CONVERGED, FAILED, MAX_ITER, SOLVERS, STATUS_MESSAGES, status_message)
+from jaxscale.kernels.solvers import (CONVERGED, FAILED, MAX_ITER, PRUNED, SOLVERS, STATUS_MESSAGES, status_message)
 from jaxscale.kernels.solvers.objective import predict_and_jacobian
 
 N_POINTS = 40
@@ -155,8 +155,8 @@ def test_max_iter_status_and_advice(solver_name):
 def test_status_messages_cover_every_code():
     from jaxscale.kernels.solvers import RUNNING, STATUS_NAMES
 
-    assert set(STATUS_MESSAGES) == set(STATUS_NAMES) == {RUNNING, CONVERGED, FAILED, MAX_ITER}
-    assert "check the data" in status_message(FAILED)
+    assert set(STATUS_MESSAGES) == set(STATUS_NAMES) == {RUNNING, CONVERGED, FAILED, MAX_ITER, PRUNED}
+    assert "check the data" in status_message(FAILED) and "prune=None" in status_message(PRUNED)
     assert status_message(99) == "unknown status 99"
 
 

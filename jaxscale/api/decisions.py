@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from ..engine import float64, resolve_starts
-from ..engine.multistart import best_of_starts
+from ..engine.multistart import WARM_SOLVER, best_of_starts
 from ..engine.resampling import resample_counts
 from ..kernels.laws import Law
 from ..kernels.losses import Loss, huber
 from ..kernels.solvers.objective import predict_and_jacobian
 from .bootstrap import BootstrapResult, bootstrap, check_level
-from .fit import FitResult, check_compute, fit, input_arrays, setup
+from .fit import FitResult, check_compute, fit, input_arrays, resolve_prune, setup
 from .prediction import corrected_residuals, quantile_pair
 
 #: Dense BF16 peak of an NVIDIA H100 SXM (FLOP/s), the default of :func:`plan`.
@@ -186,8 +186,10 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
         estimate = fit(frame, law=law_obj, starts=starts, loss=loss_fn, solver=solver_obj, n=n, d=d, y=y)
     values, label = target_function(law_obj, target)
     boot_seed = int(seed)
+    # the bootstraps below start every resample from one point: the warm-start solver, as js.bootstrap uses
+    warm = WARM_SOLVER if solver is None else solver_obj
     current = bootstrap(frame, law=law_obj, n_resamples=R, starts="best", seed=boot_seed, loss=loss_fn,
-                        solver=solver_obj, n=n, d=d, y=y, estimate=estimate, n_lanes=n_lanes, devices=devices)
+                        solver=warm, n=n, d=d, y=y, estimate=estimate, n_lanes=n_lanes, devices=devices)
     width_now = interval_width(values(current.theta), level)
 
     rng = np.random.default_rng([int(seed), 1])
@@ -208,7 +210,7 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
     refit = best_of_starts(solver_obj, law_obj, loss_fn, aug_x, aug_y, np.ones((G, n_rows + 1)),
                            estimate.theta[None, :], polish_top=1, row_group=np.arange(G), **run)
     counts = resample_counts(boot_seed, np.arange(R), n_rows + 1).astype(np.float64)
-    draws = best_of_starts(solver_obj, law_obj, loss_fn, aug_x, aug_y, np.tile(counts, (G, 1)),
+    draws = best_of_starts(warm, law_obj, loss_fn, aug_x, aug_y, np.tile(counts, (G, 1)),
                            np.repeat(refit.theta, R, axis=0)[:, None, :], polish_top=1,
                            row_group=np.repeat(np.arange(G), R), **run).theta
     target_draws = values(draws).reshape(K, S, R)
@@ -369,7 +371,7 @@ def delta_scaled(base: Law) -> Law:
 
 
 def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *, law: str | Law = "chinchilla",
-                C: float = 5.88e23, starts=None, prune: int | None = None, polish: int = 8, seed: int = 0,
+                C: float = 5.88e23, starts=None, prune="auto", polish: int = 8, seed: int = 0,
                 n: str = "N", d: str = "D", y: str = "loss", x: str = "x", columns: Mapping[str, str] | None = None,
                 fixed=None, tied=None, solver=None, n_lanes: int | None = None,
                 devices=None) -> pd.DataFrame:
@@ -396,8 +398,10 @@ def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *
                             np.broadcast_to(np.log(deltas)[:, None, None], (G, n_rows, 1))], axis=2)
     targets = log_y[None, :] / deltas[:, None]
     weights = np.broadcast_to((deltas**2)[:, None], (G, n_rows))
-    best = best_of_starts(solver_obj, scaled, huber(1.0), feats, targets, weights, resolve_starts(law_obj, starts, seed),
-                          prune_keep=prune, polish_top=int(polish), n_lanes=n_lanes, devices=devices,
+    start_points = resolve_starts(law_obj, starts, seed)
+    prune, prune_iter = resolve_prune(prune, None, len(start_points))
+    best = best_of_starts(solver_obj, scaled, huber(1.0), feats, targets, weights, start_points,
+                          prune_keep=prune, prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes, devices=devices,
                           row_group=np.arange(G))
     base = law_obj.base
     natural = base.to_natural(law_obj.expand(best.theta))
@@ -419,5 +423,5 @@ def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *
         x_opt = np.stack([table["N_opt"], table["D_opt"]] if base.inputs == ("N", "D")
                          else [table["D_opt"], table["N_opt"]], axis=1)
         table["loss_opt"] = [float(base.predict(law_obj.expand(t), x_opt[i:i + 1])[0]) for i, t in enumerate(best.theta)]
-    table.attrs.update(C=C, law=law_obj.name, n_starts=int(len(resolve_starts(law_obj, starts, seed))))
+    table.attrs.update(C=C, law=law_obj.name, n_starts=int(len(start_points)))
     return table

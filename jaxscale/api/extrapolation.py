@@ -37,7 +37,7 @@ from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from .bootstrap import check_level
 from .cluster import budget_labels, compute_of
-from .fit import setup
+from .fit import resolve_prune, setup
 from .prediction import corrected_residuals, new_run_bounds, quantile_pair
 
 MODES = ("holdout", "leave-one-out", "rolling")
@@ -103,14 +103,15 @@ def split_counts(train: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
 
 
 def fit_splits(solver, law: Law, loss: Loss, log_x, log_y, train: np.ndarray, n_resamples: int, seed: int,
-               start_points: np.ndarray, *, prune: int | None = None, resample_starts: str = "best", n_lanes=None,
-               chunk_size=None, devices=None) -> tuple[np.ndarray, np.ndarray]:
+               start_points: np.ndarray, *, prune="auto", prune_iter: int | None = None, resample_starts: str = "best",
+               n_lanes=None, chunk_size=None, devices=None) -> tuple[np.ndarray, np.ndarray]:
     """Each split's estimate ``[S, p]`` (one multi-start call over the split masks) and its bootstrap draws
     ``[S, R, p]`` (one call over all split x resample count rows, each from its own split's estimate)."""
     S, R = len(train), int(n_resamples)
     run = dict(n_lanes=n_lanes, chunk_size=chunk_size, devices=devices)
+    prune, prune_iter = resolve_prune(prune, prune_iter, len(start_points))
     full = best_of_starts(solver, law, loss, log_x, log_y, train.astype(np.float64), start_points, prune_keep=prune,
-                          polish_top=8, **run)
+                          prune_iter=prune_iter, polish_top=8, **run)
     own = np.repeat(full.theta, R, axis=0)[:, None, :]
     if resample_starts == "subgrid":
         grid = law.grid()
@@ -121,7 +122,7 @@ def fit_splits(solver, law: Law, loss: Loss, log_x, log_y, train: np.ndarray, n_
 
 
 def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout: int = 1, *, mode: str = "holdout",
-                  level: float = 0.95, n_resamples: int = 1000, seed: int = 0, starts=None, prune: int | None = None,
+                  level: float = 0.95, n_resamples: int = 1000, seed: int = 0, starts=None, prune="auto",
                   resample_starts: str = "best", min_train: int = 3, budgets: Sequence[float] | None = None,
                   step: float = 0.1, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
                   d: str = "D", y: str = "loss", x: str = "x", columns: Mapping[str, str] | None = None,
@@ -149,7 +150,8 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         Level of both intervals.
     n_resamples, seed : bootstrap resamples per split (split ``s`` resample ``r`` uses
         ``fold_in(fold_in(PRNGKey(seed), s), r)``).
-    starts, prune : starts of each split's full fit (as in :func:`jaxscale.fit`; default the law's grid).
+    starts, prune : starts of each split's full fit and their pruning, as in :func:`jaxscale.fit` (default
+        the law's grid, pruned: ``"auto"``; ``None`` runs every start).
     resample_starts : {"best", "subgrid"}
         Resamples start from their split's estimate (``"best"``), or from it and 15 spread grid starts.
     min_train : int
