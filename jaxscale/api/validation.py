@@ -184,12 +184,18 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
 
 
 # ---------------------------------------------------------------------- identifiability
-def _levels(ids: np.ndarray, positive: np.ndarray, block: int = 8192) -> np.ndarray:
-    """Number of distinct ``ids`` among the rows where ``positive[r]`` is True, per weights row ``r``."""
-    onehot = np.zeros((ids.size, int(ids.max()) + 1 if ids.size else 0), np.int32)
-    onehot[np.arange(ids.size), ids] = 1
-    return np.concatenate([np.count_nonzero(positive[lo:lo + block].astype(np.int32) @ onehot, axis=1)
-                           for lo in range(0, max(len(positive), 1), block)])[:len(positive)]
+def _levels(ids: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Number of distinct ``ids`` among the rows where ``positive[r]`` is True, per weights row ``r``.
+
+    Columns are sorted by id and each id's block reduced with ``np.logical_or.reduceat``: O(R n).
+    """
+    positive = np.atleast_2d(positive)
+    if ids.size == 0:
+        return np.zeros(len(positive), np.int64)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    first = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    return np.count_nonzero(np.logical_or.reduceat(positive[:, order], first, axis=1), axis=1)
 
 
 def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:

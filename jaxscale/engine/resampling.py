@@ -41,9 +41,8 @@ def counts_from_indices(indices, n_rows: int) -> np.ndarray:
         r, j = bad[0]
         raise ValueError(f"indices[{r}, {j}] = {idx[r, j]} is not a row position of the data (0..{n_rows - 1}); "
                          "convert labels with data.index.get_indexer(labels)")
-    counts = np.zeros((idx.shape[0], n_rows), np.int32)
-    np.add.at(counts, (np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.ravel()), 1)
-    return counts
+    flat = (np.arange(idx.shape[0])[:, None] * n_rows + idx).ravel()
+    return np.bincount(flat, minlength=idx.shape[0] * n_rows).reshape(idx.shape[0], n_rows).astype(np.int32)
 
 
 @partial(jax.jit, static_argnames=("max_size",))
