@@ -583,6 +583,24 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"jaxscale: warning: {cli_message(' '.join(str(message).split()))}\n"
 
 
+def _leave_on_ctrl_c(message: str) -> None:
+    """On the command line, Ctrl-C (SIGINT) prints ``message`` and exits 130 at once.
+
+    The handler runs at the next Python bytecode, wherever that is (inside JAX as well), so no
+    library code can catch and swallow the interrupt, and it leaves with ``os._exit``: finished
+    checkpoint chunks are already on disk (atomic renames; a half-written temporary file is never
+    read), and skipping interpreter teardown avoids tearing JAX down while XLA threads of other CPU
+    devices still run the interrupted computation (that crashed with a segmentation fault).
+    """
+    import signal
+
+    def leave(signum, frame):  # noqa: ARG001
+        os.write(2, message.encode())
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, leave)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if os.environ.get("JAXSCALE_CACHE_DIR", "").strip().lower() not in ("off", "0", "none"):
@@ -593,17 +611,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         shown, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+        interrupted = "jaxscale: interrupted" + (" (rerun the same command to resume from --checkpoint)"
+                                                  if getattr(args, "checkpoint", None) else "") + "\n"
+        if argv is None:
+            _leave_on_ctrl_c(interrupted)
         try:
             args.run(args)
-        except KeyboardInterrupt:
-            sys.stderr.write("jaxscale: interrupted" + (" (rerun the same command to resume from --checkpoint)"
-                                                        if getattr(args, "checkpoint", None) else "") + "\n")
-            if argv is None:  # the command line: leave now. Finished chunks are already on disk (atomic
-                # writes); a normal interpreter exit would tear down while XLA's threads still run the
-                # interrupted computation on other CPU devices (a segmentation fault at exit).
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(130)
+        except KeyboardInterrupt:  # main(argv) called from Python: an exception, as Python code expects
+            sys.stderr.write(interrupted)
             return 130
         except (ValueError, FileNotFoundError, OSError) as err:
             message = cli_message(" ".join(str(err).split()))

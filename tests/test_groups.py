@@ -143,3 +143,23 @@ def test_grouped_bootstrap_checkpoints_resumes_and_runs_on_an_executor(twelve, t
             np.testing.assert_array_equal(other[key].theta, plain[key].theta)
             np.testing.assert_array_equal(other[key].objective, plain[key].objective)
         np.testing.assert_array_equal(more[key].theta[:5], plain[key].theta)  # draw r ignores n_resamples
+
+
+def test_grouped_fit_runs_chunked_on_an_executor_and_checkpoints(twelve, starts, tmp_path):
+    """fit(by=) is a chunked RowsJob: executor= / checkpoint= / chunk_size= give bit-identical fits and the
+    same per-start tables; a single fit refuses executor= with a clear message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    plain = js.fit(twelve, by="dataset", starts=starts)
+    with ThreadPoolExecutor(2) as pool:
+        remote = js.fit(twelve, by="dataset", starts=starts, executor=pool, chunk_size=3 * len(starts))
+    saved = js.fit(twelve, by="dataset", starts=starts, checkpoint=tmp_path / "ck", chunk_size=5 * len(starts))
+    assert len(list((tmp_path / "ck").glob("chunk_*.npz"))) == 3  # 12 groups in chunks of 5 + 5 + 2 rows
+    resumed = js.fit(twelve, by="dataset", starts=starts, checkpoint=tmp_path / "ck", chunk_size=5 * len(starts))
+    for key in plain.results:
+        for other in (remote, saved, resumed):
+            np.testing.assert_array_equal(other[key].theta, plain[key].theta)
+            assert other[key].objective == plain[key].objective
+            pd.testing.assert_frame_equal(other[key].starts, plain[key].starts)
+    with pytest.raises(ValueError, match="executor= and checkpoint= split many fits"):
+        js.fit(twelve[twelve["dataset"] == "set00"], starts=starts, executor=ThreadPoolExecutor(1))

@@ -355,7 +355,8 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
         fixed: Mapping[str, float] | None = None, tied: Mapping[str, str] | None = None,
         columns: Mapping[str, str] | None = None, seed: int = 0, polish: int = 8, prune: int | str | None = "auto",
         prune_iter: int | None = None,
-        n_lanes: int | None = None, chunk_size: int | None = None, devices=None, c: str | None = None):
+        n_lanes: int | None = None, chunk_size: int | None = None, devices=None, c: str | None = None,
+        executor=None, checkpoint=None, progress: bool | None = None, retries: int = 2):
     r"""Fit a scaling law by minimising a robust loss on log-loss residuals from many starts.
 
     .. math::
@@ -434,6 +435,11 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
         Lanes advanced together and tasks per compiled call (memory bound), each >= 1.
     devices : None, int or list
         Local devices the starts are sharded over (default: all).
+    executor, checkpoint, progress, retries : optional, with ``by=`` only
+        The groups run as a chunked job exactly like :func:`jaxscale.bootstrap`'s resamples: on any
+        ``concurrent.futures``-style executor (a Dask client ...), checkpointed chunk by chunk
+        (a rerun resumes), with a ``tqdm`` bar; results are bit-identical however the groups are
+        chunked or where they run.
 
     Returns
     -------
@@ -452,7 +458,11 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
             raise ValueError("weights= and by= cannot be combined; mask rows before grouping")
         return fit_groups(data, by, law=law, starts=starts, loss=loss, delta=delta, solver=solver, n=n, d=d, y=y,
                           x=x, fixed=fixed, tied=tied, columns=columns, seed=seed, polish=polish, prune=prune,
-                          prune_iter=prune_iter, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices, c=c)
+                          prune_iter=prune_iter, n_lanes=n_lanes, chunk_size=chunk_size, devices=devices, c=c,
+                          executor=executor, checkpoint=checkpoint, progress=progress, retries=retries)
+    if executor is not None or checkpoint is not None:
+        raise ValueError("executor= and checkpoint= split many fits into chunks: use them with by= (one fit per "
+                         "group) or with js.bootstrap; a single fit runs here in one call")
     law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
                                                              fixed, tied, c=c)
     w = row_weights(weights, len(frame), frame.index)

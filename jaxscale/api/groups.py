@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import resolve_starts
-from ..engine.multistart import best_of_starts
+from ..engine.batching import TaskResults
 from .fit import FitResult, _starts_frame, fit_recipe, resolve_prune, resolve_solver, setup
 from .validation import as_frame
 
@@ -166,11 +166,16 @@ class GroupedFitResult:
 
 def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1e-3, solver=None, n="N", d="D",
                y="loss", x="x", fixed=None, tied=None, columns: Mapping[str, str] | None = None, seed=0, polish=8,
-               prune="auto", prune_iter=None, n_lanes=None, chunk_size=None, devices=None, c=None) -> GroupedFitResult:
+               prune="auto", prune_iter=None, n_lanes=None, chunk_size=None, devices=None, c=None, executor=None,
+               checkpoint=None, progress=None, retries: int = 2) -> GroupedFitResult:
     """Fit ``law`` to every group of ``data`` (rows sharing the ``by`` columns' values) in one run.
 
-    Same parameters as :func:`jaxscale.fit`; see there. Returns a :class:`GroupedFitResult`.
+    Same parameters as :func:`jaxscale.fit`; see there. The groups are the rows of one
+    :class:`~jaxscale.engine.scheduler.RowsJob` (row ``g`` = group ``g``'s 0/1 mask over its padded
+    data), so ``executor=``/``checkpoint=`` work as for bootstraps. Returns a :class:`GroupedFitResult`.
     """
+    from ..engine.scheduler import TASK_FIELDS, RowsJob, run_rows
+
     frame = as_frame(data)
     cols, keys, positions = split_groups(frame, by)
     parts, law_obj, loss_fn, solver_obj, names = [], None, None, None, None
@@ -185,13 +190,15 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
     start_points = resolve_starts(law_obj, starts, seed)
     n_groups, n_starts = len(keys), len(start_points)
     prune, prune_iter = resolve_prune(prune, prune_iter, n_starts)
-    best = best_of_starts(solver_obj, law_obj, loss_fn, feats, target, mask, start_points, prune_keep=prune,
-                          prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes, chunk_size=chunk_size,
-                          devices=devices, row_group=np.arange(n_groups))
     recipe = fit_recipe(law_obj, loss_fn, solver_obj, start_points, starts, prune, prune_iter, polish, names, y)
+    job = RowsJob(solver_obj, law_obj, loss_fn, feats, target, start_points, weights=mask, prune_keep=prune,
+                  prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
+                  group_sizes=tuple(len(t) for _, t in parts), keep_tasks=True)
+    best = run_rows(job, n_groups, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size,
+                    progress=progress, retries=retries, devices=devices, description=dict(recipe, by=cols))
     results = {}
     for g, key in enumerate(keys):
-        tasks = type(best.tasks)(*(a[g * n_starts:(g + 1) * n_starts] for a in best.tasks))
+        tasks = TaskResults(*(best.tasks[name][g] for name in TASK_FIELDS))
         results[key] = FitResult(law_obj, loss_fn, best.theta[g], float(best.value[g]), bool(best.converged[g]),
                                  _starts_frame(law_obj, start_points, tasks), int(mask[g].sum()),
                                  dict(recipe, group=key if not isinstance(key, tuple) else list(key)))

@@ -68,6 +68,9 @@ CHUNK_FORMAT = 1
 
 _FIELDS = ("theta", "objective", "converged", "n_at_best")
 
+#: Per-start outcomes a chunk also returns for a job with ``keep_tasks`` (arrays ``(rows, S, ...)``).
+TASK_FIELDS = ("task_theta", "task_value", "task_converged", "task_iterations", "task_grad_norm", "task_status")
+
 
 # ---------------------------------------------------------------------- compile time (excluded from timing)
 _COMPILE = threading.local()
@@ -174,6 +177,9 @@ class RowsJob:
         :func:`~jaxscale.engine.resampling.resample_counts` ``(seed, q, group_sizes[g])``, exactly
         the draw of a bootstrap of that group alone. ``starts`` may then be ``(G, S, p)``: each
         group's own starts.
+    keep_tasks : bool
+        Also return every start's outcome (``RowsResult.tasks``): end point, objective, status ...
+        of each (row, start), as a multi-start fit reports them (grouped fits).
     """
 
     solver: Any
@@ -191,6 +197,7 @@ class RowsJob:
     n_lanes: int | None = None
     row_offset: int = 0
     group_sizes: tuple | None = None
+    keep_tasks: bool = False
 
     def __post_init__(self):
         if (self.seed is None) == (self.weights is None):
@@ -293,6 +300,7 @@ class RowsJob:
             "data": checksum({"log_x": self.log_x, "log_y": self.log_y}),
             "starts": checksum({"starts": self.starts}),
             "groups": list(self.group_sizes) if self.group_sizes is not None else None,
+            "keep_tasks": bool(self.keep_tasks),
             "n_lanes": int(self.n_lanes), "backend": jax.default_backend(),
             "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "jaxscale": _jaxscale_version()},
         }
@@ -347,6 +355,10 @@ def run_chunk(job: RowsJob, lo: int, hi: int, shape_rows: int | None = None, dev
                           row_group=job.row_groups(lo, hi))
     arrays = {"theta": best.theta, "objective": best.value, "converged": best.converged.astype(bool),
               "n_at_best": best.n_at_best.astype(np.int64)}
+    if job.keep_tasks:
+        for key, values in zip(TASK_FIELDS, best.tasks):
+            values = np.asarray(values)
+            arrays[key] = values.reshape((hi - lo, job.n_starts) + values.shape[1:])
     return ChunkOutput(int(lo), int(hi), arrays, time.perf_counter() - start, compile_seconds() - compiled)
 
 
@@ -362,7 +374,9 @@ class ChunkStore:
     reads another run's chunks.
     """
 
-    def __init__(self, directory: str | Path, fingerprint: str, description: Mapping | None = None):
+    def __init__(self, directory: str | Path, fingerprint: str, description: Mapping | None = None,
+                 fields: tuple = _FIELDS):
+        self.fields = tuple(fields)
         self.directory = Path(directory)
         self.fingerprint = fingerprint
         self.corrupt = 0
@@ -404,7 +418,7 @@ class ChunkStore:
             try:
                 arrays, meta = read_npz(path)
                 if (meta.get("fingerprint") != self.fingerprint or meta.get("lo") != lo or meta.get("hi") != hi
-                        or set(arrays) != set(_FIELDS) or any(len(arrays[k]) != hi - lo for k in _FIELDS)):
+                        or set(arrays) != set(self.fields) or any(len(arrays[k]) != hi - lo for k in self.fields)):
                     raise CorruptFile(f"{path}: metadata do not match the file name or this run")
             except CorruptFile as err:
                 warnings.warn(f"{err}; recomputing rows {lo}..{hi - 1}", RuntimeWarning, stacklevel=3)
@@ -440,6 +454,7 @@ class RowsResult(NamedTuple):
     converged: np.ndarray  # (R,) bool
     n_at_best: np.ndarray  # (R,)
     stats: dict  # chunks computed / reused / corrupt, rows per chunk, seconds
+    tasks: dict | None = None  # keep_tasks jobs: TASK_FIELDS -> (R, S, ...) per-start outcomes
 
 
 def _executor_workers(executor) -> int | None:
@@ -540,9 +555,18 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
         new = ~have[rows]
         for target, key in ((theta, "theta"), (value, "objective"), (converged, "converged"), (n_at_best, "n_at_best")):
             target[rows[new]] = np.asarray(arrays[key])[: len(rows)][new]
+        for key in tasks:
+            tasks[key][rows[new]] = np.asarray(arrays[key])[: len(rows)][new]
         have[rows] = True
 
-    store = ChunkStore(checkpoint, job.fingerprint, description) if checkpoint is not None else None
+    tasks = {}
+    if job.keep_tasks:
+        shapes = {"task_theta": (p,), "task_value": (), "task_converged": (), "task_iterations": (),
+                  "task_grad_norm": (), "task_status": ()}
+        kinds = {"task_converged": bool, "task_iterations": np.int64, "task_status": np.int64}
+        tasks = {key: np.zeros((n_rows, n_starts) + shapes[key], kinds.get(key, np.float64)) for key in TASK_FIELDS}
+    fields = _FIELDS + (TASK_FIELDS if job.keep_tasks else ())
+    store = ChunkStore(checkpoint, job.fingerprint, description, fields) if checkpoint is not None else None
     if store is not None:
         for lo, hi, arrays in store.read(n_rows):
             fill(lo, hi, arrays)
@@ -596,7 +620,7 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
     stats["seconds"] = time.perf_counter() - started
     if not have.all():  # pragma: no cover - every gap is scheduled above
         raise RuntimeError(f"rows {np.flatnonzero(~have)[:5]} were never computed")
-    return RowsResult(theta, value, converged, n_at_best, stats)
+    return RowsResult(theta, value, converged, n_at_best, stats, tasks or None)
 
 
 def _wait_any(futures: list) -> list:
