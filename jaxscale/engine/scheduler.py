@@ -471,13 +471,26 @@ def _executor_workers(executor) -> int | None:
 
 
 def chunk_rows_limit(n_starts: int, n_data: int) -> int:
-    """Most rows in one chunk, and the padded row count of every chunk of a run (a power of two).
+    """Most rows in one chunk (a power of two): at most :data:`MAX_CHUNK_TASKS` tasks and
+    :data:`MAX_CHUNK_WEIGHT_BYTES` of weights, fixed by the starts per row and the data size.
 
-    Fixed by the starts per row and the data size only, so the probe and every later chunk, of
-    any run of the same job, share one compiled program: at most :data:`MAX_CHUNK_TASKS` tasks
-    and :data:`MAX_CHUNK_WEIGHT_BYTES` of weights. Padding rows and tasks never run.
+    Chunks of ``k`` rows are padded to ``min(limit, 2^ceil(log2 k))`` rows (padding rows and tasks
+    never run), so the chunks of a run share one compiled program (the timing probe, when there is
+    one, a second); results never depend on the padding.
     """
     return _pow2_floor(min(MAX_CHUNK_TASKS / max(1, n_starts), MAX_CHUNK_WEIGHT_BYTES / (8 * max(1, n_data))))
+
+
+#: Rows per chunk chosen by a timed probe, per job shape, for this process: later runs of the same
+#: shape skip the probe and reuse the size, hence the compiled chunk program (results never depend on it).
+_CHUNK_ROWS: dict = {}
+
+
+def _shape_key(job: RowsJob) -> tuple:
+    """What a chunk's run time depends on, apart from the data values."""
+    return (type(job.solver).__name__, repr(sorted(vars(job.solver).items())), _law_key(job.law) or id(job.law),
+            _loss_key(job.loss) or id(job.loss), job.n_starts, job.n_data, job.log_x.shape, job.n_lanes,
+            job.prune_keep, job.prune_iter, job.polish_top, job.keep_tasks)
 
 
 def _gaps(have: np.ndarray) -> list[tuple[int, int]]:
@@ -585,10 +598,16 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             stats["chunk_timings"].append((out.lo, out.hi, round(out.seconds, 4), round(out.compile_seconds, 4)))
             bar.update((out.hi - out.lo) * n_starts)
 
-        shape = chunk_rows_limit(n_starts, job.n_data)  # one padded shape, one compilation, for every chunk
-        stats["shape_rows"] = shape
+        limit = chunk_rows_limit(n_starts, job.n_data)
 
-        def run_all(ranges):
+        def shape_for(rows: int) -> int:
+            """The padded rows of every chunk of ``rows`` rows (and of a shorter last chunk): one
+            compilation per chunk size, and no chunk pays for much more padding than it has rows
+            (a pruned multi-start's cost grows with its padded shape)."""
+            return min(limit, _pow2_ceil(rows))
+
+        def run_all(ranges, shape):
+            stats["shape_rows"] = shape
             if executor is None:
                 outs = []
                 for lo, hi in ranges:
@@ -598,23 +617,28 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             return _run_on_executor(executor, job, ranges, shape, worker_devices, retries, finish, stats)
 
         gaps = _gaps(have)
-        if gaps and chunk_size is None:  # time a probe chunk, then size the rest to chunk_seconds
-            probe_rows = min(shape, max(1, math.ceil(PROBE_LANE_LOADS * job.n_lanes / n_starts)))
+        workers = _executor_workers(executor) if executor is not None else None
+        memo = (_shape_key(job), workers, float(chunk_seconds))
+        if gaps and chunk_size is None and memo in _CHUNK_ROWS:  # sized by an earlier run of this shape
+            rows = _CHUNK_ROWS[memo]
+        elif gaps and chunk_size is None:  # time a probe chunk, then size the rest to chunk_seconds
+            probe_rows = min(limit, max(1, math.ceil(PROBE_LANE_LOADS * job.n_lanes / n_starts)))
             lo, hi = gaps[0][0], min(gaps[0][0] + probe_rows, gaps[0][1])
-            (probe,) = run_all([(lo, hi)])
+            (probe,) = run_all([(lo, hi)], shape_for(hi - lo))
             busy = max(probe.seconds - probe.compile_seconds, 1e-3)
-            rows = _pow2_floor(min((hi - lo) * chunk_seconds / busy, shape))
+            rows = _pow2_floor(min((hi - lo) * chunk_seconds / busy, limit))
             remaining = int((~have).sum())
-            workers = _executor_workers(executor) if executor is not None else None
             if workers:
                 rows = min(rows, _pow2_floor(max(1, remaining / (2 * workers))))
             stats["probe_rows"] = hi - lo
+            _CHUNK_ROWS[memo] = rows
             gaps = _gaps(have)
         else:
-            rows = min(shape, max(1, int(chunk_size or n_starts) // n_starts))
+            rows = min(limit, max(1, int(chunk_size or n_starts) // n_starts))
+        rows = min(rows, max(1, int((~have).sum())))
         stats["rows_per_chunk"] = int(rows)
         if gaps:
-            run_all(_cut(gaps, rows))
+            run_all(_cut(gaps, rows), shape_for(rows))
     finally:
         bar.close()
     stats["seconds"] = time.perf_counter() - started
