@@ -73,3 +73,20 @@ def test_the_old_prune_keep_name_still_works_and_warns(monkeypatch):
     with pytest.warns(DeprecationWarning, match="prune="), pytest.raises(RuntimeError, match="stop here"):
         js.bootstrap(data, n_resamples=2, prune_keep=None, starts=np.zeros((1, 5)) + [6, 6, 0.5, 0.3, 0.3])
     assert seen["prune"] is None
+
+
+def test_a_start_that_runs_e_to_zero_is_flagged_not_silently_converged():
+    """Issue 12's per-start honesty: an end point where a log-scale parameter ran to ~0 (the objective may
+    still fall; scipy walks further down) is flagged in the starts table and the summary warns."""
+    from jaxscale.api.fit import vanishing
+
+    theta = np.array([[6.0, 7.0, 0.5, 0.3, 0.3], [6.0, 7.0, -33.0, 0.3, 0.3], [6.0, -25.0, 0.5, 0.3, -30.0]])
+    np.testing.assert_array_equal(vanishing(js.CHINCHILLA, theta), [False, True, True])  # exponents are not logs
+    # data with no irreducible term: E -> 0 is the best the law can do
+    N = np.repeat(np.geomspace(1e8, 1e10, 5), 4)
+    D = np.tile(np.geomspace(1e9, 1e11, 4), 5)
+    data = {"N": N, "D": D, "loss": 400.0 / N**0.34 + 2000.0 / D**0.36}
+    fit = js.fit(data, starts=np.array([[6.0, 7.6, -30.0, 0.34, 0.36], [6.0, 7.6, 0.5, 0.34, 0.36]]), prune=None)
+    assert fit.starts["vanishing"].all() and "warning: E ran to ~0" in fit.summary()
+    healthy = js.fit({**data, "loss": data["loss"] + 1.7}, starts=js.random_starts(js.CHINCHILLA, 8, seed=0))
+    assert not healthy.starts["vanishing"].any() and "ran to ~0" not in healthy.summary()
