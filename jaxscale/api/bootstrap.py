@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import float64, resolve_starts, run_tasks
+from ..engine.grids import spread_grid
 from ..engine.resampling import counts_from_indices, resample_counts
 from ..engine.scheduler import RowsJob, run_rows
 from ..kernels.laws import Law
@@ -442,6 +443,35 @@ def _versions() -> dict:
     return {"jaxscale": __version__, "jax": jax.__version__, "numpy": np.__version__, "pandas": pd.__version__}
 
 
+def resample_strategy(law: Law, starts, estimate: np.ndarray, n_subgrid: int, seed: int, prune, prune_iter,
+                      solver_given, solver):
+    """The starts, pruning and solver of every resample: ``(start_points, prune, prune_iter, solver)``.
+
+    ``starts``: ``"best"`` (the full-data estimate), ``"subgrid"`` (it plus ``n_subgrid - 1`` spread
+    grid starts), ``"grid"``/``"prune"`` (the law's grid; ``"prune"`` prunes even with ``prune=None``),
+    an int or an array. ``estimate`` is ``(p,)``, or ``(G, p)`` for grouped bootstraps (each group
+    from its own estimate: starts ``(G, S, p)``). One start per resample and no solver given: the
+    warm-start solver (Newton steps once the set of points inside delta settles).
+    """
+    estimate = np.asarray(estimate, np.float64)
+    if isinstance(starts, str) and starts == "best":
+        start_points = estimate[..., None, :]
+    elif isinstance(starts, str) and starts == "subgrid":
+        spread = spread_grid(law, n_subgrid - 1)
+        start_points = np.concatenate([estimate[..., None, :],
+                                       np.broadcast_to(spread, estimate.shape[:-1] + spread.shape)], axis=-2)
+    elif isinstance(starts, str):
+        start_points = law.grid()
+    else:
+        start_points = resolve_starts(law, starts, seed)
+    n_starts = start_points.shape[-2]
+    prune, prune_iter = resolve_prune(PRUNE_KEEP if isinstance(starts, str) and starts == "prune" and prune is None
+                                      else prune, prune_iter, n_starts)
+    if solver_given is None and n_starts == 1:
+        solver = WARM_SOLVER
+    return start_points, prune, prune_iter, solver
+
+
 class _Renamed:
     """Default of a renamed keyword: tells "not given" apart from ``None``."""
 
@@ -593,22 +623,10 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
                        c=c)
     else:
         check_estimate(estimate, law, loss_fn, log_x, log_y, dict(zip(law.inputs, names)), y)
-    if isinstance(starts, str) and starts == "best":
-        start_points = estimate.theta[None, :]
-    elif isinstance(starts, str) and starts == "subgrid":
-        grid = law.grid()
-        spread = grid[np.linspace(0, len(grid) - 1, max(1, n_subgrid - 1)).round().astype(int)]
-        start_points = np.concatenate([estimate.theta[None, :], spread])
-    elif isinstance(starts, str):
-        start_points = law.grid()
-    else:
-        start_points = resolve_starts(law, starts, seed)
+    start_points, prune, prune_iter, solver = resample_strategy(law, starts, estimate.theta, n_subgrid, seed, prune,
+                                                               prune_iter, solver_given, solver)
     n_starts = start_points.shape[0]
-    prune, prune_iter = resolve_prune(PRUNE_KEEP if isinstance(starts, str) and starts == "prune"
-                                      and prune is None else prune, prune_iter, n_starts)
     pruning = prune is not None
-    if solver_given is None and n_starts == 1:  # a warm start: Newton steps once the inside set settles
-        solver = WARM_SOLVER
     if clusters is not None:
         from .cluster import cluster_bootstrap
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import float64, resolve_starts
+from ..engine.grids import spread_grid
 from ..engine.cluster_resampling import cluster_counts
 from ..engine.multistart import best_of_starts
 from ..kernels.laws import Law
@@ -114,8 +115,7 @@ def fit_splits(solver, law: Law, loss: Loss, log_x, log_y, train: np.ndarray, n_
                           prune_iter=prune_iter, polish_top=8, **run)
     own = np.repeat(full.theta, R, axis=0)[:, None, :]
     if resample_starts == "subgrid":
-        grid = law.grid()
-        spread = grid[np.linspace(0, len(grid) - 1, 15).round().astype(int)]
+        spread = spread_grid(law, 15)
         own = np.concatenate([own, np.broadcast_to(spread, (S * R,) + spread.shape)], axis=1)
     draws = best_of_starts(solver, law, loss, log_x, log_y, split_counts(train, R, seed), own, polish_top=1, **run)
     return full.theta, draws.theta.reshape(S, R, -1)

@@ -269,9 +269,8 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
     solver unless one is given), ``"subgrid"`` (that optimum plus ``n_subgrid - 1`` spread grid
     starts), an int or an array; the vocabulary is that of :func:`jaxscale.fit`.
     """
-    from ..engine.multistart import PRUNE_KEEP, WARM_SOLVER
     from ..engine.scheduler import RowsJob, run_rows
-    from .bootstrap import BootstrapResult, _versions
+    from .bootstrap import BootstrapResult, _versions, resample_strategy
 
     if isinstance(starts, str) and starts not in ("grid", "best", "prune", "subgrid"):
         raise ValueError(f"starts={starts!r}: use 'grid', 'best', 'prune', 'subgrid', an int or an array")
@@ -293,21 +292,9 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
     feats, target, _ = stack_groups(parts)
     G = len(parts)
     estimates = np.stack([fitted.results[k].theta for k in keys])
-    if isinstance(starts, str) and starts == "best":
-        start_points = estimates[:, None, :]
-    elif isinstance(starts, str) and starts == "subgrid":
-        grid = law_obj.grid()
-        spread = grid[np.linspace(0, len(grid) - 1, max(1, n_subgrid - 1)).round().astype(int)]
-        start_points = np.concatenate([estimates[:, None, :], np.broadcast_to(spread, (G,) + spread.shape)], axis=1)
-    elif isinstance(starts, str):
-        start_points = law_obj.grid()
-    else:
-        start_points = resolve_starts(law_obj, starts, seed)
+    start_points, prune, prune_iter, solver_obj = resample_strategy(law_obj, starts, estimates, n_subgrid, seed,
+                                                                    prune, prune_iter, solver, solver_obj)
     n_starts = start_points.shape[-2]
-    prune, prune_iter = resolve_prune(PRUNE_KEEP if isinstance(starts, str) and starts == "prune" and prune is None
-                                      else prune, prune_iter, n_starts)
-    if solver is None and n_starts == 1:  # a warm start, as in an ungrouped bootstrap
-        solver_obj = WARM_SOLVER
     job = RowsJob(solver_obj, law_obj, loss_fn, feats, target, start_points, seed=int(seed), prune_keep=prune,
                   prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
                   group_sizes=tuple(len(t) for _, t in parts))

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..kernels.laws import Law, chinchilla_grid, product_grid
 
-__all__ = ["chinchilla_grid", "product_grid", "random_starts", "resolve_starts"]
+__all__ = ["chinchilla_grid", "product_grid", "random_starts", "resolve_starts", "spread_grid"]
 
 
 def random_starts(law: Law, n_starts: int, seed: int = 0) -> np.ndarray:
@@ -48,3 +48,9 @@ def resolve_starts(law: Law, starts, seed: int = 0) -> np.ndarray:
         i, j = bad[0]
         raise ValueError(f"starts row {i}, column {law.param_names[j]!r} is {arr[i, j]}; every start must be finite")
     return arr
+
+
+def spread_grid(law: Law, k: int) -> np.ndarray:
+    """``k`` starts of ``law.grid()`` spread evenly over it (its first and last included): ``(k, p)``."""
+    grid = law.grid()
+    return grid[np.linspace(0, len(grid) - 1, max(1, int(k))).round().astype(int)]
