@@ -292,9 +292,8 @@ class FitResult:
         derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
-        if vanishing(self.law, self.theta[None, :])[0]:
-            small = [n for n, t, log in zip(self.law.natural_names, self.theta, self.law.log_scale)
-                     if log and t < VANISHING_LOG]
+        small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
+        if small:
             lines += ["", f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
                           "may still fall in that direction, so no minimum is attained; the law is not identified "
                           "by these data (consider fixed=... or a law without that term)"]
@@ -346,13 +345,15 @@ def load_fit(path: str | Path) -> FitResult:
 VANISHING_LOG = -20.0
 
 
+def vanishing_params(law: Law, theta: np.ndarray) -> np.ndarray:
+    """``(K, p)`` bool: log-scale parameters of end points ``theta[K, p]`` below ``exp(VANISHING_LOG)``."""
+    theta = np.atleast_2d(np.asarray(theta, np.float64))
+    return np.asarray(law.log_scale, bool)[None, :] & (theta < VANISHING_LOG)
+
+
 def vanishing(law: Law, theta: np.ndarray) -> np.ndarray:
     """``(K,)`` bool: end points ``theta[K, p]`` where a log-scale parameter is below ``exp(VANISHING_LOG)``."""
-    theta = np.atleast_2d(np.asarray(theta, np.float64))
-    logs = np.asarray(law.log_scale, bool)
-    if not logs.any():
-        return np.zeros(len(theta), bool)
-    return np.any(theta[:, logs] < VANISHING_LOG, axis=1)
+    return vanishing_params(law, theta).any(axis=1)
 
 
 def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.DataFrame:
@@ -367,7 +368,7 @@ def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.D
     frame["iterations"] = res.iterations
     frame["grad_norm"] = res.grad_norm
     frame["status"] = [STATUS_NAMES.get(int(s), "padding") for s in res.status]
-    frame["vanishing"] = vanishing(law, res.theta) if len(res.theta) else np.zeros(0, bool)
+    frame["vanishing"] = vanishing(law, res.theta.reshape(-1, law.n_params))
     return frame
 
 

@@ -568,16 +568,13 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
         new = ~have[rows]
         for target, key in ((theta, "theta"), (value, "objective"), (converged, "converged"), (n_at_best, "n_at_best")):
             target[rows[new]] = np.asarray(arrays[key])[: len(rows)][new]
-        for key in tasks:
-            tasks[key][rows[new]] = np.asarray(arrays[key])[: len(rows)][new]
+        for key in TASK_FIELDS if job.keep_tasks else ():  # per-start outcomes: shaped like the chunk's arrays
+            part = np.asarray(arrays[key])
+            target = tasks.setdefault(key, np.zeros((n_rows,) + part.shape[1:], part.dtype))
+            target[rows[new]] = part[: len(rows)][new]
         have[rows] = True
 
     tasks = {}
-    if job.keep_tasks:
-        shapes = {"task_theta": (p,), "task_value": (), "task_converged": (), "task_iterations": (),
-                  "task_grad_norm": (), "task_status": ()}
-        kinds = {"task_converged": bool, "task_iterations": np.int64, "task_status": np.int64}
-        tasks = {key: np.zeros((n_rows, n_starts) + shapes[key], kinds.get(key, np.float64)) for key in TASK_FIELDS}
     fields = _FIELDS + (TASK_FIELDS if job.keep_tasks else ())
     store = ChunkStore(checkpoint, job.fingerprint, description, fields) if checkpoint is not None else None
     if store is not None:
