@@ -83,3 +83,9 @@ def spd_solve(matrix, rhs):
     for i in reversed(range(p)):
         solution[i] = (forward[i] - sum(lower[k][i] * solution[k] for k in range(i + 1, p))) / lower[i][i]
     return jnp.stack(solution)
+
+
+def finite_trial(ev, trial: jnp.ndarray) -> jnp.ndarray:
+    """Whether a trial point may be accepted: objective, gradient and the point itself all finite
+    (a non-finite point fails even where the law saturates to a finite value there)."""
+    return jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad)) & jnp.all(jnp.isfinite(trial))

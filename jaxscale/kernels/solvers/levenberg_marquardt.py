@@ -33,7 +33,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from .base import LaneSolver
-from .common import RUNNING, converged_on_change, spd_solve
+from .common import RUNNING, converged_on_change, finite_trial, spd_solve
 from .objective import evaluate
 
 
@@ -120,8 +120,7 @@ class LevenbergMarquardt(LaneSolver):
     def step(self, state: LMState, law, loss, log_x, log_y, weights) -> LMState:
         ev = evaluate(law, loss, state.trial, log_x, log_y, weights, state.polish)
         fresh = jnp.isinf(state.value)
-        # a non-finite point fails even where the law saturates to a finite value there
-        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad)) & jnp.all(jnp.isfinite(state.trial))
+        finite = finite_trial(ev, state.trial)
         accept = finite & (fresh | (ev.value < state.value))
         decrease = state.value - ev.value
         gain = decrease / jnp.maximum(state.predicted, 1e-300)

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import LaneSolver
-from .common import RUNNING, armijo_backtrack, converged_on_change
+from .common import RUNNING, armijo_backtrack, converged_on_change, finite_trial
 from .objective import evaluate, objective_value
 
 _LINESEARCHES = ("none", "backtracking")
@@ -209,8 +209,7 @@ class OptaxSolver(LaneSolver):
         trial = state.theta + state.step_size * state.direction
         ev = evaluate(law, loss, trial, log_x, log_y, weights)
         fresh = jnp.isinf(state.value)
-        # a non-finite point fails even where the law saturates to a finite value there
-        finite = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(ev.grad)) & jnp.all(jnp.isfinite(trial))
+        finite = finite_trial(ev, trial)
         slope = state.grad @ state.direction
         if self.linesearch == "backtracking":
             sufficient, shrunk, tiny = armijo_backtrack(state.value, ev.value, slope, state.step_size, self.armijo,
