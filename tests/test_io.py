@@ -384,7 +384,7 @@ def test_kind_specific_loaders(tmp_path):
 
 # ---------------------------------------------------------------------- atomic writes
 def broken_savez(file, *args, **kwargs):
-    """np.savez that dies midway (disk full) after writing part of the archive."""
+    """An array writer that dies midway (disk full) after writing part of the archive."""
     handle = file if hasattr(file, "write") else open(file, "wb")
     handle.write(b"PK\x03\x04 half an archive")
     handle.flush()
@@ -396,7 +396,7 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, monkeypat
     result = make()
     path = result.save(tmp_path / "result.npz")
     before = path.read_bytes()
-    monkeypatch.setattr(np, "savez", broken_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", broken_savez)  # the writer dies midway
     with pytest.raises(OSError, match=r"No space left"):
         result.save(path)
     assert path.read_bytes() == before
@@ -497,7 +497,7 @@ def test_cli_out_is_atomic(tmp_path, monkeypatch, capsys):
     path = tmp_path / "fit.npz"
     path.write_bytes(b"previous result")
     monkeypatch.setattr(cli, "fit", lambda *args, **kwargs: fake_fit())
-    monkeypatch.setattr(np, "savez", broken_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", broken_savez)  # the writer dies midway
     assert cli.main(["fit", "synthetic", "--out", str(path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "No space left" in err, err

@@ -96,3 +96,105 @@ def test_cli_and_plot_are_not_imported_by_the_library_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__('os').environ, "JAXSCALE_CPU_DEVICES": "1"})
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------- no import cycles, at any depth
+def resolve_import(target: str, names: list[str]) -> list[str]:
+    """``from target import a, b``: the submodules ``target.a`` when they exist, else ``target`` itself."""
+    out = []
+    for alias in names:
+        candidate = f"{target}.{alias}"
+        parts = candidate.split(".")[1:]
+        path = PACKAGE.joinpath(*parts)
+        out.append(candidate if path.with_suffix(".py").exists() or (path / "__init__.py").exists() else target)
+    return out
+
+
+def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """Module -> the jaxscale modules it names in ANY import statement (top level or inside a function).
+
+    ``from .x import y`` points at ``x.y`` when that is a module, else at ``x``; ``from .. import
+    __version__`` points at the package ``jaxscale`` itself (whose ``__init__`` imports the api).
+    Parent packages Python initialises on the way are not edges (they are not what the code names).
+    """
+    graph = {}
+    for name, (source, is_package) in sources.items():
+        package = name if is_package else name.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name.split(".")[0] == "jaxscale"}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if target.split(".")[0] == "jaxscale":
+                    edges |= set(resolve_import(target, [a.name for a in node.names]))
+        graph[name] = {e for e in edges if e != name and e in sources}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan's algorithm, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def package_sources() -> dict[str, tuple[str, bool]]:
+    return {module_name(p): (p.read_text(), p.name == "__init__.py") for p in PACKAGE.rglob("*.py")}
+
+
+def test_no_import_cycle_among_jaxscale_modules():
+    """No strongly connected component in the graph of ALL imports between jaxscale modules (function-level
+    imports included: an import hidden in a function is still a dependency, and a cycle through it is a
+    design knot even when Python happens to resolve it at run time)."""
+    found = cycles(import_graph(package_sources()))
+    assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_the_cycle_check_can_fail():
+    """A function-level import closing a loop is found; a one-way chain is not."""
+    sources = {"jaxscale.api.a": ("from .b import f\n", False),
+               "jaxscale.api.b": ("def f():\n    from .c import g\n", False),
+               "jaxscale.api.c": ("def g():\n    from . import a\n", False),
+               "jaxscale.api.d": ("from .a import f\n", False)}
+    assert cycles(import_graph(sources)) == [["jaxscale.api.a", "jaxscale.api.b", "jaxscale.api.c"]]
+    del sources["jaxscale.api.c"]
+    assert cycles(import_graph(sources)) == []

@@ -44,9 +44,9 @@ def same_rows(a, b):
 
 def test_npz_bytes_are_reproducible_and_corruption_is_detected(tmp_path):
     arrays = {"theta": np.arange(12.0).reshape(4, 3), "flag": np.array([True, False])}
-    first, second = write_npz(tmp_path / "a.npz", arrays, {"lo": 0}), write_npz(tmp_path / "b.npz", arrays, {"lo": 0})
+    first, second = (write_npz(tmp_path / name, arrays, {"lo": 0}, checksum=True) for name in ("a.npz", "b.npz"))
     assert first.read_bytes() == second.read_bytes()  # a retried chunk writes the same bytes
-    back, meta = read_npz(first)
+    meta, back = read_npz(first, verify=True)
     np.testing.assert_array_equal(back["theta"], arrays["theta"])
     assert meta["lo"] == 0 and back["flag"].dtype == bool
     assert np.load(first)["theta"].shape == (4, 3)  # still a plain .npz

@@ -400,7 +400,7 @@ class ChunkStore:
 
     def write(self, out: ChunkOutput) -> Path:
         meta = {"fingerprint": self.fingerprint, "lo": out.lo, "hi": out.hi, "format": CHUNK_FORMAT}
-        return write_npz(self.path(out.lo, out.hi), out.arrays, meta)
+        return write_npz(self.path(out.lo, out.hi), out.arrays, meta, checksum=True)
 
     def read(self, n_rows: int):
         """Yield ``(lo, hi, arrays)`` of every valid chunk of this run starting below ``n_rows``.
@@ -416,7 +416,7 @@ class ChunkStore:
             if lo >= n_rows:
                 continue
             try:
-                arrays, meta = read_npz(path)
+                meta, arrays = read_npz(path, verify=True, max_bytes=1 << 40)
                 if (meta.get("fingerprint") != self.fingerprint or meta.get("lo") != lo or meta.get("hi") != hi
                         or set(arrays) != set(self.fields) or any(len(arrays[k]) != hi - lo for k in self.fields)):
                     raise CorruptFile(f"{path}: metadata do not match the file name or this run")
