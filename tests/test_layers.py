@@ -34,6 +34,15 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def absolute_target(node: ast.ImportFrom, package: str) -> str:
+    """The absolute dotted module of ``from <module> import ...`` written in ``package``."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def imported_modules(source: str, name: str, is_package: bool = False) -> list[tuple[int, str]]:
     """(line, absolute dotted name) of every jaxscale module that module ``name`` imports."""
     package = name if is_package else name.rsplit(".", 1)[0]
@@ -42,12 +51,7 @@ def imported_modules(source: str, name: str, is_package: bool = False) -> list[t
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names if alias.name.startswith("jaxscale")]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = absolute_target(node, package)
             if not target.startswith("jaxscale"):
                 continue
             if node.module is None:  # ``from .. import plot``: the names are modules
@@ -125,12 +129,7 @@ def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 edges |= {a.name for a in node.names if a.name.split(".")[0] == "jaxscale"}
             elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - (node.level - 1)]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
+                target = absolute_target(node, package)
                 if target.split(".")[0] == "jaxscale":
                     edges |= set(resolve_import(target, [a.name for a in node.names]))
         graph[name] = {e for e in edges if e != name and e in sources}
