@@ -103,15 +103,9 @@ def test_cli_and_plot_are_not_imported_by_the_library_modules():
 
 
 # ---------------------------------------------------------------------- no import cycles, at any depth
-def resolve_import(target: str, names: list[str]) -> list[str]:
-    """``from target import a, b``: the submodules ``target.a`` when they exist, else ``target`` itself."""
-    out = []
-    for alias in names:
-        candidate = f"{target}.{alias}"
-        parts = candidate.split(".")[1:]
-        path = PACKAGE.joinpath(*parts)
-        out.append(candidate if path.with_suffix(".py").exists() or (path / "__init__.py").exists() else target)
-    return out
+def resolve_import(target: str, names: list[str], modules) -> list[str]:
+    """``from target import a, b``: the submodules ``target.a`` when they are modules, else ``target`` itself."""
+    return [f"{target}.{alias}" if f"{target}.{alias}" in modules else target for alias in names]
 
 
 def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
@@ -131,7 +125,7 @@ def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 target = absolute_target(node, package)
                 if target.split(".")[0] == "jaxscale":
-                    edges |= set(resolve_import(target, [a.name for a in node.names]))
+                    edges |= set(resolve_import(target, [a.name for a in node.names], sources))
         graph[name] = {e for e in edges if e != name and e in sources}
     return graph
 
