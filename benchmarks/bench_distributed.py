@@ -38,11 +38,12 @@ def main() -> None:
     import jax
     import jaxscale as js
     from distributed import Client, LocalCluster
-    from jaxscale.api.fit import setup
+    from jaxscale.api.problem import prepare
     from jaxscale.engine import RowsJob, run_rows
 
     frame = chinchilla_240()
-    law, loss, solver, _, _, log_x, log_y = setup(frame, "chinchilla", "huber", 1e-3, None, "N", "D", "loss", None)
+    problem = prepare(frame)
+    law, loss, solver, log_x, log_y = problem.law, problem.loss, problem.solver, problem.log_x, problem.log_y
     estimate = js.fit(frame, starts=js.chinchilla_grid()[::45])
     grid = law.grid()
     starts = np.concatenate([estimate.theta[None, :], grid[np.linspace(0, len(grid) - 1, 15).round().astype(int)]])

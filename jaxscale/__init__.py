@@ -10,21 +10,21 @@ from .engine.host import configure_cpu_devices, enable_compilation_cache
 
 configure_cpu_devices()
 from .api import datasets
-from .api.bootstrap import BootstrapResult, bootstrap
-from .api.io import load
-from .api.fit import FitResult, fit
+from .api.bootstrap import bootstrap
+from .api.fit import fit
+from .api.options import Columns
+from .api.results import BootstrapResult, FitResult, GroupedBootstrapResult, GroupedFitResult, load
 from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
 from .kernels.losses import Loss, huber, squared
-from .api.groups import GroupedBootstrapResult, GroupedFitResult
 from .api.cluster import HOFFMANN_BUDGETS, budget_labels
 from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
 from .api.emergence import metric_artefact, two_step
 from .api.extrapolation import extrapolation
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 def cpu_devices_note() -> str:
     """What ``import jaxscale`` did about JAX's CPU device count (and how to change it)."""

@@ -28,9 +28,10 @@ import pandas as pd
 
 from .engine.host import enable_compilation_cache
 from .api import datasets
-from .api.bootstrap import BootstrapResult, bootstrap
-from .api.fit import FitResult, fit
-from .api.io import atomic_file, load
+from .api.bootstrap import bootstrap
+from .api.fit import fit
+from .api.results import BootstrapResult, FitResult, load
+from .engine.npzfile import atomic_file
 from .api.isoflop import isoflop
 from .api.validation import check_int, check_seed
 

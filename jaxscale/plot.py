@@ -36,8 +36,10 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without matplotlib
     raise ImportError('jaxscale.plot needs matplotlib: pip install "jaxscale[plot]"') from err
 
-from .api.bootstrap import BootstrapResult
-from .api.fit import FitResult
+from .api.results.bootstrap import BootstrapResult
+from .api.results.fit import FitResult
+from .engine.multistart import BASIN_TOL
+from .engine.multistart import basins as engine_basins
 
 __all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
            "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact"]
@@ -639,23 +641,11 @@ def residuals(fit: FitResult | BootstrapResult, data, *, fig: Figure | None = No
 
 
 # ---------------------------------------------------------------------- multi-start landscape
-def basins(objectives, tol: float = 1e-9) -> pd.DataFrame:
-    """Group end objectives into basins: sorted values whose neighbours differ by at most ``tol``.
-
-    Returns one row per basin, best first: ``objective`` (its lowest value) and ``count``;
-    non-finite objectives form a last row with ``objective = nan``.
-    """
-    values = np.asarray(objectives, np.float64).ravel()
-    finite = np.sort(values[np.isfinite(values)])
-    rows = []
-    if finite.size:
-        breaks = np.flatnonzero(np.diff(finite) > tol) + 1
-        for group in np.split(finite, breaks):
-            rows.append({"objective": group[0], "count": group.size})
-    n_bad = int(values.size - finite.size)
-    if n_bad:
-        rows.append({"objective": np.nan, "count": n_bad})
-    return pd.DataFrame(rows, columns=["objective", "count"])
+def basins(objectives, tol: float = BASIN_TOL) -> pd.DataFrame:
+    """:func:`jaxscale.engine.multistart.basins` as a table: one row per basin, best first, columns
+    ``objective`` (its lowest value; nan for the non-finite end points) and ``count``."""
+    objective, count = engine_basins(objectives, tol)
+    return pd.DataFrame({"objective": objective, "count": count})
 
 
 def _distinct_labels(values: np.ndarray) -> list[str]:

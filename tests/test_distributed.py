@@ -11,7 +11,7 @@ import pytest
 
 import jaxscale as js
 from conftest import JIT_CACHE
-from jaxscale.api.fit import setup
+from jaxscale.api.problem import prepare
 from jaxscale.engine.scheduler import RowsJob, run_rows
 
 distributed = pytest.importorskip("distributed")
@@ -60,7 +60,8 @@ def test_cluster_bit_identical_to_local(client, data, estimate, local):
 
 def test_workers_compile_once_per_shape_not_per_chunk(client, data):
     """12 equal chunks on 2 workers: only each worker's first chunk compiles (a new solver setting)."""
-    law, loss, _, _, _, log_x, log_y = setup(data, "chinchilla", "huber", 1e-3, None, "N", "D", "loss", None)
+    problem = prepare(data)
+    law, loss, _, log_x, log_y = problem.law, problem.loss, problem.solver, problem.log_x, problem.log_y
     job = RowsJob(js.LevenbergMarquardt(max_iter=397), law, loss, log_x, log_y, STARTS, seed=7)
     out = run_rows(job, 24, executor=client, chunk_size=10, progress=False)
     compiling = [t for t in out.stats["chunk_timings"] if t[3] > 0]

@@ -15,7 +15,7 @@ import pytest
 
 import jaxscale as js
 from conftest import JIT_CACHE
-from jaxscale.api.fit import setup
+from jaxscale.api.problem import prepare
 from jaxscale.engine import scheduler
 from jaxscale.engine.batching import resolve_devices
 from jaxscale.engine.multistart import best_of_starts
@@ -28,7 +28,8 @@ STARTS = js.chinchilla_grid()[::900]  # 5 starts
 @pytest.fixture(scope="module")
 def job():
     data = js.datasets.synthetic(noise=0.02, seed=11)
-    law, loss, solver, _, _, log_x, log_y = setup(data, "chinchilla", "huber", 1e-3, None, "N", "D", "loss", None)
+    problem = prepare(data)
+    law, loss, solver, log_x, log_y = problem.law, problem.loss, problem.solver, problem.log_x, problem.log_y
     return RowsJob(solver, law, loss, log_x, log_y, STARTS, seed=4)
 
 

@@ -43,7 +43,9 @@ import pandas as pd
 
 from ..engine.cluster_resampling import cluster_counts, webb_weights
 from ..engine.multistart import best_of_starts
+from ..engine.scheduler import progress_bar
 from .prediction import corrected_residuals, fitted_and_jacobian
+from .results.bootstrap import BootstrapResult
 
 RESAMPLE_KINDS = ("case", "cluster", "wild-cluster")
 #: Hoffmann et al. (2022)'s nine isoFLOP budgets (FLOP), e.g. ``budgets=`` for Epoch's Chinchilla runs.
@@ -152,9 +154,6 @@ def cluster_bootstrap(*, resample: str, clusters: tuple[np.ndarray, np.ndarray],
                       estimate, start_points, n_resamples: int, seed: int, pruning: bool, prune: int | None,
                       prune_iter: int, polish: int, chunk_size, n_lanes, devices, progress, recipe: dict):
     """Run the cluster or wild cluster bootstrap (called by :func:`jaxscale.bootstrap`); see the module docstring."""
-    from ..engine.scheduler import progress_bar
-    from .bootstrap import BootstrapResult
-
     codes, labels = clusters
     n_clusters = len(labels)
     warn_few_clusters(n_clusters, f"resample={resample!r}")

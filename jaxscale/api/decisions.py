@@ -23,7 +23,10 @@ from ..kernels.laws import Law
 from ..kernels.losses import Loss, huber
 from ..kernels.solvers.objective import predict_and_jacobian
 from .bootstrap import BootstrapResult, bootstrap, check_level
-from .fit import FitResult, check_compute, fit, input_arrays, resolve_prune, setup
+from .fit import FitResult, fit
+from .options import Columns
+from .problem import check_compute, input_arrays, prepare
+from .search import resolve_prune
 from .prediction import corrected_residuals, quantile_pair
 
 #: Dense BF16 peak of an NVIDIA H100 SXM (FLOP/s), the default of :func:`plan`.
@@ -171,7 +174,9 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
     S, R = int(n_outcomes), int(n_resamples)
     if S < 1 or R < 2:
         raise ValueError(f"n_outcomes must be >= 1 and n_resamples >= 2, got {n_outcomes}, {n_resamples}")
-    law_obj, loss_fn, solver_obj, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, None)
+    problem = prepare(data, law, loss, delta, columns=Columns.from_keywords(n, d, y), solver=solver)
+    law_obj, loss_fn, solver_obj, frame, names = problem.law, problem.loss, problem.solver, problem.frame, problem.names
+    log_x, log_y = problem.log_x, problem.log_y
     cand = candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(candidates)
     if len(cand) == 0:
         raise ValueError("candidates is empty; give at least one (N, D) run")
@@ -387,8 +392,9 @@ def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *
     (the Huber-delta sum), ``converged``, ``inside_delta`` (residuals with :math:`|r| \le \delta`), and
     for laws of N and D the compute-optimal ``N_opt``, ``D_opt``, ``D_over_N``, ``loss_opt`` at ``C``.
     """
-    law_obj, _, solver_obj, frame, names, log_x, log_y = setup(data, law, "huber", 1e-3, solver, n, d, y, columns,
-                                                               x, fixed, tied)
+    problem = prepare(data, law, columns=Columns.from_keywords(n, d, y, x, columns), solver=solver, fixed=fixed,
+                      tied=tied)
+    law_obj, solver_obj, log_x, log_y = problem.law, problem.solver, problem.log_x, problem.log_y
     deltas = np.asarray(deltas, np.float64).ravel()
     if deltas.size == 0 or np.any(~np.isfinite(deltas) | (deltas <= 0)):
         raise ValueError(f"deltas must be finite numbers > 0, got {deltas}")

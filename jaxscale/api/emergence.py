@@ -33,7 +33,9 @@ from ..engine.cluster_resampling import cluster_counts
 from ..engine.multistart import best_of_starts
 from ..kernels.laws import LAWS, Law, product_grid
 from .bootstrap import BootstrapResult, check_level
-from .fit import FitResult, fit, input_arrays, setup
+from .fit import FitResult, fit
+from .options import Columns
+from .problem import input_arrays, prepare
 from .prediction import quantile_pair
 
 
@@ -135,10 +137,14 @@ def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metr
     R = int(n_resamples)
     if R < 2:
         raise ValueError(f"n_resamples must be >= 2, got {n_resamples}")
-    l_law, l_loss, solver, l_frame, _, l_x, l_y = setup(loss_data, loss_law, "huber", delta, None, n, d, "loss",
-                                                        columns)
-    m_law, m_loss, _, m_frame, _, m_x, m_y = setup(metric_data, m_law, metric_loss, delta, None, n, d, metric_col,
-                                                   {m_law.inputs[0]: loss_col})
+    loss_problem = prepare(loss_data, loss_law, "huber", delta, columns=Columns.from_keywords(n, d, "loss",
+                                                                                           columns=columns))
+    metric_problem = prepare(metric_data, m_law, metric_loss, delta, columns=Columns.from_keywords(
+        n, d, metric_col, columns={m_law.inputs[0]: loss_col}))
+    l_law, l_loss, solver, l_frame, l_x, l_y = (loss_problem.law, loss_problem.loss, loss_problem.solver,
+                                                loss_problem.frame, loss_problem.log_x, loss_problem.log_y)
+    m_law, m_loss, m_frame, m_x, m_y = (metric_problem.law, metric_problem.loss, metric_problem.frame,
+                                        metric_problem.log_x, metric_problem.log_y)
     loss_fit = fit(l_frame, law=l_law, starts=loss_starts, loss=l_loss, n=n, d=d, columns=columns, seed=seed)
     metric_fit = fit(m_frame, law=m_law, starts=metric_starts, loss=m_loss, y=metric_col,
                      columns={m_law.inputs[0]: loss_col}, seed=seed)

@@ -38,7 +38,9 @@ from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from .bootstrap import check_level
 from .cluster import budget_labels, compute_of
-from .fit import resolve_prune, setup
+from .options import Columns
+from .problem import prepare
+from .search import resolve_prune
 from .prediction import corrected_residuals, new_run_bounds, quantile_pair
 
 MODES = ("holdout", "leave-one-out", "rolling")
@@ -168,8 +170,10 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         resamples and the split names.
     """
     check_level(level)
-    law, loss_fn, solver, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, columns, x,
-                                                             fixed, tied)
+    problem = prepare(data, law, loss, delta, columns=Columns.from_keywords(n, d, y, x, columns), solver=solver,
+                      fixed=fixed, tied=tied)
+    law, loss_fn, solver, frame, names = problem.law, problem.loss, problem.solver, problem.frame, problem.names
+    log_x, log_y = problem.log_x, problem.log_y
     if int(n_resamples) < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     if resample_starts not in ("best", "subgrid"):

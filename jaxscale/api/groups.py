@@ -10,15 +10,20 @@ Groups may differ in size and input range; validation errors name the group.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..engine import resolve_starts
 from ..engine.batching import TaskResults
-from .fit import FitResult, _starts_frame, fit_recipe, resolve_prune, resolve_solver, setup
+from ..engine.scheduler import TASK_FIELDS, RowsJob, run_rows
+from .options import Columns
+from .problem import Problem, prepare, recipe, versions
+from .results.bootstrap import BootstrapResult
+from .results.fit import FitResult, _starts_frame
+from .results.grouped import GroupedBootstrapResult, GroupedFitResult
+from .search import resample_strategy, resolve_prune
 from .validation import as_frame
 
 
@@ -68,100 +73,24 @@ def stack_groups(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.nda
     return feats, target, mask
 
 
-@dataclass
-class GroupedFitResult:
-    """One :class:`FitResult` per group, fitted in one compiled call.
+def prepare_groups(data, by, law, loss, delta, *, columns: Columns, solver=None, fixed=None,
+                   tied=None) -> tuple[list[str], list[Any], list[Problem]]:
+    """``(by columns, keys, one Problem per group)``: the law, loss and solver are resolved once (from the
+    first group) and shared; validation errors name the group."""
+    frame = as_frame(data)
+    cols, keys, positions = split_groups(frame, by)
+    problems: list[Problem] = []
+    for key, rows in zip(keys, positions):
+        first = problems[0] if problems else None
+        problems.append(prepare(frame.iloc[rows], first.law if first else law, loss, delta, columns=columns,
+                                solver=first.solver if first else solver, fixed=None if first else fixed,
+                                tied=None if first else tied, where=f"group {key!r}: "))
+    return cols, keys, problems
 
-    Attributes
-    ----------
-    by : list of str
-        The grouping columns.
-    results : dict
-        Group key -> :class:`FitResult` (also ``result[key]``).
-    """
 
-    by: list
-    results: dict
-    recipe: dict = field(default_factory=dict)
-
-    def __getitem__(self, key) -> FitResult:
-        try:
-            return self.results[key]
-        except KeyError:
-            raise KeyError(f"no group {key!r}; groups: {list(self.results)[:10]}"
-                           + (" ..." if len(self.results) > 10 else "")) from None
-
-    def __iter__(self) -> Iterator:
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    def items(self):
-        return self.results.items()
-
-    def _index(self) -> pd.Index:
-        keys = list(self.results)
-        if len(self.by) > 1:
-            return pd.MultiIndex.from_tuples(keys, names=self.by)
-        return pd.Index(keys, name=self.by[0])
-
-    @property
-    def params(self) -> pd.DataFrame:
-        """Natural parameters, one row per group (fixed parameters included)."""
-        return pd.DataFrame([r.params.to_numpy() for r in self.results.values()], index=self._index(),
-                            columns=list(next(iter(self.results.values())).params.index))
-
-    @property
-    def objective(self) -> pd.Series:
-        return pd.Series([r.objective for r in self.results.values()], index=self._index(), name="objective")
-
-    @property
-    def converged(self) -> pd.Series:
-        return pd.Series([r.converged for r in self.results.values()], index=self._index(), name="converged")
-
-    def predict(self, **inputs) -> pd.DataFrame:
-        """Every group's prediction at the same inputs: one row per (group, point), tidy."""
-        frames = []
-        for key, res in self.results.items():
-            value = np.atleast_1d(res.predict(**inputs))
-            arrays = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in inputs.values()))
-            part = pd.DataFrame({name: a.ravel() for name, a in zip(inputs, arrays)})
-            part["prediction"] = value.ravel()
-            for col, k in zip(self.by, key if len(self.by) > 1 else (key,)):
-                part.insert(0, col, k)
-            frames.append(part)
-        return pd.concat(frames, ignore_index=True)
-
-    def compute_optimal(self, C, **other_inputs) -> pd.DataFrame:
-        """Each group's compute-optimal allocation (see :meth:`FitResult.compute_optimal`), tidy."""
-        frames = []
-        for key, res in self.results.items():
-            part = res.compute_optimal(np.atleast_1d(C), **other_inputs).copy()
-            for col, k in zip(self.by, key if len(self.by) > 1 else (key,)):
-                part.insert(0, col, k)
-            frames.append(part)
-        return pd.concat(frames, ignore_index=True)
-
-    def summary(self) -> pd.DataFrame:
-        """Parameters, objective, points and convergence per group."""
-        table = self.params.copy()
-        table["objective"] = self.objective
-        table["n_points"] = [r.n_points for r in self.results.values()]
-        table["converged"] = self.converged
-        table["at_best"] = [r.n_at_best() for r in self.results.values()]
-        return table
-
-    def save(self, path):
-        """Write every group's result in one ``.npz`` (no pickle, atomic); read it back with :func:`jaxscale.load`."""
-        from .io import save_result
-
-        return save_result(self, path)
-
-    def __repr__(self) -> str:
-        first = next(iter(self.results.values()))
-        return (f"GroupedFitResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "
-                f"converged={int(self.converged.sum())}/{len(self)})")
+def stack_problems(problems: Sequence[Problem]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`stack_groups` of the groups' fitting-space data."""
+    return stack_groups([(p.log_x, p.log_y) for p in problems])
 
 
 def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1e-3, solver=None, n="N", d="D",
@@ -174,88 +103,34 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
     :class:`~jaxscale.engine.scheduler.RowsJob` (row ``g`` = group ``g``'s 0/1 mask over its padded
     data), so ``executor=``/``checkpoint=`` work as for bootstraps. Returns a :class:`GroupedFitResult`.
     """
-    from ..engine.scheduler import TASK_FIELDS, RowsJob, run_rows
-
-    frame = as_frame(data)
-    cols, keys, positions = split_groups(frame, by)
-    parts, law_obj, loss_fn, solver_obj, names = [], None, None, None, None
-    for key, rows in zip(keys, positions):
-        sub = frame.iloc[rows]
-        law_obj, loss_fn, solver_obj, _, names, f, t = setup(
-            sub, law if law_obj is None else law_obj, loss, delta, solver if solver_obj is None else solver_obj,
-            n, d, y, columns, x, fixed if law_obj is None else None, tied if law_obj is None else None,
-            where=f"group {key!r}: ", c=c)
-        parts.append((f, t))
-    feats, target, mask = stack_groups(parts)
+    cols, keys, problems = prepare_groups(data, by, law, loss, delta, columns=Columns.from_keywords(n, d, y, x, columns, c),
+                                          solver=solver, fixed=fixed, tied=tied)
+    first = problems[0]
+    law_obj, loss_fn = first.law, first.loss
+    feats, target, mask = stack_problems(problems)
     start_points = resolve_starts(law_obj, starts, seed)
     n_groups, n_starts = len(keys), len(start_points)
     prune, prune_iter = resolve_prune(prune, prune_iter, n_starts)
-    recipe = fit_recipe(law_obj, loss_fn, solver_obj, start_points, starts, prune, prune_iter, polish, names, y)
-    job = RowsJob(solver_obj, law_obj, loss_fn, feats, target, start_points, weights=mask, prune_keep=prune,
+    made = recipe(first, start_points, starts, prune=prune, prune_iter=prune_iter, polish=polish)
+    job = RowsJob(first.solver, law_obj, loss_fn, feats, target, start_points, weights=mask, prune_keep=prune,
                   prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
-                  group_sizes=tuple(len(t) for _, t in parts), keep_tasks=True)
+                  group_sizes=tuple(len(p.log_y) for p in problems), keep_tasks=True)
     best = run_rows(job, n_groups, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size,
-                    progress=progress, retries=retries, devices=devices, description=dict(recipe, by=cols))
+                    progress=progress, retries=retries, devices=devices, description=dict(made, by=cols))
     results = {}
     for g, key in enumerate(keys):
         tasks = TaskResults(*(best.tasks[name][g] for name in TASK_FIELDS))
         results[key] = FitResult(law_obj, loss_fn, best.theta[g], float(best.value[g]), bool(best.converged[g]),
                                  _starts_frame(law_obj, start_points, tasks), int(mask[g].sum()),
-                                 dict(recipe, group=key if not isinstance(key, tuple) else list(key)))
-    return GroupedFitResult(cols, results, dict(recipe, by=cols))
-
-
-@dataclass
-class GroupedBootstrapResult:
-    """One :class:`~jaxscale.BootstrapResult` per group, all resamples of all groups fitted in one run.
-
-    Group ``g``'s resample ``r`` draws its own rows exactly as ``js.bootstrap`` of that group alone
-    with the same ``seed`` would, so the two agree (to rounding of the lane arithmetic).
-    """
-
-    by: list
-    results: dict
-    recipe: dict = field(default_factory=dict)
-
-    __getitem__ = GroupedFitResult.__getitem__
-    __iter__ = GroupedFitResult.__iter__
-    __len__ = GroupedFitResult.__len__
-    items = GroupedFitResult.items
-    _index = GroupedFitResult._index
-
-    def _tidy(self, frames: dict) -> pd.DataFrame:
-        parts = []
-        for key, part in frames.items():
-            part = part.copy()
-            for col, k in zip(self.by, key if len(self.by) > 1 else (key,)):
-                part.insert(0, col, k)
-            parts.append(part)
-        return pd.concat(parts, ignore_index=True)
-
-    def summary(self, level: float = 0.95, method: str = "percentile") -> pd.DataFrame:
-        """Each group's bootstrap table (estimate, SE, CI per parameter), stacked with the group in the index."""
-        frames = {key: res.summary(level, method).reset_index() for key, res in self.results.items()}
-        return self._tidy(frames).set_index(self.by + ["parameter"])
-
-    def predict(self, level: float = 0.95, **inputs) -> pd.DataFrame:
-        """Each group's prediction with its percentile interval over the draws (a CI of the mean curve)."""
-        return self._tidy({key: res.predict(level=level, **inputs) for key, res in self.results.items()})
-
-    def compute_optimal(self, C, level: float = 0.95, **other_inputs) -> pd.DataFrame:
-        """Each group's compute-optimal allocation with intervals, tidy."""
-        return self._tidy({key: res.compute_optimal(C, level, **other_inputs) for key, res in self.results.items()})
-
-    def __repr__(self) -> str:
-        first = next(iter(self.results.values()))
-        return (f"GroupedBootstrapResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "
-                f"n_resamples={first.n_resamples})")
+                                 dict(made, group=key if not isinstance(key, tuple) else list(key)))
+    return GroupedFitResult(cols, results, dict(made, by=cols))
 
 
 def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="grid", seed=0, loss="huber",
                      delta=1e-3, solver=None, n="N", d="D", y="loss", x="x", fixed=None, tied=None,
                      columns: Mapping[str, str] | None = None, polish: int = 1, prune="auto",
                      prune_iter=None, n_subgrid=16, n_lanes=None, chunk_size=None, devices=None,
-                     checkpoint=None, progress=None, executor=None, retries: int = 2) -> GroupedBootstrapResult:
+                     checkpoint=None, progress=None, executor=None, retries: int = 2, c=None) -> GroupedBootstrapResult:
     r"""Case-resampling bootstrap of every group at once (see :func:`jaxscale.bootstrap`).
 
     Rows of all groups are stacked (padded, weight 0) and run as one
@@ -269,9 +144,6 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
     solver unless one is given), ``"subgrid"`` (that optimum plus ``n_subgrid - 1`` spread grid
     starts), an int or an array; the vocabulary is that of :func:`jaxscale.fit`.
     """
-    from ..engine.scheduler import RowsJob, run_rows
-    from .bootstrap import BootstrapResult, _versions, resample_strategy
-
     if isinstance(starts, str) and starts not in ("grid", "best", "prune", "subgrid"):
         raise ValueError(f"starts={starts!r}: use 'grid', 'best', 'prune', 'subgrid', an int or an array")
     R = int(n_resamples)
@@ -279,40 +151,31 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
         raise ValueError(f"n_resamples must be a whole number >= 1, got {n_resamples!r}")
     fitted = fit_groups(data, by, law=law, starts=None if isinstance(starts, str) else starts, loss=loss,
                         delta=delta, solver=solver, n=n, d=d, y=y, x=x, fixed=fixed, tied=tied, columns=columns,
-                        seed=seed, n_lanes=n_lanes, devices=devices if executor is None else None)
-    frame = as_frame(data)
-    cols, keys, positions = split_groups(frame, by)
-    first = next(iter(fitted.results.values()))
-    law_obj, loss_fn = first.law, first.loss
-    solver_obj = resolve_solver(solver)
-    parts = []
-    for key, rows in zip(keys, positions):
-        *_, f, t = setup(frame.iloc[rows], law_obj, loss_fn, delta, solver_obj, n, d, y, columns, x)
-        parts.append((f, t))
-    feats, target, _ = stack_groups(parts)
-    G = len(parts)
+                        seed=seed, n_lanes=n_lanes, devices=devices if executor is None else None, c=c)
+    first_fit = next(iter(fitted.results.values()))
+    cols, keys, problems = prepare_groups(data, by, first_fit.law, first_fit.loss, delta,
+                                          columns=Columns.from_keywords(n, d, y, x, columns, c), solver=solver)
+    law_obj, loss_fn = first_fit.law, first_fit.loss
+    feats, target, _ = stack_problems(problems)
+    G = len(problems)
     estimates = np.stack([fitted.results[k].theta for k in keys])
     start_points, prune, prune_iter, solver_obj = resample_strategy(law_obj, starts, estimates, n_subgrid, seed,
-                                                                    prune, prune_iter, solver, solver_obj)
-    n_starts = start_points.shape[-2]
+                                                                    prune, prune_iter, solver, problems[0].solver)
     job = RowsJob(solver_obj, law_obj, loss_fn, feats, target, start_points, seed=int(seed), prune_keep=prune,
                   prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
-                  group_sizes=tuple(len(t) for _, t in parts))
-    recipe = {"law": law_obj.base.name, "fixed": law_obj.fixed, "tied": law_obj.tied, "loss": loss_fn.name,
-              **dict(loss_fn.params), "solver": solver_obj.name, "solver_options": solver_obj.options,
-              "starts": starts if isinstance(starts, (str, int)) else "array", "n_starts": int(n_starts),
-              "prune": prune, "prune_iter": prune_iter if prune is not None else None, "polish": int(polish),
-              "seed": int(seed), "n_resamples": R, "n_lanes": int(job.n_lanes),
-              "indices": "jax.random.fold_in(PRNGKey(seed), r) per group", "by": cols, "versions": _versions()}
+                  group_sizes=tuple(len(p.log_y) for p in problems))
+    made = recipe(problems[0], start_points, starts, prune=prune, prune_iter=prune_iter, polish=polish,
+                  solver=solver_obj, seed=int(seed), n_resamples=R, n_lanes=int(job.n_lanes),
+                  indices="jax.random.fold_in(PRNGKey(seed), r) per group", by=cols, versions=versions())
     rows = run_rows(job, G * R, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress,
-                    retries=retries, devices=devices, description=recipe)
+                    retries=retries, devices=devices, description=made)
     results = {}
     for g, key in enumerate(keys):
         sl = slice(g, G * R, G)  # job row r is resample r // G of group r % G
-        f, t = parts[g]
+        f, t = problems[g].log_x, problems[g].log_y
         est = fitted.results[key]
         results[key] = BootstrapResult(law_obj, loss_fn, np.asarray(est.theta), float(est.objective), rows.theta[sl],
                                        rows.value[sl], rows.converged[sl], rows.n_at_best[sl], f, t,
-                                       np.ones(len(t)), dict(recipe, group=list(key) if isinstance(key, tuple)
+                                       np.ones(len(t)), dict(made, group=list(key) if isinstance(key, tuple)
                                                              else key))
-    return GroupedBootstrapResult(cols, results, recipe)
+    return GroupedBootstrapResult(cols, results, made)

@@ -60,6 +60,24 @@ SUBSAMPLE_FINISH = 8
 #: End objectives within this of a row's best count as "the best basin".
 BASIN_TOL = 1e-9
 
+
+def basins(objectives, tol: float = BASIN_TOL) -> tuple[np.ndarray, np.ndarray]:
+    """Group end objectives into basins: sorted values whose neighbours differ by at most ``tol``.
+
+    Returns ``(objective, count)``, one entry per basin, best first: the basin's lowest value and how
+    many end points it holds; non-finite objectives form a last entry with ``objective = nan``.
+    """
+    values = np.asarray(objectives, np.float64).ravel()
+    finite = np.sort(values[np.isfinite(values)])
+    groups = np.split(finite, np.flatnonzero(np.diff(finite) > tol) + 1) if finite.size else []
+    lowest = [group[0] for group in groups]
+    counts = [group.size for group in groups]
+    n_bad = int(values.size - finite.size)
+    if n_bad:
+        lowest.append(np.nan)
+        counts.append(n_bad)
+    return np.asarray(lowest, np.float64), np.asarray(counts, np.int64)
+
 #: Evaluation budget meaning "no budget" in the second phase of the pruned program.
 _NO_BUDGET = 1 << 30
 

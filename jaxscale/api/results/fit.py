@@ -1,0 +1,235 @@
+"""The result of a fit: :class:`FitResult` (estimate, per-start table, recipe) and its file codec."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ...engine.batching import TaskResults
+from ...kernels.laws import Law, get_law
+from ...kernels.losses import Loss, get_loss
+from ...kernels.solvers import STATUS_NAMES
+from .. import io
+from ..problem import check_compute, predict_inputs
+
+
+@io.register_kind("fit")
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    law : Law
+    loss : Loss
+    theta : ndarray
+        Best log-space parameters (``a, b, e, alpha, beta`` for Chinchilla).
+    objective : float
+        ``sum_i w_i rho(r_i)`` at ``theta`` (the summed Huber value by default).
+    converged : bool
+        Whether the lane that produced ``theta`` met its stopping test.
+    starts : DataFrame
+        One row per start, in the order given: the start (``start_<p>``), the end point
+        (``<p>``), ``objective``, ``converged``, ``iterations``, ``grad_norm``, ``status``.
+    n_points : int
+    recipe : dict
+        Everything needed to repeat the fit.
+    """
+
+    law: Law
+    loss: Loss
+    theta: np.ndarray
+    objective: float
+    converged: bool
+    starts: pd.DataFrame
+    n_points: int
+    recipe: dict = field(default_factory=dict)
+
+    @property
+    def params(self) -> pd.Series:
+        """Natural parameters (``A = exp(a)`` ...), full precision, indexed by name; includes fixed
+        and tied parameters (see :attr:`fixed`, :attr:`tied`); fixed ones exactly as given."""
+        base = self.law.base
+        params = pd.Series(base.to_natural(self.law.expand(self.theta)), index=list(base.natural_names),
+                           name="estimate")
+        for name, value in self.law.fixed.items():
+            params[name] = value
+        return params
+
+    @property
+    def log_params(self) -> pd.Series:
+        """Fitted-space parameters of the base law (``a = log A`` ...), fixed ones included."""
+        base = self.law.base
+        return pd.Series(self.law.expand(self.theta), index=list(base.param_names), name="estimate")
+
+    @property
+    def fixed(self) -> dict[str, float]:
+        """Parameters held fixed in the fit (natural name -> value)."""
+        return self.law.fixed
+
+    @property
+    def tied(self) -> dict[str, str]:
+        """Parameters tied to another (name -> the parameter it equals)."""
+        return self.law.tied
+
+    def predict(self, N=None, D=None, **inputs) -> np.ndarray | float:
+        """Prediction of the law at the given inputs (broadcast), in natural units (loss, accuracy).
+
+        Every input of the law must be given (``N``, ``D``, ``U``, ``x`` ...); a missing or unknown
+        input raises instead of guessing.
+        """
+        return predict_inputs(self.law, self.law.expand(self.theta), N, D, inputs)
+
+    def compute_optimal(self, C, **other_inputs) -> pd.Series | pd.DataFrame:
+        """Compute-optimal ``N_opt, D_opt, D/N`` and predicted loss for compute ``C = 6 N D``.
+
+        Asks the law (:meth:`Law.compute_optimal`): closed form for Chinchilla, batched numerical
+        minimisation along ``C = 6ND`` for other laws of N and D. Further inputs (``U`` for the
+        data-constrained law) are held at ``other_inputs``. ``C`` scalar -> Series, array -> DataFrame.
+        """
+        C_arr = check_compute(C)
+        n_opt, d_opt = self.law.compute_optimal(self.theta, C_arr, **other_inputs)
+        frame = pd.DataFrame({"C": np.ravel(C_arr), "N_opt": np.ravel(n_opt), "D_opt": np.ravel(d_opt)})
+        frame["D_over_N"] = frame["D_opt"] / frame["N_opt"]
+        frame["loss"] = np.ravel(self.predict(N=frame["N_opt"].to_numpy(), D=frame["D_opt"].to_numpy(),
+                                              **{k: np.full(len(frame), v, np.float64)
+                                                 for k, v in other_inputs.items()}))
+        return frame.iloc[0] if C_arr.ndim == 0 else frame
+
+    def n_at_best(self, tol: float = 1e-9) -> int:
+        """Number of starts whose end objective is within ``tol`` of the best (after a pruned
+        multi-start, only continued starts can count)."""
+        return int(np.sum(self.starts["objective"].to_numpy() <= self.objective + tol))
+
+    def _pruned_note(self) -> str:
+        pruned = int((self.starts["status"] == "pruned").sum()) if "status" in self.starts else 0
+        if not pruned:
+            return ""
+        return (f"\npruned multi-start: {len(self.starts) - pruned} starts ran to their end (those that stopped within "
+                f"the {self.recipe.get('prune_iter')} screening evaluations, then the {self.recipe.get('prune')} lowest "
+                f"of the rest), {pruned} were pruned (prune=None runs every start to convergence)")
+
+    def summary(self) -> str:
+        """A printable table of the estimate and the fit's diagnostics."""
+        lines = [f"jaxscale fit: law={self.law.name}, loss={self.loss.name}"
+                 + "".join(f", {k}={v:g}" for k, v in self.loss.params)
+                 + f", solver={self.recipe.get('solver', '?')}",
+                 f"points={self.n_points}  starts={len(self.starts)}  converged={int(self.starts['converged'].sum())}"
+                 f"  at best (1e-9)={self.n_at_best()}" + self._pruned_note(),
+                 f"objective={self.objective:.14g}  converged={self.converged}",
+                 "",
+                 f"{'parameter':<10}{'estimate':>22}{'log-space':>14}{'':>4}"]
+        base, full = self.law.base, self.law.expand(self.theta)
+        fixed, tied = self.fixed, self.tied
+        for name, log_name, value, raw in zip(base.natural_names, base.param_names, base.to_natural(full), full):
+            log_col = f"{log_name}={raw:.7g}" if log_name != name else ""
+            flag = "  (fixed)" if name in fixed else f"  (tied to {tied[name]})" if name in tied else ""
+            lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}{flag}")
+        derived = base.derived(dict(self.params))
+        if "a_opt" in derived:
+            lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
+        small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
+        if small:
+            lines += ["", f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
+                          "may still fall in that direction, so no minimum is attained; the law is not identified "
+                          "by these data (consider fixed=... or a law without that term)"]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, float], law: str | Law = "chinchilla",
+                    source: str = "given") -> "FitResult":
+        """A result holding given natural parameters (e.g. a published law) so that ``predict``,
+        ``compute_optimal`` and the plots work on it; ``objective`` is NaN and ``starts`` empty."""
+        law = get_law(law)
+        missing = [name for name in law.natural_names if name not in params]
+        extra = [name for name in params if name not in law.natural_names]
+        if extra:
+            raise ValueError(f"unknown parameters {extra} for law {law.name!r}; its parameters are "
+                             f"{list(law.natural_names)}")
+        values = np.array([float(params[name]) for name in law.natural_names]) if not missing else None
+        if values is not None and not np.all(np.isfinite(values)):
+            bad = [n for n, v in zip(law.natural_names, values) if not np.isfinite(v)]
+            raise ValueError(f"parameters {bad} are not finite; give finite values")
+        if missing:
+            raise ValueError(f"parameters {missing} are missing for law {law.name!r}; "
+                             f"give all of {list(law.natural_names)}")
+        theta = law.from_natural(values)
+        no_starts = _starts_frame(law, np.empty((0, law.n_params)), None)
+        return cls(law, get_loss("huber", 1e-3), theta, float("nan"), True, no_starts, 0,
+                   {"law": law.name, "source": source})
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle) atomically; read it back
+        with :func:`jaxscale.load`. See :func:`jaxscale.api.io.save_result`."""
+        return io.save_result(self, path)
+
+    # ------------------------------------------------------------------ file codec (see jaxscale.api.io)
+    def _to_file(self) -> tuple[dict, dict]:
+        meta = {**io.result_meta(self.law, self.loss, self.recipe), "kind": "fit", "objective": float(self.objective),
+                "converged": bool(self.converged), "n_points": int(self.n_points),
+                "start_columns": list(self.starts.columns)}
+        return meta, {"theta": self.theta} | io.starts_arrays(self.starts)
+
+    @classmethod
+    def _check_file(cls, meta: dict, path) -> tuple[io.Header, set[str]]:
+        header = io.law_loss_header(meta, path, "fit")
+        io.meta_field(meta, "objective", io.is_number, "a number", path)
+        io.meta_field(meta, "converged", lambda v: isinstance(v, bool), "true or false", path)
+        io.meta_field(meta, "n_points", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                      "an integer >= 0", path)
+        columns = io.meta_field(meta, "start_columns", lambda v: isinstance(v, list) and all(
+            isinstance(c, str) for c in v) and len(set(v)) == len(v), "a list of distinct column names", path)
+        return header, {"theta"} | {f"starts/{c}" for c in columns}
+
+    @classmethod
+    def _from_file(cls, meta: dict, arrays: dict, header: io.Header, path) -> "FitResult":
+        p = header.law.n_params
+        theta = io.checked_array(arrays, "theta", path, "f", (p,), finite=True)
+        columns = meta["start_columns"]
+        k = arrays[f"starts/{columns[0]}"].shape[0] if columns and arrays[f"starts/{columns[0]}"].ndim else 0
+        starts = pd.DataFrame({c: io.checked_array(arrays, f"starts/{c}", path, "biufU", (k,)) for c in columns})
+        return cls(header.law, header.loss, theta, float(meta["objective"]), meta["converged"], starts,
+                   meta["n_points"], meta["recipe"])
+
+
+def load_fit(path: str | Path) -> FitResult:
+    """Read a fit written by :meth:`FitResult.save` (:func:`jaxscale.api.io.load` with ``kind="fit"``)."""
+    return io.load(path, kind="fit")
+
+
+#: A log-scale parameter whose logarithm ends below this (natural value < 2e-9) has run to the edge of
+#: its range: its term vanishes and the objective may still fall along that direction (no attained minimum).
+VANISHING_LOG = -20.0
+
+
+def vanishing_params(law: Law, theta: np.ndarray) -> np.ndarray:
+    """``(K, p)`` bool: log-scale parameters of end points ``theta[K, p]`` below ``exp(VANISHING_LOG)``."""
+    theta = np.atleast_2d(np.asarray(theta, np.float64))
+    return np.asarray(law.log_scale, bool)[None, :] & (theta < VANISHING_LOG)
+
+
+def vanishing(law: Law, theta: np.ndarray) -> np.ndarray:
+    """``(K,)`` bool: end points ``theta[K, p]`` where a log-scale parameter is below ``exp(VANISHING_LOG)``."""
+    return vanishing_params(law, theta).any(axis=1)
+
+
+def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.DataFrame:
+    frame = pd.DataFrame(starts, columns=[f"start_{p}" for p in law.param_names])
+    if res is None:  # no fit ran: the empty table with the same columns
+        res = TaskResults(*(np.empty((0, law.n_params)) if f == "theta" else np.empty(0)
+                            for f in TaskResults._fields))
+    for j, name in enumerate(law.param_names):
+        frame[name] = res.theta[:, j]
+    frame["objective"] = res.value
+    frame["converged"] = res.converged.astype(bool)
+    frame["iterations"] = res.iterations
+    frame["grad_norm"] = res.grad_norm
+    frame["status"] = [STATUS_NAMES.get(int(s), "padding") for s in res.status]
+    frame["vanishing"] = vanishing(law, res.theta.reshape(-1, law.n_params))
+    return frame
