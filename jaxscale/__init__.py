@@ -12,7 +12,9 @@ configure_cpu_devices()
 from .api import datasets
 from .api.bootstrap import bootstrap
 from .api.fit import fit
-from .api.options import Columns
+from .api import search
+from .api.options import ClusterResample, Columns, Runner
+from .api.search import Search
 from .api.results import BootstrapResult, FitResult, GroupedBootstrapResult, GroupedFitResult, load
 from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
@@ -33,7 +35,7 @@ def cpu_devices_note() -> str:
     return host.NOTE
 
 
-__all__ = ["configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
+__all__ = ["Columns", "Search", "Runner", "ClusterResample", "search", "configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__",

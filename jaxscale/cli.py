@@ -33,7 +33,11 @@ from .api.fit import fit
 from .api.results import BootstrapResult, FitResult, load
 from .engine.npzfile import atomic_file
 from .api.isoflop import isoflop
+from .api.options import Columns, Runner
+from .api.search import Search
 from .api.validation import check_int, check_seed
+from .kernels.laws import LAWS
+from .kernels.solvers import SOLVERS
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
              "hoffmann": (datasets.HOFFMANN_PARAMS, "Hoffmann et al. (2022), Approach 3 as published")}
@@ -122,10 +126,23 @@ _starts = _word_or_count({w: w for w in ("grid", "best", "prune", "subgrid")}, "
 _prune = _word_or_count({"auto": "auto", "none": None}, "starts to keep")
 
 
+def call_options(args, **search) -> tuple[Columns, Search, Runner]:
+    """The command's columns, search and runner: the ONE place CLI arguments become the API's option objects.
+
+    ``search`` overrides fields of the search (e.g. ``starts="best"`` for a plot's bootstrap).
+    """
+    columns = Columns.from_keywords(n=args.n_col, d=args.d_col, y=args.loss_col, x=args.x_col, c=args.c_col)
+    fields = {"starts": getattr(args, "starts", None), "solver": args.solver, "prune": getattr(args, "prune", "auto")}
+    runner = Runner(checkpoint=getattr(args, "checkpoint", None), chunk_size=getattr(args, "chunk_size", None),
+                    progress=False if getattr(args, "no_progress", False) else None)
+    return columns, Search(**{**fields, **search}), runner
+
+
 def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
     """Fit ``frame`` (default: ``args.data`` read) with the command's law, starts, solver and columns."""
-    return fit(read_data(args.data) if frame is None else frame, law=args.law, starts=args.starts, solver=args.solver, delta=args.delta,
-               n=args.n_col, d=args.d_col, y=args.loss_col, x=args.x_col, prune=args.prune, c=args.c_col)
+    columns, search, _ = call_options(args)
+    return fit(read_data(args.data) if frame is None else frame, law=args.law, delta=args.delta, columns=columns,
+               search=search)
 
 
 def _model(args) -> tuple[FitResult | BootstrapResult, str]:
@@ -231,10 +248,9 @@ def cmd_bootstrap(args) -> None:
         sys.stderr.write(work_estimate(args.law, args.starts, args.resamples) + "\n")
     client = _dask_client(args.dask)
     try:
-        result = bootstrap(frame, law=args.law, n_resamples=args.resamples, starts=args.starts, seed=args.seed,
-                           solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                           x=args.x_col, checkpoint=args.checkpoint, chunk_size=args.chunk_size, executor=client,
-                           progress=False if args.no_progress else None, c=args.c_col)
+        columns, search, runner = call_options(args)
+        result = bootstrap(frame, law=args.law, n_resamples=args.resamples, seed=args.seed, delta=args.delta,
+                           columns=columns, search=search, runner=runner.replace(executor=client))
     finally:
         if client is not None:
             client.close()
@@ -309,9 +325,9 @@ def cmd_plot(args) -> None:
     if boot is None and wants_boot:
         if args.resamples < 1:
             raise ValueError(f"the {kind} plot needs a bootstrap: pass --from RESULT.npz or --resamples >= 1")
-        boot = bootstrap(data, law=args.law, n_resamples=args.resamples, starts="best", seed=args.seed,
-                         solver=args.solver, delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col,
-                         x=args.x_col, estimate=fitted, c=args.c_col)
+        columns, search, _ = call_options(args, starts="best")
+        boot = bootstrap(data, law=args.law, n_resamples=args.resamples, seed=args.seed, delta=args.delta,
+                         estimate=fitted, columns=columns, search=search)
     model = fitted if fitted is not None else boot
     draw = plot.KINDS[kind]
     if kind in plot.NEEDS_DATA:
@@ -363,13 +379,14 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
     parser.add_argument("--loss-col", default="loss", help="loss (or, for sigmoid, metric) column (default loss)")
     parser.add_argument("--x-col", default="x", metavar="COLUMN",
                         help="input column of a one-input law (default x), e.g. --law power_law --x-col C")
-    parser.add_argument("--law", default="chinchilla",
+    parser.add_argument("--law", default="chinchilla", choices=sorted(LAWS),
                         help="a registered law (jaxscale.LAWS): chinchilla (default), kaplan, data_constrained (reads "
                              "a U column), or a one-input law (power_law, pure_power_law, broken_power_law, "
                              "sigmoid; reads an x column)")
-    parser.add_argument("--solver", default=None, choices=["lm", "lm-warm", "lm-exact", "lm-irls", "bfgs"],
-                        help="lm (default; IRLS curvature, polished with the exact one), lm-warm (default for one "
-                             "start per resample), lm-exact, lm-irls (the unpolished reference) or bfgs")
+    parser.add_argument("--solver", default=None, choices=sorted(SOLVERS),
+                        help="a registered solver (jaxscale.kernels.solvers.SOLVERS): lm (default; IRLS curvature, "
+                             "polished with the exact one), lm-warm (default for one start per resample), lm-exact, "
+                             "lm-irls (the unpolished reference), bfgs, optax-lbfgs ...")
     parser.add_argument("--delta", type=_positive_float, default=1e-3, help="Huber delta (default 1e-3)")
 
 
@@ -403,10 +420,10 @@ def _model_options(parser: argparse.ArgumentParser, run) -> None:
 def cmd_extrapolate(args) -> None:
     from .api.extrapolation import extrapolation
 
+    columns, search, _ = call_options(args)
     table = extrapolation(read_data(args.data), law=args.law, split=args.split, holdout=args.holdout, mode=args.mode,
-                          level=args.level, n_resamples=args.resamples, seed=args.seed, starts=args.starts,
-                          prune=args.prune, budgets=args.budgets, step=args.step, solver=args.solver,
-                          delta=args.delta, n=args.n_col, d=args.d_col, y=args.loss_col)
+                          level=args.level, n_resamples=args.resamples, seed=args.seed, budgets=args.budgets,
+                          step=args.step, delta=args.delta, columns=columns, search=search)
     if args.plot:
         from . import plot
 

@@ -44,6 +44,7 @@ import pandas as pd
 from ..engine.cluster_resampling import cluster_counts, webb_weights
 from ..engine.multistart import best_of_starts
 from ..engine.scheduler import progress_bar
+from .options import ClusterResample
 from .prediction import corrected_residuals, fitted_and_jacobian
 from .results.bootstrap import BootstrapResult
 
@@ -121,21 +122,22 @@ def cluster_codes(frame: pd.DataFrame, cluster, *, n: str = "N", d: str = "D",
     return codes.astype(np.int64), labels
 
 
-def resample_plan(frame: pd.DataFrame, resample: str, cluster, budgets, n: str, d: str, indices,
+def resample_plan(frame: pd.DataFrame, resample, n: str, d: str, indices,
                   checkpoint) -> tuple[np.ndarray, np.ndarray] | None:
-    """Check ``bootstrap``'s resampling arguments; ``None`` for the case bootstrap, else ``(codes, labels)``."""
-    if resample not in RESAMPLE_KINDS:
-        raise ValueError(f"resample must be one of {RESAMPLE_KINDS}, got {resample!r}")
-    if resample == "case":
-        if cluster is not None:
-            raise ValueError(f"cluster={cluster!r} is only used with resample='cluster' or 'wild-cluster'")
+    """Check ``bootstrap``'s ``resample`` (``"case"`` or a :class:`~jaxscale.ClusterResample`); ``None`` for the
+    case bootstrap, else ``(codes, labels)`` of the clusters."""
+    if isinstance(resample, str) and resample == "case":
         return None
+    if not isinstance(resample, ClusterResample):
+        raise ValueError(f"resample must be 'case' or a jaxscale.ClusterResample(by=..., budgets=..., wild=...), "
+                         f"got {resample!r}")
     if indices is not None:
-        raise ValueError(f"indices= gives explicit case resamples; it cannot be combined with resample={resample!r}")
+        raise ValueError(f"indices= gives explicit case resamples; it cannot be combined with "
+                         f"resample={resample.kind!r}")
     if checkpoint is not None:
-        raise ValueError(f"checkpoint= is only supported for resample='case' (resample={resample!r} runs in one "
-                         "go); drop checkpoint=")
-    return cluster_codes(frame, cluster, n=n, d=d, budgets=budgets)
+        raise ValueError(f"checkpoint= is only supported for resample='case' (resample={resample.kind!r} runs in "
+                         "one go); drop checkpoint=")
+    return cluster_codes(frame, resample.by, n=n, d=d, budgets=resample.budgets)
 
 
 def warn_few_clusters(n_clusters: int, what: str = "cluster bootstrap") -> None:

@@ -23,10 +23,11 @@ from ..kernels.laws import Law
 from ..kernels.losses import Loss, huber
 from ..kernels.solvers.objective import predict_and_jacobian
 from .bootstrap import BootstrapResult, bootstrap, check_level
-from .fit import FitResult, fit
-from .options import Columns
-from .problem import check_compute, input_arrays, prepare
-from .search import resolve_prune
+from .fit import FitResult, fit_problem
+from .migration import legacy_options
+from .options import Columns, Runner, as_columns, as_runner
+from .problem import Problem, check_compute, input_arrays, input_columns, prepare
+from .search import FIT_POLISH, Search, as_search, resolve_prune
 from .prediction import corrected_residuals, quantile_pair
 
 #: Dense BF16 peak of an NVIDIA H100 SXM (FLOP/s), the default of :func:`plan`.
@@ -126,11 +127,12 @@ def interval_width(values: np.ndarray, level: float) -> float:
 
 
 # ---------------------------------------------------------------------- rank_next_runs
+@legacy_options()
 def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n_outcomes: int = 8,
                    n_resamples: int = 200, level: float = 0.95, seed: int = 0, estimate: FitResult | None = None,
-                   starts=None, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
-                   d: str = "D", y: str = "loss", per_flop: bool = True, n_lanes: int | None = None,
-                   devices=None) -> pd.DataFrame:
+                   loss: str | Loss = "huber", delta: float = 1e-3, per_flop: bool = True,
+                   columns: Columns | Mapping[str, str] | None = None, search: Search | None = None,
+                   runner: Runner | None = None) -> pd.DataFrame:
     r"""Rank candidate next runs by the expected shrinkage of a target's interval per FLOP.
 
     For candidate ``c`` (inputs :math:`x_c`, cost :math:`6 N_c D_c`) and simulated outcome
@@ -153,16 +155,20 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
     Parameters
     ----------
     data : DataFrame
-    candidates : DataFrame or dict with columns ``N``, ``D`` (one row per candidate run)
+    candidates : DataFrame or dict (one row per candidate run)
+        The same columns as the data's law inputs (``columns.inputs``: ``N``, ``D``, ``U`` ...); with
+        ``columns.compute`` the compute column instead of the tokens (``D = C / (6N)``).
     target : see :func:`target_function`, e.g. ``("N_opt", 1e24)`` or ``("loss", {"N": 70e9, "D": 1.4e12})``
     n_outcomes : int
         Simulated outcomes per candidate (``S``).
     n_resamples : int
         Bootstrap resamples of each augmented data set (``R``).
     estimate : FitResult, optional
-        The current full-data fit (default: ``fit(data, starts=starts)``).
+        The current full-data fit (default: ``fit(data, search=Search(starts=search.starts))``).
     per_flop : bool
         Rank by shrinkage per FLOP (default) or by shrinkage alone.
+    columns, search, runner : as in :func:`jaxscale.fit`; ``search.starts`` seeds the full-data fit,
+        ``search.solver`` the refits (default: the warm-start solver for the one-start bootstraps).
 
     Returns
     -------
@@ -174,27 +180,22 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
     S, R = int(n_outcomes), int(n_resamples)
     if S < 1 or R < 2:
         raise ValueError(f"n_outcomes must be >= 1 and n_resamples >= 2, got {n_outcomes}, {n_resamples}")
-    problem = prepare(data, law, loss, delta, columns=Columns.from_keywords(n, d, y), solver=solver)
-    law_obj, loss_fn, solver_obj, frame, names = problem.law, problem.loss, problem.solver, problem.frame, problem.names
+    columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
+    problem = prepare(data, law, loss, delta, columns=columns, solver=search.solver)
+    law_obj, loss_fn, solver_obj = problem.law, problem.loss, problem.solver
     log_x, log_y = problem.log_x, problem.log_y
-    cand = candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(candidates)
-    if len(cand) == 0:
-        raise ValueError("candidates is empty; give at least one (N, D) run")
-    missing = [col for col in names if col not in cand.columns]
-    if missing:
-        raise ValueError(f"candidates lack the input column(s) {missing}; give one row per candidate run with "
-                         f"columns {names}")
-    cand_x, _ = input_arrays(law_obj, inputs={name: cand[col].to_numpy(np.float64)
-                                              for name, col in zip(law_obj.inputs, names)})
-    K = len(cand)
+    cand_x = candidate_inputs(problem, candidates)
+    K = len(cand_x)
     if estimate is None:
-        estimate = fit(frame, law=law_obj, starts=starts, loss=loss_fn, solver=solver_obj, n=n, d=d, y=y)
+        estimate = fit_problem(problem, np.ones(len(log_y)), seed, Search(starts=search.starts, solver=solver_obj),
+                               runner.local)
     values, label = target_function(law_obj, target)
     boot_seed = int(seed)
     # the bootstraps below start every resample from one point: the warm-start solver, as js.bootstrap uses
-    warm = WARM_SOLVER if solver is None else solver_obj
-    current = bootstrap(frame, law=law_obj, n_resamples=R, starts="best", seed=boot_seed, loss=loss_fn,
-                        solver=warm, n=n, d=d, y=y, estimate=estimate, n_lanes=n_lanes, devices=devices)
+    warm = WARM_SOLVER if search.solver is None else solver_obj
+    current = bootstrap(problem.frame, law=law_obj, n_resamples=R, seed=boot_seed, loss=loss_fn, estimate=estimate,
+                        columns=problem.columns, search=Search(starts="best", solver=warm),
+                        runner=Runner(n_lanes=runner.n_lanes, devices=runner.devices))
     width_now = interval_width(values(current.theta), level)
 
     rng = np.random.default_rng([int(seed), 1])
@@ -211,7 +212,7 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
     aug_x = np.concatenate([np.broadcast_to(log_x, (G,) + log_x.shape),
                             np.repeat(feats, S, axis=0)[:, None, :]], axis=1)  # (G, n+1, k)
     aug_y = np.concatenate([np.broadcast_to(log_y, (G, n_rows)), outcomes.reshape(G, 1)], axis=1)
-    run = dict(n_lanes=n_lanes, devices=devices)
+    run = dict(n_lanes=runner.n_lanes, devices=runner.devices)
     refit = best_of_starts(solver_obj, law_obj, loss_fn, aug_x, aug_y, np.ones((G, n_rows + 1)),
                            estimate.theta[None, :], polish_top=1, row_group=np.arange(G), **run)
     counts = resample_counts(boot_seed, np.arange(R), n_rows + 1).astype(np.float64)
@@ -234,6 +235,28 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
     table.attrs.update(target=label, level=level, n_outcomes=S, n_resamples=R, outcomes=outcomes,
                        widths=widths, draw_index=draw_idx, residual_index=res_idx, ranked_by=key)
     return table
+
+
+def candidate_inputs(problem: Problem, candidates) -> np.ndarray:
+    """``x[K, k]`` (natural units) of candidate runs, read from the same columns as the data: every law input
+    from its column (``columns.inputs``, e.g. ``U``), and with ``columns.compute`` the tokens derived as
+    ``D = C / (6 N)`` from the candidates' compute column."""
+    cand = candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(candidates)
+    if len(cand) == 0:
+        raise ValueError("candidates is empty; give at least one (N, D) run")
+    names, _ = input_columns(problem.law, problem.columns)
+    if problem.columns.compute is not None:
+        i_d = problem.law.inputs.index("D")
+        names[i_d] = problem.columns.compute
+    missing = [col for col in names if col not in cand.columns]
+    if missing:
+        raise ValueError(f"candidates lack the input column(s) {missing}; give one row per candidate run with "
+                         f"columns {names} (the data's columns)")
+    inputs = {name: cand[col].to_numpy(np.float64) for name, col in zip(problem.law.inputs, names)}
+    if problem.columns.compute is not None:
+        inputs["D"] = inputs["D"] / (6.0 * inputs["N"])
+    cand_x, _ = input_arrays(problem.law, inputs=inputs)
+    return cand_x
 
 
 # ---------------------------------------------------------------------- inference-aware optimum
@@ -375,16 +398,25 @@ def delta_scaled(base: Law) -> Law:
                description=base.description)
 
 
+@legacy_options()
 def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *, law: str | Law = "chinchilla",
-                C: float = 5.88e23, starts=None, prune="auto", polish: int = 8, seed: int = 0,
-                n: str = "N", d: str = "D", y: str = "loss", x: str = "x", columns: Mapping[str, str] | None = None,
-                fixed=None, tied=None, solver=None, n_lanes: int | None = None,
-                devices=None) -> pd.DataFrame:
+                C: float = 5.88e23, seed: int = 0, fixed=None, tied=None,
+                columns: Columns | Mapping[str, str] | None = None, search: Search | None = None,
+                runner: Runner | None = None) -> pd.DataFrame:
     r"""Refit for every Huber ``delta`` in ONE compiled call and show how the estimate moves.
 
     ``delta`` enters as data (see :func:`delta_scaled`), so all deltas x starts are lanes of one run
     (per-row-group data). Large deltas approach least squares (``delta = 1e4`` on log residuals of
     ~1e-2 is squared loss), small ones least absolute deviations.
+
+    Parameters
+    ----------
+    data, law, seed, fixed, tied : as in :func:`jaxscale.fit`
+    deltas : sequence of float
+        Huber thresholds (> 0).
+    C : float
+        Compute budget (FLOP) of the reported compute-optimal allocation.
+    columns, search, runner : as in :func:`jaxscale.fit` (``search.polish`` defaults to 8).
 
     Returns
     -------
@@ -392,8 +424,8 @@ def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *
     (the Huber-delta sum), ``converged``, ``inside_delta`` (residuals with :math:`|r| \le \delta`), and
     for laws of N and D the compute-optimal ``N_opt``, ``D_opt``, ``D_over_N``, ``loss_opt`` at ``C``.
     """
-    problem = prepare(data, law, columns=Columns.from_keywords(n, d, y, x, columns), solver=solver, fixed=fixed,
-                      tied=tied)
+    columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
+    problem = prepare(data, law, columns=columns, solver=search.solver, fixed=fixed, tied=tied)
     law_obj, solver_obj, log_x, log_y = problem.law, problem.solver, problem.log_x, problem.log_y
     deltas = np.asarray(deltas, np.float64).ravel()
     if deltas.size == 0 or np.any(~np.isfinite(deltas) | (deltas <= 0)):
@@ -404,10 +436,11 @@ def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *
                             np.broadcast_to(np.log(deltas)[:, None, None], (G, n_rows, 1))], axis=2)
     targets = log_y[None, :] / deltas[:, None]
     weights = np.broadcast_to((deltas**2)[:, None], (G, n_rows))
-    start_points = resolve_starts(law_obj, starts, seed)
-    prune, prune_iter = resolve_prune(prune, None, len(start_points))
+    start_points = resolve_starts(law_obj, search.starts, seed)
+    prune, prune_iter = resolve_prune(search.prune, search.prune_iter, len(start_points))
     best = best_of_starts(solver_obj, scaled, huber(1.0), feats, targets, weights, start_points,
-                          prune_keep=prune, prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes, devices=devices,
+                          prune_keep=prune, prune_iter=prune_iter, polish_top=search.polish_or(FIT_POLISH),
+                          n_lanes=runner.n_lanes, devices=runner.devices,
                           row_group=np.arange(G))
     base = law_obj.base
     natural = base.to_natural(law_obj.expand(best.theta))

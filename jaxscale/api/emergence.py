@@ -33,8 +33,10 @@ from ..engine.cluster_resampling import cluster_counts
 from ..engine.multistart import best_of_starts
 from ..kernels.laws import LAWS, Law, product_grid
 from .bootstrap import BootstrapResult, check_level
-from .fit import FitResult, fit
-from .options import Columns
+from .fit import FitResult, fit_problem
+from .migration import legacy_options
+from .options import Columns, Runner, as_columns, as_runner
+from .search import Search, as_search
 from .problem import input_arrays, prepare
 from .prediction import quantile_pair
 
@@ -110,11 +112,12 @@ class TwoStepResult:
             return np.asarray(law.untarget(z))
 
 
+@legacy_options()
 def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metric: str | Law | None = None,
              metric_col: str = "accuracy", loss_col: str = "loss", n_resamples: int = 200, seed: int = 0,
-             loss_starts=None, metric_starts=None, pair_on: str | None = None, n: str = "N", d: str = "D",
-             columns: Mapping[str, str] | None = None, delta: float = 1e-3, metric_loss: str = "squared",
-             n_lanes: int | None = None, devices=None) -> TwoStepResult:
+             loss_starts=None, metric_starts=None, pair_on: str | None = None, delta: float = 1e-3,
+             metric_loss: str = "squared", columns: Columns | Mapping[str, str] | None = None,
+             search: Search | None = None, runner: Runner | None = None) -> TwoStepResult:
     r"""Fit loss -> metric in two steps and bootstrap both jointly (see the module docstring).
 
     Parameters
@@ -129,6 +132,13 @@ def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metr
         key counts in both steps.
     loss_starts, metric_starts : starts of the full-data fits (default the laws' grids);
         resamples start from the full-data estimates.
+    columns : Columns or dict, optional
+        The loss data's columns (law inputs and the loss, as in :func:`jaxscale.fit`).
+    search : Search, optional
+        ``solver``, ``prune``, ``prune_iter``, ``polish`` of both full-data fits (their starts are
+        ``loss_starts`` and ``metric_starts``).
+    runner : Runner, optional
+        ``n_lanes``, ``devices`` of the joint bootstrap.
     """
     m_law = metric_law(metric)
     if m_law.target_scale != "raw" or len(m_law.inputs) != 1:
@@ -137,17 +147,16 @@ def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metr
     R = int(n_resamples)
     if R < 2:
         raise ValueError(f"n_resamples must be >= 2, got {n_resamples}")
-    loss_problem = prepare(loss_data, loss_law, "huber", delta, columns=Columns.from_keywords(n, d, "loss",
-                                                                                           columns=columns))
-    metric_problem = prepare(metric_data, m_law, metric_loss, delta, columns=Columns.from_keywords(
-        n, d, metric_col, columns={m_law.inputs[0]: loss_col}))
+    columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
+    loss_problem = prepare(loss_data, loss_law, "huber", delta, columns=columns, solver=search.solver)
+    metric_problem = prepare(metric_data, m_law, metric_loss, delta, solver=search.solver,
+                             columns=Columns(inputs={m_law.inputs[0]: loss_col}, y=metric_col))
     l_law, l_loss, solver, l_frame, l_x, l_y = (loss_problem.law, loss_problem.loss, loss_problem.solver,
                                                 loss_problem.frame, loss_problem.log_x, loss_problem.log_y)
     m_law, m_loss, m_frame, m_x, m_y = (metric_problem.law, metric_problem.loss, metric_problem.frame,
                                         metric_problem.log_x, metric_problem.log_y)
-    loss_fit = fit(l_frame, law=l_law, starts=loss_starts, loss=l_loss, n=n, d=d, columns=columns, seed=seed)
-    metric_fit = fit(m_frame, law=m_law, starts=metric_starts, loss=m_loss, y=metric_col,
-                     columns={m_law.inputs[0]: loss_col}, seed=seed)
+    loss_fit = fit_problem(loss_problem, np.ones(len(l_y)), seed, search.replace(starts=loss_starts), Runner())
+    metric_fit = fit_problem(metric_problem, np.ones(len(m_y)), seed, search.replace(starts=metric_starts), Runner())
     if pair_on is not None:
         for name, frame in (("loss_data", l_frame), ("metric_data", m_frame)):
             if pair_on not in frame.columns:
@@ -159,7 +168,7 @@ def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metr
     else:
         l_counts = cluster_counts(seed, np.arange(R), np.arange(len(l_frame)), stream=1)
         m_counts = cluster_counts(seed, np.arange(R), np.arange(len(m_frame)), stream=2)
-    run = dict(polish_top=1, n_lanes=n_lanes, devices=devices)
+    run = dict(polish_top=1, n_lanes=runner.n_lanes, devices=runner.devices)
     l_draws = best_of_starts(solver, l_law, l_loss, l_x, l_y, l_counts, loss_fit.theta[None, :], **run).theta
     m_draws = best_of_starts(solver, m_law, m_loss, m_x, m_y, m_counts, metric_fit.theta[None, :], **run).theta
     recipe = {"loss_law": l_law.name, "metric_law": m_law.name, "n_resamples": R, "seed": int(seed),

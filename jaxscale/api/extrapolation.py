@@ -38,9 +38,10 @@ from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from .bootstrap import check_level
 from .cluster import budget_labels, compute_of
-from .options import Columns
+from .migration import legacy_options
+from .options import Columns, Runner, as_columns, as_runner
 from .problem import prepare
-from .search import resolve_prune
+from .search import Search, as_search, resolve_prune
 from .prediction import corrected_residuals, new_run_bounds, quantile_pair
 
 MODES = ("holdout", "leave-one-out", "rolling")
@@ -123,13 +124,13 @@ def fit_splits(solver, law: Law, loss: Loss, log_x, log_y, train: np.ndarray, n_
     return full.theta, draws.theta.reshape(S, R, -1)
 
 
+@legacy_options()
 def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout: int = 1, *, mode: str = "holdout",
-                  level: float = 0.95, n_resamples: int = 1000, seed: int = 0, starts=None, prune="auto",
-                  resample_starts: str = "best", min_train: int = 3, budgets: Sequence[float] | None = None,
-                  step: float = 0.1, loss: str | Loss = "huber", delta: float = 1e-3, solver=None, n: str = "N",
-                  d: str = "D", y: str = "loss", x: str = "x", columns: Mapping[str, str] | None = None,
-                  fixed: Mapping[str, float] | None = None, tied: Mapping[str, str] | None = None,
-                  n_lanes: int | None = None, chunk_size: int | None = None, devices=None) -> pd.DataFrame:
+                  level: float = 0.95, n_resamples: int = 1000, seed: int = 0, resample_starts: str = "best",
+                  min_train: int = 3, budgets: Sequence[float] | None = None, step: float = 0.1,
+                  loss: str | Loss = "huber", delta: float = 1e-3, fixed: Mapping[str, float] | None = None,
+                  tied: Mapping[str, str] | None = None, columns: Columns | Mapping[str, str] | None = None,
+                  search: Search | None = None, runner: Runner | None = None) -> pd.DataFrame:
     r"""Fit below held-out budgets and predict the held-out runs with prediction intervals.
 
     For split ``s`` with training rows :math:`T_s`: the estimate
@@ -141,7 +142,8 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
     Parameters
     ----------
     data : DataFrame or dict of arrays
-    law, loss, delta, solver, n, d, y, x, columns, fixed, tied : as in :func:`jaxscale.fit`
+    law, loss, delta, fixed, tied, columns : as in :func:`jaxscale.fit` (with ``columns.compute`` the
+        tokens are derived as ``D = C / (6N)``)
     split : "compute", "N" or bool array
         Budgets by training compute (``C`` column, else ``6ND``) or by model size, grouped to
         the nearest of ``budgets`` or to ``step`` decades; or a mask of held-out rows.
@@ -152,8 +154,11 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         Level of both intervals.
     n_resamples, seed : bootstrap resamples per split (split ``s`` resample ``r`` uses
         ``fold_in(fold_in(PRNGKey(seed), s), r)``).
-    starts, prune : starts of each split's full fit and their pruning, as in :func:`jaxscale.fit` (default
-        the law's grid, pruned: ``"auto"``; ``None`` runs every start).
+    search : Search, optional
+        ``starts``, ``prune``, ``prune_iter``, ``solver`` of each split's full fit, as in :func:`jaxscale.fit`
+        (default the law's grid, pruned: ``"auto"``; ``prune=None`` runs every start).
+    runner : Runner, optional
+        ``n_lanes``, ``chunk_size``, ``devices``.
     resample_starts : {"best", "subgrid"}
         Resamples start from their split's estimate (``"best"``), or from it and 15 spread grid starts.
     min_train : int
@@ -170,8 +175,9 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         resamples and the split names.
     """
     check_level(level)
-    problem = prepare(data, law, loss, delta, columns=Columns.from_keywords(n, d, y, x, columns), solver=solver,
-                      fixed=fixed, tied=tied)
+    columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
+    problem = prepare(data, law, loss, delta, columns=columns, solver=search.solver, fixed=fixed, tied=tied)
+    n, d = (problem.input_columns.get(name, name) for name in ("N", "D"))  # D may be derived from compute
     law, loss_fn, solver, frame, names = problem.law, problem.loss, problem.solver, problem.frame, problem.names
     log_x, log_y = problem.log_x, problem.log_y
     if int(n_resamples) < 1:
@@ -185,9 +191,10 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
             raise ValueError(f"split {name!r} holds out no rows")
         _check_train(log_x, train[s], law, name)
     S, R = len(split_names), int(n_resamples)
-    estimates, draws = fit_splits(solver, law, loss_fn, log_x, log_y, train, R, seed, resolve_starts(law, starts, seed),
-                                  prune=prune, resample_starts=resample_starts, n_lanes=n_lanes, chunk_size=chunk_size,
-                                  devices=devices)
+    estimates, draws = fit_splits(solver, law, loss_fn, log_x, log_y, train, R, seed,
+                                  resolve_starts(law, search.starts, seed), prune=search.prune,
+                                  prune_iter=search.prune_iter, resample_starts=resample_starts,
+                                  n_lanes=runner.n_lanes, chunk_size=runner.chunk_size, devices=runner.devices)
     with float64():
         predict = jax.jit(jax.vmap(law.log_predict, in_axes=(0, None)))
         rows = []

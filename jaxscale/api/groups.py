@@ -10,7 +10,7 @@ Groups may differ in size and input range; validation errors name the group.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,12 +18,12 @@ import pandas as pd
 from ..engine import resolve_starts
 from ..engine.batching import TaskResults
 from ..engine.scheduler import TASK_FIELDS, RowsJob, run_rows
-from .options import Columns
+from .options import Columns, Runner
 from .problem import Problem, prepare, recipe, versions
 from .results.bootstrap import BootstrapResult
 from .results.fit import FitResult, _starts_frame
 from .results.grouped import GroupedBootstrapResult, GroupedFitResult
-from .search import resample_strategy, resolve_prune
+from .search import FIT_POLISH, RESAMPLE_POLISH, Search, resample_strategy, resolve_prune
 from .validation import as_frame
 
 
@@ -93,30 +93,28 @@ def stack_problems(problems: Sequence[Problem]) -> tuple[np.ndarray, np.ndarray,
     return stack_groups([(p.log_x, p.log_y) for p in problems])
 
 
-def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1e-3, solver=None, n="N", d="D",
-               y="loss", x="x", fixed=None, tied=None, columns: Mapping[str, str] | None = None, seed=0, polish=8,
-               prune="auto", prune_iter=None, n_lanes=None, chunk_size=None, devices=None, c=None, executor=None,
-               checkpoint=None, progress=None, retries: int = 2) -> GroupedFitResult:
+def fit_groups(data, by, *, law="chinchilla", loss="huber", delta=1e-3, fixed=None, tied=None, seed=0,
+               columns: Columns, search: Search, runner: Runner) -> GroupedFitResult:
     """Fit ``law`` to every group of ``data`` (rows sharing the ``by`` columns' values) in one run.
 
     Same parameters as :func:`jaxscale.fit`; see there. The groups are the rows of one
     :class:`~jaxscale.engine.scheduler.RowsJob` (row ``g`` = group ``g``'s 0/1 mask over its padded
-    data), so ``executor=``/``checkpoint=`` work as for bootstraps. Returns a :class:`GroupedFitResult`.
+    data), so ``runner.executor``/``runner.checkpoint`` work as for bootstraps. Returns a :class:`GroupedFitResult`.
     """
-    cols, keys, problems = prepare_groups(data, by, law, loss, delta, columns=Columns.from_keywords(n, d, y, x, columns, c),
-                                          solver=solver, fixed=fixed, tied=tied)
+    cols, keys, problems = prepare_groups(data, by, law, loss, delta, columns=columns, solver=search.solver,
+                                          fixed=fixed, tied=tied)
     first = problems[0]
     law_obj, loss_fn = first.law, first.loss
     feats, target, mask = stack_problems(problems)
-    start_points = resolve_starts(law_obj, starts, seed)
+    start_points = resolve_starts(law_obj, search.starts, seed)
     n_groups, n_starts = len(keys), len(start_points)
-    prune, prune_iter = resolve_prune(prune, prune_iter, n_starts)
-    made = recipe(first, start_points, starts, prune=prune, prune_iter=prune_iter, polish=polish)
+    prune, prune_iter = resolve_prune(search.prune, search.prune_iter, n_starts)
+    polish = search.polish_or(FIT_POLISH)
+    made = recipe(first, start_points, search.starts, prune=prune, prune_iter=prune_iter, polish=polish)
     job = RowsJob(first.solver, law_obj, loss_fn, feats, target, start_points, weights=mask, prune_keep=prune,
-                  prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
+                  prune_iter=prune_iter, polish_top=polish, n_lanes=runner.n_lanes,
                   group_sizes=tuple(len(p.log_y) for p in problems), keep_tasks=True)
-    best = run_rows(job, n_groups, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size,
-                    progress=progress, retries=retries, devices=devices, description=dict(made, by=cols))
+    best = run_rows(job, n_groups, **runner.jobs(), description=dict(made, by=cols))
     results = {}
     for g, key in enumerate(keys):
         tasks = TaskResults(*(best.tasks[name][g] for name in TASK_FIELDS))
@@ -126,11 +124,8 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
     return GroupedFitResult(cols, results, dict(made, by=cols))
 
 
-def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="grid", seed=0, loss="huber",
-                     delta=1e-3, solver=None, n="N", d="D", y="loss", x="x", fixed=None, tied=None,
-                     columns: Mapping[str, str] | None = None, polish: int = 1, prune="auto",
-                     prune_iter=None, n_subgrid=16, n_lanes=None, chunk_size=None, devices=None,
-                     checkpoint=None, progress=None, executor=None, retries: int = 2, c=None) -> GroupedBootstrapResult:
+def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, seed=0, loss="huber", delta=1e-3,
+                     fixed=None, tied=None, columns: Columns, search: Search, runner: Runner) -> GroupedBootstrapResult:
     r"""Case-resampling bootstrap of every group at once (see :func:`jaxscale.bootstrap`).
 
     Rows of all groups are stacked (padded, weight 0) and run as one
@@ -144,31 +139,32 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="gr
     solver unless one is given), ``"subgrid"`` (that optimum plus ``n_subgrid - 1`` spread grid
     starts), an int or an array; the vocabulary is that of :func:`jaxscale.fit`.
     """
-    if isinstance(starts, str) and starts not in ("grid", "best", "prune", "subgrid"):
-        raise ValueError(f"starts={starts!r}: use 'grid', 'best', 'prune', 'subgrid', an int or an array")
+    starts = "grid" if search.starts is None else search.starts
     R = int(n_resamples)
     if R < 1 or R != n_resamples:
         raise ValueError(f"n_resamples must be a whole number >= 1, got {n_resamples!r}")
-    fitted = fit_groups(data, by, law=law, starts=None if isinstance(starts, str) else starts, loss=loss,
-                        delta=delta, solver=solver, n=n, d=d, y=y, x=x, fixed=fixed, tied=tied, columns=columns,
-                        seed=seed, n_lanes=n_lanes, devices=devices if executor is None else None, c=c)
+    full_search = Search(starts=None if isinstance(starts, str) else starts, solver=search.solver)
+    fitted = fit_groups(data, by, law=law, loss=loss, delta=delta, fixed=fixed, tied=tied, seed=seed,
+                        columns=columns, search=full_search, runner=Runner(
+                            n_lanes=runner.n_lanes, devices=runner.devices if runner.executor is None else None))
     first_fit = next(iter(fitted.results.values()))
-    cols, keys, problems = prepare_groups(data, by, first_fit.law, first_fit.loss, delta,
-                                          columns=Columns.from_keywords(n, d, y, x, columns, c), solver=solver)
+    cols, keys, problems = prepare_groups(data, by, first_fit.law, first_fit.loss, delta, columns=columns,
+                                          solver=search.solver)
     law_obj, loss_fn = first_fit.law, first_fit.loss
     feats, target, _ = stack_problems(problems)
     G = len(problems)
     estimates = np.stack([fitted.results[k].theta for k in keys])
-    start_points, prune, prune_iter, solver_obj = resample_strategy(law_obj, starts, estimates, n_subgrid, seed,
-                                                                    prune, prune_iter, solver, problems[0].solver)
+    start_points, prune, prune_iter, solver_obj = resample_strategy(law_obj, starts, estimates, search.n_subgrid,
+                                                                    seed, search.prune, search.prune_iter,
+                                                                    search.solver, problems[0].solver)
+    polish = search.polish_or(RESAMPLE_POLISH)
     job = RowsJob(solver_obj, law_obj, loss_fn, feats, target, start_points, seed=int(seed), prune_keep=prune,
-                  prune_iter=prune_iter, polish_top=int(polish), n_lanes=n_lanes,
+                  prune_iter=prune_iter, polish_top=polish, n_lanes=runner.n_lanes,
                   group_sizes=tuple(len(p.log_y) for p in problems))
     made = recipe(problems[0], start_points, starts, prune=prune, prune_iter=prune_iter, polish=polish,
                   solver=solver_obj, seed=int(seed), n_resamples=R, n_lanes=int(job.n_lanes),
                   indices="jax.random.fold_in(PRNGKey(seed), r) per group", by=cols, versions=versions())
-    rows = run_rows(job, G * R, executor=executor, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress,
-                    retries=retries, devices=devices, description=made)
+    rows = run_rows(job, G * R, **runner.jobs(), description=made)
     results = {}
     for g, key in enumerate(keys):
         sl = slice(g, G * R, G)  # job row r is resample r // G of group r % G

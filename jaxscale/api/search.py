@@ -1,11 +1,19 @@
-"""How the optimum is searched: solver, starts, pruning, polishing (never what is estimated).
+"""How the optimum is searched: :class:`Search` (solver, starts, pruning, polishing), never what is estimated.
 
-:func:`resolve_solver`, :func:`resolve_prune` and :func:`resample_strategy` turn the search options
-of :func:`jaxscale.fit` and :func:`jaxscale.bootstrap` into solver objects, start arrays and pruning
-settings, in one place for every driver.
+``search=Search(starts=..., solver=..., prune=..., prune_iter=..., polish=..., n_subgrid=...)`` is taken by
+:func:`jaxscale.fit`, :func:`jaxscale.bootstrap` and every decision helper. Presets, like optax's
+``alias.py``, are small functions returning one:
+
+- :func:`exhaustive`: every grid start run to convergence (no pruning): the reference search;
+- :func:`warm`: one start per resample, the full-data optimum, with the warm-start solver (bootstraps);
+- :func:`subgrid`: the full-data optimum plus ``k - 1`` grid starts spread evenly over the grid.
+
+:func:`resolve_solver`, :func:`resolve_prune` and :func:`resample_strategy` turn a search into solver
+objects, start arrays and pruning settings, in one place for every driver.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,7 +22,106 @@ from ..engine.grids import resolve_starts, spread_grid
 from ..engine.multistart import PRUNE_ITER, PRUNE_KEEP, WARM_SOLVER
 from ..kernels.laws import Law
 from ..kernels.solvers import SOLVERS, LaneSolver, LevenbergMarquardt
+from .options import as_option
 from .validation import check_int
+
+__all__ = ["Search", "as_search", "exhaustive", "warm", "subgrid", "resolve_solver", "resolve_prune",
+           "resample_strategy"]
+
+#: Default ``polish`` of a fit (its best end points refined) and of each bootstrap resample.
+FIT_POLISH = 8
+RESAMPLE_POLISH = 1
+
+#: Named start strategies (``"best"``, ``"subgrid"`` and ``"prune"`` mean something only per resample).
+START_NAMES = ("grid", "best", "prune", "subgrid")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Search:
+    """How the optimum is searched. Never changes what is estimated, only how reliably and how fast it is found.
+
+    Parameters
+    ----------
+    starts : None, "grid", "best", "subgrid", "prune", int or array (K, p)
+        ``None``/``"grid"``: the law's grid; an int: that many seeded random starts; an array: those starts.
+        Per bootstrap resample also ``"best"`` (the full-data optimum) and ``"subgrid"``.
+    solver : None, str or LaneSolver
+        A registered solver name (:data:`jaxscale.kernels.solvers.SOLVERS`) or an instance; ``None``:
+        Levenberg-Marquardt (``"lm-warm"`` for one start per resample).
+    prune : "auto", int or None
+        Starts continued after ``prune_iter`` screening evaluations (``"auto"``: 64 when there are more;
+        ``None``: every start to convergence).
+    prune_iter : int, optional
+        Screening evaluations per start (default 20).
+    polish : int, optional
+        End points refined with the exact Huber curvature (default 8 for a fit, 1 per bootstrap resample).
+    n_subgrid : int
+        Starts of ``starts="subgrid"`` (>= 2).
+
+    Examples
+    --------
+    >>> Search(starts=8, prune=None).starts
+    8
+    """
+
+    starts: Any = None
+    solver: Any = None
+    prune: int | str | None = "auto"
+    prune_iter: int | None = None
+    polish: int | None = None
+    n_subgrid: int = 16
+
+    def __post_init__(self):
+        starts = self.starts
+        if isinstance(starts, str) and starts not in START_NAMES:
+            raise ValueError(f"starts={starts!r}: use {', '.join(map(repr, START_NAMES))}, an int or an array")
+        if isinstance(starts, bool) or (not isinstance(starts, str) and starts is not None and np.ndim(starts) == 0
+                                        and not isinstance(starts, (int, np.integer))):
+            raise ValueError(f"starts={starts!r}: use None, a name ({', '.join(map(repr, START_NAMES))}), a number "
+                             "of random starts or an array of starts")
+        if self.solver is not None:
+            resolve_solver(self.solver)  # unknown names and non-solvers are refused here, once
+        if not (isinstance(self.prune, str) and self.prune == "auto"):
+            if isinstance(self.prune, str):
+                raise ValueError(f"prune={self.prune!r}: use 'auto', a number of starts to keep (>= 1) or None "
+                                 "(every start)")
+            object.__setattr__(self, "prune", check_int("prune", self.prune, 1, optional=True))
+        object.__setattr__(self, "prune_iter", check_int("prune_iter", self.prune_iter, 1, optional=True))
+        object.__setattr__(self, "polish", None if self.polish is None else check_int("polish", self.polish, 0))
+        object.__setattr__(self, "n_subgrid", check_int("n_subgrid", self.n_subgrid, 2))
+
+    def __repr__(self) -> str:
+        starts = "array" if self.starts is not None and not isinstance(self.starts, (str, int)) else self.starts
+        return (f"Search(starts={starts!r}, solver={getattr(self.solver, 'name', self.solver)!r}, prune={self.prune!r}, "
+                f"prune_iter={self.prune_iter!r}, polish={self.polish!r}, n_subgrid={self.n_subgrid!r})")
+
+    def replace(self, **changes) -> "Search":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def polish_or(self, default: int) -> int:
+        """``polish``, or the driver's default when not set."""
+        return default if self.polish is None else self.polish
+
+
+def as_search(search) -> Search:
+    """``None`` -> ``Search()``; a dict -> ``Search(**dict)``; a :class:`Search` as is."""
+    return as_option(search, Search, "js.search.exhaustive()")
+
+
+def exhaustive(solver=None, polish: int | None = None) -> Search:
+    """Every start of the law's grid run to convergence (no pruning): the reference search."""
+    return Search(starts="grid", prune=None, solver=solver, polish=polish)
+
+
+def warm(solver=None) -> Search:
+    """One start per resample, the full-data optimum; the warm-start solver unless one is given."""
+    return Search(starts="best", solver=solver)
+
+
+def subgrid(k: int = 16, solver=None) -> Search:
+    """The full-data optimum plus ``k - 1`` grid starts spread evenly over the grid, per resample."""
+    return Search(starts="subgrid", n_subgrid=k, solver=solver)
 
 
 def resolve_solver(solver) -> Any:
