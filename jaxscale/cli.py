@@ -126,12 +126,18 @@ _starts = _word_or_count({w: w for w in ("grid", "best", "prune", "subgrid")}, "
 _prune = _word_or_count({"auto": "auto", "none": None}, "starts to keep")
 
 
+def call_columns(args) -> Columns:
+    """The command's ``--n-col``, ``--d-col``, ``--c-col``, ``--loss-col``, ``--x-col`` as :class:`Columns`."""
+    return Columns.from_keywords(n=args.n_col, d=args.d_col, y=args.loss_col, x=getattr(args, "x_col", "x"),
+                                 c=args.c_col)
+
+
 def call_options(args, **search) -> tuple[Columns, Search, Runner]:
     """The command's columns, search and runner: the ONE place CLI arguments become the API's option objects.
 
     ``search`` overrides fields of the search (e.g. ``starts="best"`` for a plot's bootstrap).
     """
-    columns = Columns.from_keywords(n=args.n_col, d=args.d_col, y=args.loss_col, x=args.x_col, c=args.c_col)
+    columns = call_columns(args)
     fields = {"starts": getattr(args, "starts", None), "solver": args.solver, "prune": getattr(args, "prune", "auto")}
     runner = Runner(checkpoint=getattr(args, "checkpoint", None), chunk_size=getattr(args, "chunk_size", None),
                     progress=False if getattr(args, "no_progress", False) else None)
@@ -272,7 +278,7 @@ def cmd_isoflop(args) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = isoflop(read_data(args.data), budget=args.budget_col if args.budgets is None else args.budgets,
-                         budget_tol=args.budget_tol, n=args.n_col, d=args.d_col, y=args.loss_col, c=args.c_col,
+                         budget_tol=args.budget_tol, columns=call_columns(args),
                          method=args.method, robust=not args.least_squares, n_resamples=args.resamples,
                          seed=args.seed, level=args.level)
     for warning in caught:

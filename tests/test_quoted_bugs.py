@@ -41,22 +41,28 @@ def test_user_losses_with_one_name_do_not_share_a_kernel():
 
 
 def test_fit_and_bootstrap_share_one_multistart_vocabulary():
-    """Issue 8: ``prune`` vs ``prune_keep`` and ``polish: int`` vs ``polish: bool`` were two vocabularies."""
+    """Issue 8: ``prune`` vs ``prune_keep`` and ``polish: int`` vs ``polish: bool`` were two vocabularies.
+    Since issue 17 both take the same ``search=`` (a Search) and ``runner=`` (a Runner)."""
+    import dataclasses
     import inspect
 
     fit_params = inspect.signature(js.fit).parameters
     boot_params = inspect.signature(js.bootstrap).parameters
-    for name in ("prune", "prune_iter", "polish", "n_lanes", "chunk_size", "devices", "solver", "seed"):
+    for name in ("search", "runner", "columns", "seed"):
         assert name in fit_params and name in boot_params, name
-    assert fit_params["prune"].default == boot_params["prune"].default == "auto"
-    assert isinstance(boot_params["polish"].default, int) and not isinstance(boot_params["polish"].default, bool)
+    search_fields = {f.name: f.default for f in dataclasses.fields(js.Search)}
+    runner_fields = {f.name for f in dataclasses.fields(js.Runner)}
+    assert {"prune", "prune_iter", "polish", "solver", "starts"} <= set(search_fields)
+    assert {"n_lanes", "chunk_size", "devices"} <= runner_fields
+    assert search_fields["prune"] == "auto" and search_fields["polish"] is None  # the driver's default: 8 or 1
     with pytest.raises(ValueError, match=r"polish must be an integer >= 0, got True"):
         js.bootstrap({"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9], "D": [1e9, 3e9, 2e9, 8e9, 5e9, 9e9],
-                      "loss": [3.1, 2.9, 2.95, 2.7, 2.75, 2.6]}, n_resamples=2, polish=True)
+                      "loss": [3.1, 2.9, 2.95, 2.7, 2.75, 2.6]}, n_resamples=2, search=js.Search(polish=True))
 
 
 def test_the_old_prune_keep_name_still_works_and_warns(monkeypatch):
     from jaxscale.api import bootstrap as boot_module
+    from jaxscale.api import search as search_module
 
     seen = {}
 
@@ -66,8 +72,8 @@ def test_the_old_prune_keep_name_still_works_and_warns(monkeypatch):
 
     from types import SimpleNamespace
 
-    monkeypatch.setattr(boot_module, "resolve_prune", fake_resolve)
-    monkeypatch.setattr(boot_module, "fit", lambda *a, **k: SimpleNamespace(theta=np.zeros(5), objective=0.0))
+    monkeypatch.setattr(search_module, "resolve_prune", fake_resolve)
+    monkeypatch.setattr(boot_module, "fit_problem", lambda *a, **k: SimpleNamespace(theta=np.zeros(5), objective=0.0))
     data = {"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9], "D": [1e9, 3e9, 2e9, 8e9, 5e9, 9e9],
             "loss": [3.1, 2.9, 2.95, 2.7, 2.75, 2.6]}
     with pytest.warns(DeprecationWarning, match="prune="), pytest.raises(RuntimeError, match="stop here"):

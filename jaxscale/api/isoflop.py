@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,9 @@ import pandas as pd
 from ..engine import float64
 from ..engine.resampling import resample_counts, stratified_counts
 from ..kernels import isoflop as kernels
+from .migration import legacy_options
+from .options import Columns, Runner, as_columns
+from .search import Search
 from .validation import as_frame, positive_column
 
 METHODS = ("parabola", "profile")
@@ -170,6 +173,12 @@ def _chunked(run_chunk, ids: np.ndarray, size: int) -> list:
 
 
 # ---------------------------------------------------------------------- Approach 2: budgets
+def column_names(columns) -> tuple[str, str, str, str | None]:
+    """``(n, d, y, c)``: the columns of model size, tokens, loss and compute (or None) of a :class:`Columns`."""
+    columns = as_columns(columns)
+    return columns.column("N"), columns.column("D"), columns.y, columns.compute
+
+
 def group_budgets(log10_c: np.ndarray, tol: float) -> np.ndarray:
     r"""Budget label of every run: runs whose :math:`\log_{10} C` lie within a window ``tol`` wide.
 
@@ -325,8 +334,9 @@ class IsoflopResult(_PowerLawTables):
                 f"b = {table.loc['b', 'estimate']:.3f})")
 
 
-def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: float = 0.1, n: str = "N", d: str = "D",
-            y: str = "loss", c: str | None = None, method: str = "parabola", robust: bool = True,
+@legacy_options()
+def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: float = 0.1,
+            columns: Columns | Mapping[str, str] | None = None, method: str = "parabola", robust: bool = True,
             n_resamples: int = 1000, seed: int = 0, level: float = 0.95, min_sizes: int = 3,
             exclude_outside: bool = False, n_iter: int = 50) -> IsoflopResult:
     r"""Approach 2 of Hoffmann et al. (2022): isoFLOP profiles, their minima and the allocation power laws.
@@ -361,8 +371,10 @@ def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: fl
     budget_tol : float
         Automatic grouping: width in dex of :math:`\log_{10} C` of a budget (default 0.1, a factor
         1.26). Nominal budgets: the largest distance in dex between a run and its budget.
-    n, d, y, c : str
-        Columns of model size, tokens, loss and (optionally) compute; without ``c``, :math:`C = 6ND`.
+    columns : Columns or dict, optional
+        Columns of model size (``N``), tokens (``D``), loss (``y``) and optionally compute (``compute``;
+        without it :math:`C = 6ND`), as in :func:`jaxscale.fit`. Approach 2 fits parabolas, not a law from
+        many starts, so it takes no ``search``/``runner``.
     method : {"parabola", "profile"}
     robust : bool
     n_resamples, seed, level : bootstrap size, seed, interval level.
@@ -385,6 +397,7 @@ def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: fl
     if int(min_sizes) < 3:
         raise ValueError(f"min_sizes must be >= 3 (a parabola needs 3 model sizes), got {min_sizes}")
     frame = as_frame(data)
+    n, d, y, c = column_names(columns)
     N, C = _compute(frame, n, d, c)
     loss = positive_column(frame, y, "loss", "y")
     log10_c = np.log10(C)
@@ -530,8 +543,8 @@ class EnvelopeResult(_PowerLawTables):
                 f"a = {a['estimate']:.3f} [{a['lower']:.3f}, {a['upper']:.3f}])")
 
 
-def approach1(curves, *, run: str = "run", n: str = "N", d: str = "D", y: str = "loss", c: str | None = None,
-              n_grid: int = 64, c_range: tuple[float, float] | None = None, n_resamples: int = 1000, seed: int = 0,
+@legacy_options()
+def approach1(curves, *, run: str = "run", columns: Columns | Mapping[str, str] | None = None, n_grid: int = 64, c_range: tuple[float, float] | None = None, n_resamples: int = 1000, seed: int = 0,
               level: float = 0.95) -> EnvelopeResult:
     r"""Approach 1 of Hoffmann et al. (2022): the lower envelope of training curves.
 
@@ -554,8 +567,10 @@ def approach1(curves, *, run: str = "run", n: str = "N", d: str = "D", y: str = 
     ----------
     curves : DataFrame or dict of arrays
         Training curves in long format (see above), e.g. :func:`jaxscale.datasets.training_curves`.
-    run, n, d, y, c : str
-        Columns of the run id, model size, tokens so far, loss and (optionally) compute so far.
+    run : str
+        Column of the run id.
+    columns : Columns or dict, optional
+        Columns of model size, tokens so far, loss and (optionally) compute so far, as in :func:`isoflop`.
     n_grid : int
         Number of log-spaced compute values at which the envelope is taken.
     c_range : (float, float), optional
@@ -572,6 +587,7 @@ def approach1(curves, *, run: str = "run", n: str = "N", d: str = "D", y: str = 
     if run not in frame.columns:
         raise ValueError(f"run column {run!r} not found; available columns: {list(map(str, frame.columns))}. "
                          "Approach 1 needs training curves: one row per evaluation with a run id (run=...)")
+    n, d, y, c = column_names(columns)
     N, C = _compute(frame, n, d, c)
     loss = positive_column(frame, y, "loss", "y")
     ids = frame[run].to_numpy()
@@ -637,8 +653,9 @@ def approach1(curves, *, run: str = "run", n: str = "N", d: str = "D", y: str = 
 
 # ---------------------------------------------------------------------- side by side
 def compare_approaches(data, C: float, *, curves=None, n_resamples: int = 200, seed: int = 0, level: float = 0.95,
-                       run: str = "run", isoflop_options: dict | None = None,
-                       bootstrap_options: dict | None = None) -> pd.DataFrame:
+                       run: str = "run", isoflop_options: dict | None = None, bootstrap_options: dict | None = None,
+                       columns: Columns | Mapping[str, str] | None = None, search: Search | None = None,
+                       runner: Runner | None = None) -> pd.DataFrame:
     r"""Allocation exponents and the compute-optimal model at budget ``C`` from every available approach.
 
     - Approach 2: :func:`isoflop` on ``data`` (options in ``isoflop_options``).
@@ -646,6 +663,9 @@ def compare_approaches(data, C: float, *, curves=None, n_resamples: int = 200, s
       from the full-data optimum; options in ``bootstrap_options``): ``a_opt``, ``b_opt`` of its
       ``summary()`` and ``compute_optimal(C)``.
     - Approach 1: :func:`approach1` on ``curves`` (training curves with a ``run`` column), only if given.
+
+    ``columns`` is used by every approach; ``search`` (default ``js.search.warm()``) and ``runner`` by
+    Approach 3's bootstrap.
 
     Returns one row per approach (index ``approach``) with ``a``, ``b``, ``N_opt``, ``D_opt``, each
     with ``_lower``/``_upper`` at ``level``, and the ``method``.
@@ -664,11 +684,13 @@ def compare_approaches(data, C: float, *, curves=None, n_resamples: int = 200, s
                 "D_opt_upper": opt["D_opt_upper"]}
 
     if curves is not None:
-        rows["Approach 1"] = power_row(approach1(curves, run=run, n_resamples=n_resamples, seed=seed, level=level),
-                                       "training-curve envelope")
-    iso = isoflop(data, n_resamples=n_resamples, seed=seed, level=level, **(isoflop_options or {}))
+        rows["Approach 1"] = power_row(approach1(curves, run=run, n_resamples=n_resamples, seed=seed, level=level,
+                                                 columns=columns), "training-curve envelope")
+    iso = isoflop(data, n_resamples=n_resamples, seed=seed, level=level, columns=columns, **(isoflop_options or {}))
     rows["Approach 2"] = power_row(iso, f"isoFLOP {iso.recipe['method']}")
-    boot = bootstrap(data, n_resamples=n_resamples, starts="best", seed=seed, **(bootstrap_options or {}))
+    boot = bootstrap(data, n_resamples=n_resamples, seed=seed, columns=columns,
+                     search=search if search is not None else Search(starts="best"), runner=runner,
+                     **(bootstrap_options or {}))
     summary = boot.summary(level=level)
     opt = boot.compute_optimal(C, level=level).iloc[0]
     rows["Approach 3"] = {"method": f"parametric fit ({boot.law.name}, Huber)",
