@@ -46,4 +46,7 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     errors = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
               if out.output_type == "error"]
     assert not errors
+    old_spelling = [out.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
+                    if "separate keywords are deprecated" in out.get("text", "")]
+    assert not old_spelling, f"{path.name} uses the former spelling: {old_spelling[0]}"
     nbformat.write(notebook, tmp_path / path.name)  # executed copy, for inspection on failure

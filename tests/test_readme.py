@@ -15,6 +15,7 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
+@pytest.mark.filterwarnings("error:.*separate keywords are deprecated:DeprecationWarning")  # the new spelling only
 def test_readme_python_examples_run(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     csv, why = locate_chinchilla_csv()
