@@ -17,6 +17,7 @@ from ...kernels.losses import Loss
 from .. import io
 from ..problem import check_compute, input_arrays
 from ..validation import check_bool, check_level, identifiable
+from .summary import Summary
 
 
 def _norm_ppf(q):
@@ -219,7 +220,7 @@ class BootstrapResult:
         return float(lo), float(hi)
 
     def summary(self, level: float = 0.95, method: str = "percentile", *,
-                include_unidentifiable: bool = False) -> pd.DataFrame:
+                include_unidentifiable: bool = False) -> Summary:
         """Estimate (full-data fit), bootstrap SE and CI for every natural parameter and a_opt, b_opt, G.
 
         Fixed and tied parameters are listed too, with a ``held`` column saying so ("fixed": SE 0 by
@@ -249,7 +250,14 @@ class BootstrapResult:
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples, n_used=int(np.sum(mask)),
                            n_failed=int(np.sum(failed)),
                            n_unidentifiable=int(np.sum(~failed & ~self.identifiable)))
-        return table
+        left_out = self.n_resamples - table.attrs["n_used"]
+        title = [f"jaxscale bootstrap: law={self.law.name}, loss={self.loss.name}, {self.n_resamples} resamples "
+                 f"({self.recipe.get('resample', 'case')}), {table.attrs['n_used']} used",
+                 f"{level:.0%} {method} intervals of the parameters (a confidence interval of the law, not of a "
+                 "new run)"]
+        notes = [f"{left_out} resamples left out ({table.attrs['n_failed']} failed, "
+                 f"{table.attrs['n_unidentifiable']} unidentifiable)" if left_out else ""]
+        return Summary.of(table, title, notes)
 
     def cov(self, log: bool = False, *, include_unidentifiable: bool = False) -> pd.DataFrame:
         """Covariance of the usable draws: natural parameters, or log-space (``a, b, e, ...``) with ``log=True``."""

@@ -14,6 +14,7 @@ from ...kernels.losses import Loss, get_loss
 from ...kernels.solvers import STATUS_NAMES
 from .. import io
 from ..problem import check_compute, predict_inputs
+from .summary import Summary
 
 
 @io.register_kind("fit")
@@ -112,34 +113,39 @@ class FitResult:
                 f"the {self.recipe.get('prune_iter')} screening evaluations, then the {self.recipe.get('prune')} lowest "
                 f"of the rest), {pruned} were pruned (prune=None runs every start to convergence)")
 
-    def summary(self) -> str:
-        """A printable table of the estimate and the fit's diagnostics."""
-        lines = [f"jaxscale fit: law={self.law.name}, loss={self.loss.name}"
+    def summary(self) -> Summary:
+        """The estimate and the fit's diagnostics: a :class:`~jaxscale.api.results.summary.Summary` (a table
+        indexed by parameter with ``estimate``, ``log_value``, ``held``; the header and the notes around it
+        print with it)."""
+        title = [f"jaxscale fit: law={self.law.name}, loss={self.loss.name}"
                  + "".join(f", {k}={v:g}" for k, v in self.loss.params)
                  + f", solver={self.recipe.get('solver', '?')}",
                  f"points={self.n_points}  starts={len(self.starts)}  converged={int(self.starts['converged'].sum())}"
                  f"  at best (1e-9)={self.n_at_best()}" + self._pruned_note(),
-                 f"objective={self.objective:.14g}  converged={self.converged}",
-                 "",
-                 f"{'parameter':<10}{'estimate':>22}{'log-space':>14}{'':>4}"]
+                 f"objective={self.objective:.14g}  converged={self.converged}"]
+        lines = [f"{'parameter':<10}{'estimate':>22}{'log-space':>14}{'':>4}"]
         base, full = self.law.base, self.law.expand(self.theta)
         fixed, tied = self.fixed, self.tied
+        rows = []
         for name, log_name, value, raw in zip(base.natural_names, base.param_names, base.to_natural(full), full):
             log_col = f"{log_name}={raw:.7g}" if log_name != name else ""
-            flag = "  (fixed)" if name in fixed else f"  (tied to {tied[name]})" if name in tied else ""
-            lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}{flag}")
+            held = "fixed" if name in fixed else f"tied to {tied[name]}" if name in tied else ""
+            lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}" + (f"  ({held})" if held else ""))
+            rows.append({"parameter": name, "estimate": value, "log_name": log_name, "log_value": raw, "held": held})
+        notes = []
         derived = base.derived(dict(self.params))
         if "a_opt" in derived:
-            lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
+            notes.append(f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)")
         small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
         if small:
-            lines += ["", f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
-                          "may still fall in that direction, so no minimum is attained; the law is not identified "
-                          "by these data (consider fixed=... or a law without that term)"]
-        return "\n".join(lines)
+            notes.append(f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
+                         "may still fall in that direction, so no minimum is attained; the law is not identified "
+                         "by these data (consider fixed=... or a law without that term)")
+        table = pd.DataFrame(rows).set_index("parameter")
+        return Summary.of(table, title, ["\n\n".join(notes)], body="\n".join(lines))
 
     def __repr__(self) -> str:
-        return self.summary()
+        return self.summary().text
 
     @classmethod
     def from_params(cls, params: Mapping[str, float], law: str | Law = "chinchilla",

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import io
 from .fit import FitResult
+from .summary import Summary
 
 
 @io.register_kind("grouped-fit")
@@ -87,14 +88,18 @@ class GroupedFitResult:
             frames.append(part)
         return pd.concat(frames, ignore_index=True)
 
-    def summary(self) -> pd.DataFrame:
-        """Parameters, objective, points and convergence per group."""
+    def summary(self) -> Summary:
+        """Parameters, objective, points and convergence per group (a :class:`Summary`; groups whose best
+        start did not converge are named in the notes)."""
         table = self.params.copy()
         table["objective"] = self.objective
         table["n_points"] = [r.n_points for r in self.results.values()]
         table["converged"] = self.converged
         table["at_best"] = [r.n_at_best() for r in self.results.values()]
-        return table
+        first = next(iter(self.results.values()))
+        failed = [key for key, r in self.results.items() if not r.converged]
+        return Summary.of(table, [f"jaxscale grouped fit: law={first.law.name}, by={self.by}, {len(self)} groups"],
+                          [f"not converged: groups {failed}" if failed else ""])
 
     def save(self, path):
         """Write every group's result in one ``.npz`` (no pickle, atomic); read it back with :func:`jaxscale.load`."""
@@ -184,10 +189,15 @@ class GroupedBootstrapResult:
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
 
-    def summary(self, level: float = 0.95, method: str = "percentile") -> pd.DataFrame:
-        """Each group's bootstrap table (estimate, SE, CI per parameter), stacked with the group in the index."""
-        frames = {key: res.summary(level, method).reset_index() for key, res in self.results.items()}
-        return self._tidy(frames).set_index(self.by + ["parameter"])
+    def summary(self, level: float = 0.95, method: str = "percentile") -> Summary:
+        """Each group's bootstrap table (estimate, SE, CI per parameter), stacked with the group in the index
+        (a :class:`Summary`)."""
+        frames = {key: pd.DataFrame(res.summary(level, method)).reset_index() for key, res in self.results.items()}
+        first = next(iter(self.results.values()))
+        return Summary.of(self._tidy(frames).set_index(self.by + ["parameter"]),
+                          [f"jaxscale grouped bootstrap: law={first.law.name}, by={self.by}, {len(self)} groups, "
+                           f"{first.n_resamples} resamples each", f"{level:.0%} {method} intervals of the parameters"],
+                          [])
 
     def predict(self, level: float = 0.95, **inputs) -> pd.DataFrame:
         """Each group's prediction with its percentile interval over the draws (a CI of the mean curve)."""
