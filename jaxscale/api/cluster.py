@@ -129,8 +129,8 @@ def resample_plan(frame: pd.DataFrame, resample, n: str, d: str, indices,
     if isinstance(resample, str) and resample == "case":
         return None
     if not isinstance(resample, ClusterResample):
-        raise ValueError(f"resample must be 'case' or a jaxscale.ClusterResample(by=..., budgets=..., wild=...), "
-                         f"got {resample!r}")
+        raise ValueError(f"resample must be one of 'case' or a jaxscale.ClusterResample(by=..., budgets=..., "
+                         f"wild=...), got {resample!r}")
     if indices is not None:
         raise ValueError(f"indices= gives explicit case resamples; it cannot be combined with "
                          f"resample={resample.kind!r}")

@@ -74,7 +74,7 @@ def _cluster(call: str, old: dict, kwargs: dict) -> tuple[ClusterResample, list[
             raise ValueError(f"cluster={old['cluster']!r} is only used with resample='cluster' or 'wild-cluster'")
         return resample, []
     if resample not in ("cluster", "wild-cluster"):
-        raise ValueError(f"resample must be 'case' or a jaxscale.ClusterResample (formerly 'cluster', "
+        raise ValueError(f"resample must be one of 'case' or a jaxscale.ClusterResample (formerly 'cluster', "
                          f"'wild-cluster'), got {resample!r}")
     if old.get("cluster") is None:
         raise ValueError("resample='cluster'/'wild-cluster' needs cluster= ('budget', 'size', a column or labels)")
