@@ -43,9 +43,23 @@ class LaneSolver:
     max_iter: int = 400
 
     def init(self, theta0: jnp.ndarray) -> Any:  # pragma: no cover - abstract
+        """The state of a lane about to start at ``theta0`` (p,), before any evaluation.
+
+        Returns a NamedTuple pytree with at least ``theta`` (= ``theta0``), ``value`` (``inf``: not yet
+        evaluated, which ``step`` reads as "first call"), ``grad`` (zeros), ``iterations`` (0) and
+        ``status`` (``RUNNING``); every field has a fixed shape and dtype, so lanes stack and refill.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define init(theta0)")
 
     def step(self, state, law, loss, features, target, weights):  # pragma: no cover - abstract
+        r"""Advance one lane by exactly ONE evaluation of :math:`f(\theta) = \sum_i w_i \rho(y_i - \hat z(\theta;
+        x_i))` (value, gradient and, for Gauss-Newton solvers, :math:`J^\top W J`) and return the new state.
+
+        The step evaluates the trial point the state holds, accepts or rejects it, prepares the next trial
+        and sets ``status`` with :meth:`next_status` (so the queue can retire the lane and refill it). It is
+        traced once and vmapped over lanes: no Python control flow on values, only ``jnp.where``.
+        ``features[n, k]``, ``target[n]``, ``weights[n]`` are the lane's data in the law's fitting space.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define step(state, law, loss, features, target, "
                                   "weights)")
 

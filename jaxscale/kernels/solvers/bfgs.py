@@ -24,14 +24,16 @@ from .objective import evaluate
 
 
 class BFGSState(NamedTuple):
-    theta: jnp.ndarray
-    value: jnp.ndarray
-    grad: jnp.ndarray
-    inverse_hessian: jnp.ndarray
-    direction: jnp.ndarray
-    step_size: jnp.ndarray
-    iterations: jnp.ndarray
-    status: jnp.ndarray
+    """One BFGS lane: the accepted point and what the next trial ``theta + step_size * direction`` needs."""
+
+    theta: jnp.ndarray  # accepted point (p,)
+    value: jnp.ndarray  # f there (inf before the first evaluation)
+    grad: jnp.ndarray  # gradient there (p,)
+    inverse_hessian: jnp.ndarray  # BFGS approximation H_k of the inverse Hessian (p, p)
+    direction: jnp.ndarray  # search direction -H_k g (p,)
+    step_size: jnp.ndarray  # step along it (shrunk on each rejected trial)
+    iterations: jnp.ndarray  # evaluations so far
+    status: jnp.ndarray  # RUNNING / CONVERGED / FAILED / MAX_ITER
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class BFGS(LaneSolver):
     name: str = "bfgs"
 
     def init(self, theta0: jnp.ndarray) -> BFGSState:
+        """A lane at ``theta0`` with the identity as inverse Hessian, not yet evaluated (``value = inf``)."""
         p = theta0.shape[0]
         zero = jnp.zeros((), theta0.dtype)
         return BFGSState(theta0, jnp.full((), jnp.inf, theta0.dtype), jnp.zeros(p, theta0.dtype),
@@ -63,6 +66,13 @@ class BFGS(LaneSolver):
                          jnp.zeros((), jnp.int32), jnp.full((), RUNNING, jnp.int32))
 
     def step(self, state: BFGSState, law, loss, log_x, log_y, weights) -> BFGSState:
+        r"""Evaluate the trial point; accept it on Armijo's sufficient decrease (else shrink the step by a
+        safeguarded quadratic interpolation, within :math:`[0.1 t, 0.5 t]`), update
+        :math:`H_{k+1} = (I - \rho s y^\top) H_k (I - \rho y s^\top) + \rho s s^\top` with
+        :math:`s = \theta_{k+1} - \theta_k`, :math:`y = g_{k+1} - g_k`, :math:`\rho = 1 / s^\top y` (the first
+        update scales the identity by :math:`s^\top y / y^\top y`; skipped without positive curvature), and set
+        the next direction :math:`-H_{k+1} g_{k+1}` (steepest descent if that is not a descent direction) and
+        the status."""
         trial = state.theta + state.step_size * state.direction
         ev = evaluate(law, loss, trial, log_x, log_y, weights)
         fresh = jnp.isinf(state.value)

@@ -38,6 +38,8 @@ from .objective import evaluate
 
 
 class LMState(NamedTuple):
+    """One Levenberg-Marquardt lane: the accepted point, its model, and the trial evaluated next."""
+
     theta: jnp.ndarray  # accepted point (p,)
     value: jnp.ndarray  # f there (inf before the first evaluation)
     grad: jnp.ndarray  # (p,)
@@ -109,6 +111,8 @@ class LevenbergMarquardt(LaneSolver):
     name: str = "lm"
 
     def init(self, theta0: jnp.ndarray) -> LMState:
+        """A lane whose first trial is ``theta0`` itself (``value = inf``: the first step only evaluates it and
+        sets the initial damping from the Gauss-Newton diagonal)."""
         p = theta0.shape[0]
         zero = jnp.zeros((), theta0.dtype)
         false = jnp.zeros((), bool)
@@ -118,6 +122,11 @@ class LevenbergMarquardt(LaneSolver):
                        zero, zero, jnp.zeros((), jnp.int32), false)
 
     def step(self, state: LMState, law, loss, log_x, log_y, weights) -> LMState:
+        r"""Evaluate the trial point; accept it if it lowers :math:`f` (gain ratio against the model's
+        predicted decrease sets the damping, Nielsen's rule), then solve
+        :math:`(H_{GN} + \lambda I)\,\delta = -g` at the accepted point for the next trial. :math:`H_{GN}` is the
+        IRLS model of the robust loss until the lane's standard test is met (or the set of points inside
+        delta has settled, for ``lm-warm``), then the exact curvature (polishing)."""
         ev = evaluate(law, loss, state.trial, log_x, log_y, weights, state.polish)
         fresh = jnp.isinf(state.value)
         finite = finite_trial(ev, state.trial)

@@ -37,6 +37,9 @@ class Data(NamedTuple):
 
 
 class Evaluation(NamedTuple):
+    """One evaluation of the robust objective at a point: value, gradient, Gauss-Newton matrix and, for
+    Huber, which points lie inside delta (what ``lm-warm`` watches to switch to the exact curvature)."""
+
     value: jnp.ndarray  # f, scalar
     grad: jnp.ndarray  # g, (p,)
     gauss_newton: jnp.ndarray  # H_GN, (p, p)

@@ -51,6 +51,9 @@ _LINESEARCHES = ("none", "backtracking")
 
 
 class OptaxState(NamedTuple):
+    """One lane of an optax transformation: the accepted iterate, the transformation's state there, and the
+    next trial ``theta + step_size * direction``."""
+
     theta: jnp.ndarray  # accepted iterate (p,)
     value: jnp.ndarray  # f there (inf before the first evaluation)
     grad: jnp.ndarray  # (p,)
@@ -197,6 +200,7 @@ class OptaxSolver(LaneSolver):
 
     # ------------------------------------------------------------------ the lane
     def init(self, theta0: jnp.ndarray) -> OptaxState:
+        """A lane at ``theta0`` with the transformation's own ``init(theta0)`` state, not yet evaluated."""
         p = theta0.shape[0]
         zero = jnp.zeros((), theta0.dtype)
         return OptaxState(theta0, jnp.full((), jnp.inf, theta0.dtype), jnp.zeros(p, theta0.dtype),
@@ -204,6 +208,9 @@ class OptaxSolver(LaneSolver):
                           jnp.full((), RUNNING, jnp.int32))
 
     def step(self, state: OptaxState, law, loss, log_x, log_y, weights) -> OptaxState:
+        """Evaluate the trial point; accept it (with ``linesearch="backtracking"``: on Armijo's sufficient
+        decrease, else halve the step), feed the gradient to the transformation's ``update`` for the next
+        direction, and set the status with the shared stopping tests."""
         import optax
 
         trial = state.theta + state.step_size * state.direction
