@@ -84,6 +84,38 @@ def _cluster(call: str, old: dict, kwargs: dict) -> tuple[ClusterResample, list[
     return built, [f"resample=js.ClusterResample({', '.join(fields)})"]
 
 
+def _map_onto_options(call: str, params, old: dict, kwargs: dict, cluster_string: bool) -> list[str]:
+    """Move the former keywords ``old`` into ``kwargs`` (same-named parameters as they are, the rest as one
+    option object each); return the new spelling of each, for the warning."""
+    spelled = [f"{k}={_show(old[k])}" for k in old if k in params]
+    kwargs.update({k: old.pop(k) for k in list(old) if k in params})
+    for former, new in RENAMED.items():
+        if former in old:
+            if new in old:
+                raise TypeError(f"{call}: {former}= is the former name of {new}=; give one")
+            old[new] = old.pop(former)
+    groups = {"columns": {k: old.pop(k) for k in list(old) if k in COLUMN_KEYWORDS},
+              "search": {k: old.pop(k) for k in list(old) if k in SEARCH_KEYWORDS},
+              "runner": {k: old.pop(k) for k in list(old) if k in RUNNER_KEYWORDS},
+              "resample": {k: old.pop(k) for k in list(old) if k in ("cluster", "budgets")}}
+    if old:
+        raise TypeError(f"{call} got an unexpected keyword argument {next(iter(old))!r}")
+    for option, given in groups.items():
+        if not given and not (option == "resample" and cluster_string):
+            continue
+        if option not in params:
+            raise TypeError(f"{call} got an unexpected keyword argument {next(iter(given))!r}")
+        if option == "columns":
+            kwargs["columns"], text = _columns(call, given, kwargs.get("columns"))
+        elif option == "resample":
+            kwargs["resample"], text = _cluster(call, given, kwargs)
+        else:
+            cls = Search if option == "search" else Runner
+            kwargs[option], text = _grouped(call, option, cls, given, kwargs.get(option))
+        spelled += text
+    return spelled
+
+
 def legacy_options(positions: Sequence[str] = (), *, name: str | None = None) -> Callable:
     """Decorator: accept the former keywords (and positions) of a public call, mapped onto its new options.
 
@@ -124,32 +156,7 @@ def legacy_options(positions: Sequence[str] = (), *, name: str | None = None) ->
             cluster_string = isinstance(kwargs.get("resample"), str) and kwargs["resample"] != "case"
             if not old and not cluster_string:
                 return fn(*args, **kwargs)
-            spelled = [f"{k}={_show(old[k])}" for k in old if k in params]
-            kwargs.update({k: old.pop(k) for k in list(old) if k in params})
-            for former, new in RENAMED.items():
-                if former in old:
-                    if new in old:
-                        raise TypeError(f"{call}: {former}= is the former name of {new}=; give one")
-                    old[new] = old.pop(former)
-            groups = {"columns": {k: old.pop(k) for k in list(old) if k in COLUMN_KEYWORDS},
-                      "search": {k: old.pop(k) for k in list(old) if k in SEARCH_KEYWORDS},
-                      "runner": {k: old.pop(k) for k in list(old) if k in RUNNER_KEYWORDS},
-                      "resample": {k: old.pop(k) for k in list(old) if k in ("cluster", "budgets")}}
-            if old:
-                raise TypeError(f"{call} got an unexpected keyword argument {next(iter(old))!r}")
-            for option, given in groups.items():
-                if not given and not (option == "resample" and cluster_string):
-                    continue
-                if option not in params:
-                    raise TypeError(f"{call} got an unexpected keyword argument {next(iter(given))!r}")
-                if option == "columns":
-                    kwargs["columns"], text = _columns(call, given, kwargs.get("columns"))
-                elif option == "resample":
-                    kwargs["resample"], text = _cluster(call, given, kwargs)
-                else:
-                    cls = Search if option == "search" else Runner
-                    kwargs[option], text = _grouped(call, option, cls, given, kwargs.get(option))
-                spelled += text
+            spelled = _map_onto_options(call, params, old, kwargs, cluster_string)
             warnings.warn(f"{call}: the separate keywords are deprecated; write {call}(..., {', '.join(spelled)}) "
                           "(the former spelling goes after one minor release)", DeprecationWarning, stacklevel=2)
             return fn(*args, **kwargs)
