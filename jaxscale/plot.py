@@ -728,7 +728,7 @@ def landscape(fit: FitResult, *, ax: Axes | None = None, tol: float = 1e-9, max_
     n_best = int(shown["count"].iloc[0]) if len(shown) else 0
     solver = fit.recipe.get("solver", "")
     ax.set_title(f"{n_best:,} / {n_starts:,} starts reach the best basin" + (f" (solver: {solver})" if solver else "")
-                 + (f"\n{int(pruned.sum()):,} pruned starts not shown (prune=None fits every start)"
+                 + (f"\n{int(pruned.sum()):,} pruned starts not shown (js.search.exhaustive() fits every start)"
                     if pruned.any() else ""))
     handles = [Line2D([], [], ls="none", marker="s", markersize=9, color=ESTIMATE_COLOR, label="best basin")]
     if len(shown) > 1:

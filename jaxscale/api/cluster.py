@@ -1,14 +1,14 @@
-r"""Cluster-aware bootstrap: ``bootstrap(data, resample="cluster" | "wild-cluster", cluster=...)``.
+r"""Cluster-aware bootstrap: ``bootstrap(data, resample=ClusterResample(by=..., budgets=..., wild=False))``.
 
 Runs of one isoFLOP budget (or one model size) share more than their (N, D): a learning-rate
 schedule, a tokenizer run, the pixel grid of a digitised figure. Their errors are then correlated,
 and the case bootstrap, which treats rows as independent, gives intervals that are too narrow.
 
-``resample="cluster"``
+``resample=ClusterResample(by=...)``
     Resample whole clusters with replacement: resample ``r`` draws ``G`` cluster ids, and
     row ``i`` gets weight :math:`w_i = \#\{\text{draws of } c(i)\}` (count weights over the one
     shared data array, like the case bootstrap); every resample refits the law.
-``resample="wild-cluster"``
+``resample=ClusterResample(by=..., wild=True)``
     Keep every row, perturb the targets: with the full-data fit :math:`\hat z_i`, its
     leverage-corrected residuals :math:`\tilde r_i` (block CR2 correction per cluster, see
     :mod:`jaxscale.api.prediction`) and one Webb six-point multiplier :math:`v_c` per cluster and
@@ -26,9 +26,9 @@ Which one (measured by ``benchmarks/coverage.py --clustered``, nominal 95 %, err
 effect per budget): with Hoffmann's 9 budgets the case bootstrap covers alpha, beta, E only 55-69 % of
 the time, the cluster bootstrap 95.5-99 % (conservative), the wild cluster bootstrap 77-86 % (it
 under-covers with Huber's small delta, where the fit behaves like least absolute deviations); with
-36 budgets: case 77-83 %, cluster 94-96 % (a_opt 98 %), wild 81-87 %. Recommended: ``resample="cluster"``.
+36 budgets: case 77-83 %, cluster 94-96 % (a_opt 98 %), wild 81-87 %. Recommended: ``ClusterResample(wild=False)``.
 
-Clusters (``cluster=``): ``"budget"`` (compute ``C`` -- the ``C`` column, else ``6 N D`` -- assigned to
+Clusters (``ClusterResample(by=...)``): ``"budget"`` (compute ``C`` -- the ``C`` column, else ``6 N D`` -- assigned to
 the nearest of ``budgets=`` in log space, or rounded to ``step`` decades), ``"size"`` (``N`` by the same
 rule), a column name, or an array of labels (one per row).
 """

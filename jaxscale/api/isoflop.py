@@ -659,7 +659,7 @@ def compare_approaches(data, C: float, *, curves=None, n_resamples: int = 200, s
     r"""Allocation exponents and the compute-optimal model at budget ``C`` from every available approach.
 
     - Approach 2: :func:`isoflop` on ``data`` (options in ``isoflop_options``).
-    - Approach 3: :func:`jaxscale.bootstrap` on ``data`` with ``starts="best"`` (each resample refitted
+    - Approach 3: :func:`jaxscale.bootstrap` on ``data`` with ``search=js.search.warm()`` (each resample refitted
       from the full-data optimum; options in ``bootstrap_options``): ``a_opt``, ``b_opt`` of its
       ``summary()`` and ``compute_optimal(C)``.
     - Approach 1: :func:`approach1` on ``curves`` (training curves with a ``run`` column), only if given.

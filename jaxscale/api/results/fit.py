@@ -111,7 +111,7 @@ class FitResult:
             return ""
         return (f"\npruned multi-start: {len(self.starts) - pruned} starts ran to their end (those that stopped within "
                 f"the {self.recipe.get('prune_iter')} screening evaluations, then the {self.recipe.get('prune')} lowest "
-                f"of the rest), {pruned} were pruned (prune=None runs every start to convergence)")
+                f"of the rest), {pruned} were pruned (search=js.search.exhaustive() runs every start to convergence)")
 
     def summary(self) -> Summary:
         """The estimate and the fit's diagnostics: a :class:`~jaxscale.api.results.summary.Summary` (a table

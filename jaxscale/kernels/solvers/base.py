@@ -28,7 +28,7 @@ STATUS_MESSAGES = {
               "(e.g. solver=jaxscale.LevenbergMarquardt(max_iter=2000)) or start closer to the optimum",
     PRUNED: "pruned: screened for a few evaluations, then not continued because other starts of the same "
             "fit were lower (the pruned multi-start); its end point is where the screening stopped. Pass "
-            "prune=None to run every start to convergence",
+            "search=jaxscale.search.exhaustive() (prune=None) to run every start to convergence",
 }
 
 
