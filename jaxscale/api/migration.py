@@ -44,7 +44,7 @@ def _conflict(call: str, option: str, given: list[str]) -> TypeError:
 
 
 def _columns(call: str, old: dict, present) -> tuple[Columns, list[str]]:
-    if isinstance(present, Columns):
+    if isinstance(present, Columns) or (isinstance(present, dict) and set(present) & {"inputs", "y", "compute"}):
         raise _conflict(call, "columns", list(old))
     built = Columns.from_keywords(n=old.get("n", "N"), d=old.get("d", "D"), y=old.get("y", "loss"),
                                   x=old.get("x", "x"), columns=present, c=old.get("c"))
