@@ -174,11 +174,19 @@ def p3(js, runs, indices) -> dict:
 
 # ------------------------------------------------------------------ step 3
 def p2(js, runs, indices, grid, estimate, chunk: int, deadline: float, reserve_s: float, tol: float,
-       safety: float = 0.8) -> dict:
-    """Exhaustive grid on the largest prefix of resamples the measured rate fits before ``deadline - reserve_s``."""
+       safety: float = 0.8, prior_fits_per_s: float | None = None) -> dict:
+    """Exhaustive grid on the largest prefix of resamples the measured rate fits before ``deadline - reserve_s``.
+
+    ``prior_fits_per_s`` (P1's exhaustive rate) only shrinks ``chunk`` when two chunks would not fit the
+    time left at that rate (a slow device); the prefix itself follows the rate measured here.
+    """
     starts = "grid" if grid is None else grid
     n_starts = len(js.chinchilla_grid()) if grid is None else len(grid)
     n_total = len(indices)
+    chunk_asked = chunk
+    if prior_fits_per_s:
+        affordable = 0.4 * (deadline - reserve_s - time.perf_counter()) * prior_fits_per_s / n_starts
+        chunk = max(1, min(chunk, int(affordable)))
     calls, objectives = [], []
     done, stop = 0, "all resamples done"
     while done < n_total:
@@ -213,7 +221,8 @@ def p2(js, runs, indices, grid, estimate, chunk: int, deadline: float, reserve_s
         "complete": done == n_total, "fits_done": done * n_starts, "stop_reason": stop,
         "note": ("every fit of the resamples done ran to its stopping rule; the resamples not done were not "
                  "run and nothing is extrapolated"),
-        "chunk_resamples": chunk, "calls": calls,
+        "chunk_resamples": chunk, "chunk_resamples_asked": chunk_asked, "prior_fits_per_s (P1 exhaustive)":
+        prior_fits_per_s, "calls": calls,
         "seconds_all_calls (first compiles)": sum(c["seconds"] for c in calls),
         "seconds_after_first_call": sum(c["seconds"] for c in later),
         "fits_per_s_after_first_call": (sum(c["resamples"] for c in later) * n_starts / sum(c["seconds"] for c in later)
@@ -240,8 +249,9 @@ def agreement(js, runs, indices, estimate, exhaustive: np.ndarray, tol: float) -
 
 # ------------------------------------------------------------------ report
 def table(report: dict) -> str:
-    lines = [f"device: {report['environment'].get('device_kind')} ({report['environment'].get('backend')}), "
-             f"jax {report['environment'].get('jax')}, budget {report['budget_s']} s, took {report.get('total_s', 0):.0f} s"]
+    env = report["environment"]
+    lines = [f"device: {env.get('device_kind')} ({env.get('backend')}), jax {env.get('jax')}, "
+             f"budget {report['budget_s']} s, took {report.get('total_s', 0):.0f} s"]
     smoke = report.get("smoke_tests", {})
     lines.append(f"smoke tests: {smoke.get('status')} {smoke.get('counts', '')} in {smoke.get('seconds', 0):.1f} s")
     for name, e in report.get("P1", {}).items():
@@ -324,7 +334,8 @@ def main() -> None:
         report["skipped"]["P3"] = "time budget"
     save()
     # 3.
-    report["P2"] = p2(js, runs, indices, grid, estimate, args.p2_chunk, deadline, args.reserve_s, args.tol)
+    report["P2"] = p2(js, runs, indices, grid, estimate, args.p2_chunk, deadline, args.reserve_s, args.tol,
+                      prior_fits_per_s=report["P1"]["exhaustive"]["starts_per_s_repeat"])
     save()
     print(table(report), flush=True)
 

@@ -78,3 +78,12 @@ def test_p2_stops_at_a_prefix_that_fits_the_budget(monkeypatch, budget_s, comple
         assert entry["stop_reason"].startswith("time budget")
         assert elapsed < budget_s + 0.3
     assert entry["agreement"]["resamples"] == entry["n_done"]
+
+
+def test_p2_shrinks_the_chunk_on_a_slow_device(monkeypatch):
+    """At P1's rate two chunks of 50 would not fit 0.6 s: the chunk shrinks, and it is reported."""
+    monkeypatch.setattr(gpu_run, "call_bootstrap", fake_bootstrap(0.01))
+    entry = gpu_run.p2(None, None, np.zeros((200, 4), int), np.zeros((3, 5)), None, chunk=50,
+                       deadline=time.perf_counter() + 0.6, reserve_s=0.0, tol=1e-9, prior_fits_per_s=110.0)
+    assert entry["chunk_resamples_asked"] == 50 and entry["chunk_resamples"] == 8  # int(0.4 * ~0.6 * 110 / 3)
+    assert entry["calls"][0]["resamples"] == 8 and not entry["complete"]
