@@ -101,9 +101,10 @@ def spread(first: float, times: list[float]) -> dict:
             "run_s_max": max(times), "run_s_all": times, "compile_s_estimate": first - median}
 
 
-def write(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
+def write(name: str, payload: dict, folder: Path | str = RESULTS) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
     os.replace(tmp, path)  # atomic: a reader never sees a half-written file
