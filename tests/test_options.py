@@ -169,3 +169,19 @@ def test_cli_choices_come_from_the_registries():
     assert args.solver == "optax-lbfgs" and args.law == "kaplan"
     columns, search, runner = cli.call_options(args)
     assert isinstance(columns, js.Columns) and search.solver == "optax-lbfgs" and isinstance(runner, js.Runner)
+
+
+def test_summary_returns_one_type(data):
+    """summary() is a Summary everywhere: the table (a DataFrame) with its title and notes printed around it."""
+    from jaxscale.api.results.summary import Summary
+
+    fit = js.fit(data, search=js.Search(starts=5))
+    boot = js.bootstrap(data, n_resamples=2, estimate=fit, search=js.search.warm())
+    grouped = js.fit(data.assign(arm=np.arange(len(data)) % 2), by="arm", search=js.Search(starts=5))
+    for summary in (fit.summary(), boot.summary(), grouped.summary()):
+        assert isinstance(summary, Summary) and isinstance(summary, pd.DataFrame)
+        assert summary.text.startswith("jaxscale") and str(summary) == summary.text == repr(summary)
+    table = fit.summary()
+    assert table.loc["alpha", "estimate"] == fit.params["alpha"] and "N_opt ~ C^" in table
+    assert "confidence interval of the law" in boot.summary() and boot.summary().attrs["n_used"] == 2
+    assert type(boot.summary().reset_index()) is pd.DataFrame  # derived tables are plain
