@@ -21,8 +21,8 @@ as a user meets them:
    ``js.bootstrap(runs, n_resamples=4000, starts=HOFFMANN, seed=1)``, median of 3 repeats after a first call.
 
 With ``--baseline DIR`` (a checkout of another commit, e.g. ``/work/main``) every part runs for both
-code trees side by side, alternating, so ratios hold on a loaded machine. ``--quick``: the session
-cold and warm and the no-recompile check on fewer sizes, 50 sets instead of 200, no steady state.
+code trees side by side, alternating, so ratios hold on a loaded machine. ``--quick``: the
+no-recompile check on fewer sizes and resample counts, 50 sets instead of 200.
 
 Usage: ``python benchmarks/bench_latency.py [--baseline ../main] [--quick]``
 -> ``benchmarks/results/bench_latency_cpu.json``
@@ -188,7 +188,7 @@ def show_session(label: str, result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, default=None, help="another code tree to time side by side")
-    parser.add_argument("--quick", action="store_true", help="fewer sizes, 50 sets, no steady state")
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and resample counts, 50 sets")
     parser.add_argument("--out", default="bench_latency_cpu.json")
     args = parser.parse_args()
     trees = {"branch": ROOT}
@@ -204,13 +204,11 @@ def main() -> None:
               "load_average_start": os.getloadavg(), "session": {}, "recompile": {}, "groups": {}, "steady": {}}
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     print("1. the ten-call session, cold then warm cache", flush=True)
-    for name, tree in trees.items():
-        cache = str(work / f"session-{name}")
-        cold = child(SESSION, tree, cache)
-        show_session(f"{name} cold", cold)
-        warm = child(SESSION, tree, cache)
-        show_session(f"{name} warm", warm)
-        report["session"][name] = {"cold": cold, "warm": warm}
+    for phase in ("cold", "warm"):  # trees alternate, so load drift hits both alike
+        for name, tree in trees.items():
+            result = child(SESSION, tree, str(work / f"session-{name}"))
+            show_session(f"{name} {phase}", result)
+            report["session"].setdefault(name, {})[phase] = result
     print("2. no recompilation within a bucket (cache off)", flush=True)
     for name, tree in trees.items():
         result = child(RECOMPILE, tree, "off", json.dumps({"sizes": sizes, "resamples": resamples}))
@@ -223,26 +221,26 @@ def main() -> None:
             print(f"  {name} bootstrap {row['n_resamples']:6d}: first {row['first_s']:.2f} s repeat "
                   f"{row['repeat_s']:.2f} s {'ok' if row['within_goal'] else 'RECOMPILED'}", flush=True)
     print(f"3. grouped fit of {n_sets} sets vs a loop of single fits (fresh processes)", flush=True)
-    for name, tree in trees.items():
-        row = {}
+    rows = {name: {} for name in trees}
+    for phase in ("cold", "warm"):
         for mode in ("grouped", "loop"):
-            cache = str(work / f"groups-{name}-{mode}")
-            cfg = json.dumps({"sets": n_sets, "mode": mode})
-            row[f"{mode}_cold_s"] = child(GROUPS, tree, cache, cfg, str(ROOT / "benchmarks"))["seconds"]
-            row[f"{mode}_warm_s"] = child(GROUPS, tree, cache, cfg, str(ROOT / "benchmarks"))["seconds"]
+            for name, tree in trees.items():
+                cache = str(work / f"groups-{name}-{mode}")
+                cfg = json.dumps({"sets": n_sets, "mode": mode})
+                rows[name][f"{mode}_{phase}_s"] = child(GROUPS, tree, cache, cfg, str(ROOT / "benchmarks"))["seconds"]
+    for name, row in rows.items():
         row["speedup_cold"] = row["loop_cold_s"] / row["grouped_cold_s"]
         row["speedup_warm"] = row["loop_warm_s"] / row["grouped_warm_s"]
         report["groups"][name] = row
         print(f"  {name}: grouped {row['grouped_cold_s']:.2f} s cold / {row['grouped_warm_s']:.2f} s warm; loop "
               f"{row['loop_cold_s']:.2f} / {row['loop_warm_s']:.2f} s; speedup {row['speedup_cold']:.1f}x cold, "
               f"{row['speedup_warm']:.1f}x warm", flush=True)
-    if not args.quick:
-        print("4. steady state (median of 3 repeats)", flush=True)
-        for name, tree in trees.items():
-            report["steady"][name] = child(STEADY, tree, str(work / f"session-{name}"))
-            for call, row in report["steady"][name].items():
-                if isinstance(row, dict):
-                    print(f"  {name} {call}: {row['repeat_median_s']:.3f} s", flush=True)
+    print("4. steady state (median of 3 repeats)", flush=True)
+    for name, tree in trees.items():
+        report["steady"][name] = child(STEADY, tree, str(work / f"session-{name}"))
+        for call, row in report["steady"][name].items():
+            if isinstance(row, dict):
+                print(f"  {name} {call}: {row['repeat_median_s']:.3f} s", flush=True)
     report["load_average_end"] = os.getloadavg()
     write(args.out, report)
 
