@@ -63,8 +63,7 @@ def _reference_cluster(seed, stream, ids, codes, n_draws):
     return counts[:, np.where(codes < 0, n_clusters, codes)].astype(np.float64)
 
 
-@pytest.mark.parametrize("n_rows, n_draws, ids", [(240, None, range(1000)), (217, None, range(5, 37)),
-                                                  (12, 30, [3, 9]), (300, 100, range(70))])
+@pytest.mark.parametrize("n_rows, n_draws, ids", [(217, None, range(5, 1005)), (12, 30, [3, 9])])
 def test_case_resamples_are_the_same_integers_on_padded_shapes(n_rows, n_draws, ids):
     ids = np.array(list(ids))
     expected = np.asarray(_reference_counts(jnp.asarray(1, jnp.uint32), jnp.asarray(ids, jnp.uint32), n_rows,
@@ -75,12 +74,12 @@ def test_case_resamples_are_the_same_integers_on_padded_shapes(n_rows, n_draws, 
 
 def test_stratified_and_cluster_resamples_are_the_same_integers():
     sizes = np.array([5, 9, 3], np.int32)
-    for ids in (np.arange(10), np.arange(100, 177)):
-        expected = np.asarray(_reference_stratified(jnp.asarray(2, jnp.uint32), jnp.asarray(ids, jnp.uint32),
-                                                    jnp.asarray(sizes), 9))
-        assert np.array_equal(resampling.stratified_counts(2, ids, sizes), expected)
+    ids = np.arange(100, 177)
+    expected = np.asarray(_reference_stratified(jnp.asarray(2, jnp.uint32), jnp.asarray(ids, jnp.uint32),
+                                                jnp.asarray(sizes), 9))
+    assert np.array_equal(resampling.stratified_counts(2, ids, sizes), expected)
     codes = np.array([0, 0, 1, 2, -1, 2, 3, 3, 1])
-    for ids, stream, draws in ((np.arange(7), 0, 4), (np.arange(50, 300), 1, 7)):
+    for ids, stream, draws in ((np.arange(50, 300), 1, 7),):
         got = cluster_resampling.cluster_counts(3, ids, codes, stream=stream, n_draws=None if draws == 4 else draws)
         assert np.array_equal(got, _reference_cluster(3, stream, ids, codes, draws))
 
@@ -111,11 +110,12 @@ def test_padding_adds_exact_zeros_to_the_objective():
     px, py, pw = pad_data(log_x, log_y, weights)
     assert px.shape == (64, 2) and py.shape == (64,) and pw.shape == (2, 64)
     assert np.all(pw[:, len(runs):] == 0) and np.all(px[len(runs):] == log_x[0])
-    theta = jnp.asarray([6.0, 6.0, 0.5, 0.34, 0.28])
+    theta = np.array([6.0, 6.0, 0.5, 0.34, 0.28])
+    at = jax.jit(partial(evaluate, js.CHINCHILLA, js.huber(1e-3)))
     with float64():
         for w, w_padded in zip(weights, pw):
-            a = evaluate(js.CHINCHILLA, js.huber(1e-3), theta, jnp.asarray(log_x), jnp.asarray(log_y), jnp.asarray(w))
-            b = evaluate(js.CHINCHILLA, js.huber(1e-3), theta, jnp.asarray(px), jnp.asarray(py), jnp.asarray(w_padded))
+            a = at(jnp.asarray(theta), jnp.asarray(log_x), jnp.asarray(log_y), jnp.asarray(w))
+            b = at(jnp.asarray(theta), jnp.asarray(px), jnp.asarray(py), jnp.asarray(w_padded))
             np.testing.assert_allclose(float(b.value), float(a.value), rtol=1e-14)
             np.testing.assert_allclose(np.asarray(b.grad), np.asarray(a.grad), rtol=1e-12, atol=1e-300)
             np.testing.assert_allclose(np.asarray(b.gauss_newton), np.asarray(a.gauss_newton), rtol=1e-12)
