@@ -4,11 +4,13 @@ Layers: ``kernels`` (pure maths) <- ``engine`` (batching, grids, float64) <- ``a
 
 Importing jaxscale asks JAX for one CPU device per core, if JAX has not started yet and nobody chose
 a count (``JAXSCALE_CPU_DEVICES=1`` opts out; see :mod:`jaxscale.engine.host` and
-:func:`cpu_devices_note`).
+:func:`cpu_devices_note`), and turns JAX's persistent compilation cache on in ``~/.cache/jaxscale/xla``
+unless JAX already has a cache directory (``JAXSCALE_CACHE_DIR=off`` opts out; :func:`compilation_cache_note`).
 """
-from .engine.host import configure_cpu_devices, enable_compilation_cache
+from .engine.host import configure_compilation_cache, configure_cpu_devices, enable_compilation_cache
 
 configure_cpu_devices()
+configure_compilation_cache()
 from .api import datasets
 from .api.bootstrap import bootstrap
 from .api.fit import fit
@@ -35,7 +37,14 @@ def cpu_devices_note() -> str:
     return host.NOTE
 
 
-__all__ = ["Columns", "Search", "Runner", "ClusterResample", "search", "configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
+def compilation_cache_note() -> str:
+    """Where ``import jaxscale`` put JAX's persistent compilation cache (or why it left it alone)."""
+    from .engine import host
+
+    return host.CACHE_NOTE
+
+
+__all__ = ["Columns", "Search", "Runner", "ClusterResample", "search", "configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "compilation_cache_note", "fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
            "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__",

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .engine.host import enable_compilation_cache
+from .engine.host import configure_compilation_cache
 from .api import datasets
 from .api.bootstrap import bootstrap
 from .api.fit import fit
@@ -627,11 +627,7 @@ def _leave_on_ctrl_c(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if os.environ.get("JAXSCALE_CACHE_DIR", "").strip().lower() not in ("off", "0", "none"):
-        try:
-            enable_compilation_cache()
-        except OSError:  # an unwritable cache directory only costs compile time
-            pass
+    configure_compilation_cache()  # as at import (a no-op there unless the cache was turned off since)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         shown, warnings.formatwarning = warnings.formatwarning, _one_line_warning

@@ -167,13 +167,22 @@ def test_executor_with_non_standard_futures(job, reference):
     same_rows(run_rows(job, 12, executor=SubmititLike(), chunk_size=30, progress=False), reference)
 
 
-def test_timed_chunks_split_a_job_a_task_count_rule_kept_whole(job, reference):
-    """A few thousand fits were one 65,536-task chunk; a tight time budget cuts them into many chunks."""
+def test_timed_chunks_split_a_job_a_task_count_rule_kept_whole(job, reference, tmp_path):
+    """A few thousand fits were one 65,536-task chunk; with a checkpoint (or an executor) a tight time
+    budget cuts them into many chunks."""
     probe = -(-scheduler.PROBE_LANE_LOADS * job.n_lanes // job.n_starts)
-    out = run_rows(job, probe + 6, chunk_seconds=1e-6, progress=False)
+    out = run_rows(job, probe + 6, chunk_seconds=1e-6, progress=False, checkpoint=tmp_path / "ck")
     assert out.stats["probe_rows"] == probe and out.stats["rows_per_chunk"] == 1
     assert out.stats["chunks_computed"] == 1 + 6
     same_rows(RowsResultSlice(out, 12), reference)  # the first rows never depend on the row count
+
+
+def test_local_run_needs_no_probe(job, reference):
+    """Issue 16: a local run without a checkpoint is not timed: a job that fits in one chunk runs as one
+    (no probe chunk, no second compiled shape), whatever chunk_seconds says."""
+    out = run_rows(job, 40, chunk_seconds=1e-6, progress=False)
+    assert out.stats["probe_rows"] is None and out.stats["chunks_computed"] == 1
+    same_rows(RowsResultSlice(out, 12), reference)
 
 
 def RowsResultSlice(result, n):

@@ -34,6 +34,7 @@ from ..engine import float64, resolve_starts
 from ..engine.grids import spread_grid
 from ..engine.cluster_resampling import cluster_counts
 from ..engine.multistart import best_of_starts
+from ..kernels.laws.base import _predict_fn
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from .bootstrap import check_level
@@ -196,7 +197,7 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
                                   prune_iter=search.prune_iter, resample_starts=resample_starts,
                                   n_lanes=runner.n_lanes, chunk_size=runner.chunk_size, devices=runner.devices)
     with float64():
-        predict = jax.jit(jax.vmap(law.log_predict, in_axes=(0, None)))
+        predict = _predict_fn(law, True)  # compiled once per law (a repeated call does not compile)
         rows = []
         for s in range(S):
             test = np.flatnonzero(held[s])

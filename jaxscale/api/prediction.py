@@ -34,6 +34,8 @@ Residual estimator
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,11 +49,16 @@ from ..kernels.solvers.objective import predict_and_jacobian
 _BATCH_VALUES = 20_000_000
 
 
+@lru_cache(maxsize=64)
+def _fitted_and_jacobian_fn(law: Law):
+    """One compiled ``(theta, log_x) -> (z_hat, J)`` per law: a repeated call does not compile again."""
+    return jax.jit(lambda t, x: predict_and_jacobian(law, t, x))
+
+
 def fitted_and_jacobian(law: Law, theta: np.ndarray, log_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(z_hat[n], J[n, p])`` of ``law`` at ``theta`` in fitting space (analytic or forward-mode)."""
     with float64():
-        z, jac = jax.jit(lambda t, x: predict_and_jacobian(law, t, x))(jnp.asarray(theta, jnp.float64),
-                                                                         jnp.asarray(log_x, jnp.float64))
+        z, jac = _fitted_and_jacobian_fn(law)(jnp.asarray(theta, jnp.float64), jnp.asarray(log_x, jnp.float64))
         return np.asarray(z), np.asarray(jac)
 
 

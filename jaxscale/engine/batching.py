@@ -9,6 +9,13 @@ a whole number of lanes (padding tasks never run), weights rows to a power of tw
 reads), and the tasks of a call are split evenly over the local devices, each running its own
 lane loop. Gathers and scatters are exact, so a task's result is bit-identical whatever the
 chunk size, device count or ``n_resamples``.
+
+Data rows are padded too (:func:`row_bucket`, :func:`pad_data`): a call on ``n`` rows runs on the
+next bucket size (powers of two from :data:`MIN_DATA_ROWS`), the extra rows copies of a real row
+with weight 0 in every weights row. A weight-0 row adds exactly 0 to the objective, gradient and
+curvature sums, so a padded fit minimises the same function; only the summation order of the
+(zero) extra terms changes the last bits. One compiled program then serves every row count of a
+bucket (240 and 217 rows both run on 256), and the lane count follows the bucket, not ``n``.
 """
 from __future__ import annotations
 
@@ -29,6 +36,12 @@ DEFAULT_CHUNK = 1 << 16
 
 #: Weights rows of a compiled call are padded to at least this many (one program for all small jobs).
 MIN_WEIGHT_ROWS = 64
+
+#: Data rows of a compiled call are padded (weight 0) to a power of two, at least this many.
+MIN_DATA_ROWS = 64
+
+#: Above this many data rows the buckets are multiples of it instead of powers of two (padding <= 1/8).
+DATA_ROWS_STEP = 8192
 
 #: Backends on which a wide vector of lanes is cheap.
 ACCELERATORS = ("gpu", "cuda", "rocm", "tpu")
@@ -63,6 +76,37 @@ def _pow2_ceil(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
+def row_bucket(n_rows: int) -> int:
+    """Data rows a call on ``n_rows`` rows is padded to: the next power of two, at least
+    :data:`MIN_DATA_ROWS` (64, 128, ..., 8192), then the next multiple of :data:`DATA_ROWS_STEP`.
+
+    Every row count of a bucket shares one compiled program per law, loss, solver and stage.
+    """
+    n_rows = max(1, int(n_rows))
+    if n_rows > DATA_ROWS_STEP:
+        return -(-n_rows // DATA_ROWS_STEP) * DATA_ROWS_STEP
+    return max(MIN_DATA_ROWS, _pow2_ceil(n_rows))
+
+
+def pad_data(log_x: np.ndarray, log_y: np.ndarray, weights: np.ndarray):
+    r"""``(log_x, log_y, weights)`` padded to :func:`row_bucket` data rows; exact.
+
+    One data set (``log_x[n, k]``, ``log_y[n]``, ``weights[R, n]``) or many (``log_x[G, m, k]``,
+    ``log_y[G, m]``, ``weights[R, m]``): the extra rows repeat each data set's first row and get
+    weight 0 in every weights row, so :math:`\sum_i w_i \rho(r_i)` and its derivatives gain terms
+    that are exactly 0 (the residuals there are those of a real row, finite wherever that row's are).
+    """
+    log_x, log_y = np.asarray(log_x, np.float64), np.asarray(log_y, np.float64)
+    n = log_y.shape[-1]
+    extra = row_bucket(n) - n
+    if extra <= 0:
+        return log_x, log_y, weights
+    axis = log_y.ndim - 1
+    take = lambda a: np.concatenate([a, np.repeat(np.take(a, [0], axis=axis), extra, axis=axis)], axis=axis)  # noqa: E731
+    weights = np.concatenate([weights, np.zeros(weights.shape[:-1] + (extra,), weights.dtype)], axis=-1)
+    return take(log_x), take(log_y), weights
+
+
 def default_lanes(n_rows: int, n_params: int = 5, backend: str | None = None) -> int:
     r"""Lanes advanced together: fixed by the backend and the data size, never by the job.
 
@@ -82,10 +126,13 @@ def default_lanes(n_rows: int, n_params: int = 5, backend: str | None = None) ->
     the lanes are at most :data:`LANE_MEMORY` / (``8 (p + 12) n``), and at least 1: 16 lanes up to
     about 120,000 rows at ``p = 5``, 1 lane from about two million.
 
+    The count follows the data's :func:`row_bucket` (the rows a call runs on), so every row count
+    of a bucket gets the same lanes (and program).
+
     Because the count never depends on the number of tasks, a task's floating-point result
     never depends on the chunk size, the device count or ``n_resamples``.
     """
-    n_rows, n_params = max(1, int(n_rows)), max(1, int(n_params))
+    n_rows, n_params = row_bucket(n_rows), max(1, int(n_params))
     backend = backend or jax.default_backend()
     memory = _pow2_floor(LANE_MEMORY / (8.0 * (n_params + 12) * n_rows))
     if backend in ACCELERATORS:
@@ -181,10 +228,11 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     n_dev = len(devs) if n_tasks >= len(devs) else 1
     block = call_shape(max(n_tasks, int(shape_tasks or 0)), lanes, n_dev, chunk_size)
     # weights rows padded to a power of two, at least MIN_WEIGHT_ROWS (within 16 MiB): small jobs share shapes
-    least = min(MIN_WEIGHT_ROWS, _pow2_floor((1 << 24) / (8 * weights.shape[1])))
+    least = min(MIN_WEIGHT_ROWS, _pow2_floor((1 << 24) / (8 * row_bucket(weights.shape[1]))))
     n_rows = _pow2_ceil(max(weights.shape[0], int(shape_rows or 0), least))
     if n_rows > weights.shape[0]:  # rows no task reads: shape only
         weights = np.concatenate([weights, np.zeros((n_rows - weights.shape[0], weights.shape[1]))])
+    log_x, log_y, weights = pad_data(log_x, log_y, weights)
     sharded = _sharded_queue(solver, law, loss, lanes, tuple(devs[:n_dev])) if n_dev > 1 else None
     pieces = []
     with float64():

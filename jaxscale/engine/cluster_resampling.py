@@ -23,22 +23,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from .precision import float64
+from .resampling import draw_bucket, padded_ids
 
 #: Webb's six-point distribution (mean 0, variance 1, E v^4 = 7/6).
 WEBB_POINTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
 
-def _keys(seed: int, stream: int, resample_ids) -> jnp.ndarray:
-    base = jax.random.fold_in(jax.random.PRNGKey(jnp.asarray(seed, jnp.uint32)), jnp.asarray(stream, jnp.uint32))
-    ids = jnp.asarray(np.asarray(resample_ids, np.uint32))
+@jax.jit
+def _keys_of(seed, stream, ids) -> jnp.ndarray:
+    base = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
     return jax.vmap(lambda r: jax.random.fold_in(base, r))(ids)
 
 
-@partial(jax.jit, static_argnames=("n_clusters", "n_draws"))
-def _cluster_counts(keys, n_clusters: int, n_draws: int):
+def _keys(seed: int, stream: int, resample_ids) -> tuple[jnp.ndarray, int]:
+    """Keys of ``resample_ids`` (padded to :func:`~jaxscale.engine.resampling.draw_bucket`) and the real count."""
+    ids, count = padded_ids(resample_ids)
+    return _keys_of(jnp.asarray(seed, jnp.uint32), jnp.asarray(stream, jnp.uint32), ids), count
+
+
+@partial(jax.jit, static_argnames=("width", "draws"))
+def _cluster_counts(keys, n_clusters, n_draws, width: int, draws: int):
+    real = (jnp.arange(draws) < n_draws).astype(jnp.int32)  # draws beyond n_draws are padding
+
     def one(key):
-        picks = jax.random.randint(key, (n_draws,), 0, n_clusters)
-        return jnp.zeros(n_clusters + 1, jnp.int32).at[picks].add(1)  # slot G: held-out rows, always 0
+        picks = jax.random.randint(key, (draws,), 0, n_clusters)
+        return jnp.zeros(width, jnp.int32).at[picks].add(real)  # slots >= G: held-out rows, always 0
 
     return jax.vmap(one)(keys)
 
@@ -62,7 +71,10 @@ def cluster_counts(seed: int, resample_ids, cluster_of_row, *, stream: int = 0,
                    n_draws: int | None = None) -> np.ndarray:
     """Row weights ``(len(resample_ids), n_rows)`` of cluster resamples (see the module docstring)."""
     codes, n_clusters = check_clusters(cluster_of_row)
-    counts = np.asarray(_cluster_counts(_keys(seed, stream, resample_ids), n_clusters, int(n_draws or n_clusters)))
+    keys, count = _keys(seed, stream, resample_ids)
+    n_draws = int(n_draws or n_clusters)
+    counts = np.asarray(_cluster_counts(keys, jnp.asarray(n_clusters, jnp.int32), jnp.asarray(n_draws, jnp.int32),
+                                        draw_bucket(n_clusters + 1, 8), draw_bucket(n_draws, 8)))[:count]
     return counts[:, np.where(codes < 0, n_clusters, codes)].astype(np.float64)
 
 
@@ -74,5 +86,6 @@ def _webb(keys, n_clusters: int):
 
 def webb_weights(seed: int, resample_ids, n_clusters: int, *, stream: int = 0) -> np.ndarray:
     """Webb six-point multipliers ``(len(resample_ids), n_clusters)``, one per cluster and resample."""
+    keys, count = _keys(seed, stream, resample_ids)
     with float64():
-        return np.asarray(_webb(_keys(seed, stream, resample_ids), int(n_clusters)))
+        return np.asarray(_webb(keys, int(n_clusters)))[:count]

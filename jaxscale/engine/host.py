@@ -15,6 +15,12 @@ only if
   ``jax.config.update("jax_num_cpu_devices", N)`` right after ``import jax``.
 
 A CPU device count only changes how work is spread over cores; results never depend on it.
+
+``import jaxscale`` also turns JAX's persistent compilation cache on (:func:`configure_compilation_cache`),
+as the command line does: compiled programs are kept in ``$JAXSCALE_CACHE_DIR`` or
+``~/.cache/jaxscale/xla`` so a new process reads them instead of compiling again.
+``JAXSCALE_CACHE_DIR=off`` turns it off; a cache directory the user gave JAX
+(``JAX_COMPILATION_CACHE_DIR``, ``jax.config``) is never replaced. Results never depend on it.
 """
 from __future__ import annotations
 
@@ -77,9 +83,21 @@ def configure_cpu_devices(n: int | None = None) -> str:
     return NOTE
 
 
+#: Values of ``$JAXSCALE_CACHE_DIR`` that turn the persistent compilation cache off.
+CACHE_OFF = ("off", "0", "none", "false", "no")
+
+#: What :func:`configure_compilation_cache` did at import (shown by ``jaxscale.compilation_cache_note()``).
+CACHE_NOTE = "not configured yet"
+
+
+def cache_opted_out() -> bool:
+    """Whether ``$JAXSCALE_CACHE_DIR`` turns jaxscale's compilation cache off (``off``, ``0``, ``none`` ...)."""
+    return os.environ.get("JAXSCALE_CACHE_DIR", "").strip().lower() in CACHE_OFF
+
+
 def default_cache_dir() -> Path:
     """``$JAXSCALE_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxscale/xla`` (``~/.cache/jaxscale/xla``)."""
-    if os.environ.get("JAXSCALE_CACHE_DIR"):
+    if os.environ.get("JAXSCALE_CACHE_DIR") and not cache_opted_out():
         return Path(os.environ["JAXSCALE_CACHE_DIR"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "jaxscale" / "xla"
@@ -89,8 +107,12 @@ def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
     """Keep compiled programs on disk so a new process skips compiling them (JAX's persistent cache).
 
     Uses ``path`` (default :func:`default_cache_dir`) unless JAX already has a cache directory
-    (``JAX_COMPILATION_CACHE_DIR``). Programs are keyed by their computation, shapes, devices and
-    JAX version; results are identical with or without the cache. Returns the directory in use.
+    (``JAX_COMPILATION_CACHE_DIR`` or ``jax.config``): a directory the user gave JAX is never
+    replaced. Every program is cached, however fast it compiled (a cache read costs
+    milliseconds; a small program still costs 0.05-0.3 s to compile), unless the user set
+    ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS``. Programs are keyed by their computation,
+    shapes, devices and JAX version; results are identical with or without the cache. Returns
+    the directory in use.
     """
     import jax
 
@@ -99,5 +121,28 @@ def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
     target = Path(path) if path is not None else default_cache_dir()
     target.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(target))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return target
+
+
+def configure_compilation_cache() -> str:
+    """Turn JAX's persistent compilation cache on at import, as the command line does.
+
+    On unless ``$JAXSCALE_CACHE_DIR`` is ``off`` (or ``0``, ``none``); in ``$JAXSCALE_CACHE_DIR``
+    or ``~/.cache/jaxscale/xla``; a cache directory the user gave JAX is kept. An unwritable
+    directory only costs compile time. Returns (and stores in :data:`CACHE_NOTE`) what happened.
+    """
+    global CACHE_NOTE
+    import jax
+
+    if cache_opted_out():
+        CACHE_NOTE = "compilation cache off (JAXSCALE_CACHE_DIR=off)"
+    elif jax.config.jax_compilation_cache_dir:
+        CACHE_NOTE = f"compilation cache left as configured ({jax.config.jax_compilation_cache_dir})"
+    else:
+        try:
+            CACHE_NOTE = f"compilation cache in {enable_compilation_cache()} (JAXSCALE_CACHE_DIR=off turns it off)"
+        except OSError as err:
+            CACHE_NOTE = f"compilation cache off: {err}"
+    return CACHE_NOTE

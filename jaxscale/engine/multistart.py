@@ -30,7 +30,7 @@ import numpy as np
 
 from ..kernels.solvers import SOLVERS, Data, LevenbergMarquardt, Outcome, queue_loop
 from ..kernels.solvers.common import PRUNED, RUNNING
-from .batching import TaskResults, default_lanes, resolve_devices, run_tasks
+from .batching import TaskResults, default_lanes, pad_data, resolve_devices, run_tasks
 from .precision import float64
 
 #: Final refinement: exact Huber curvature from the first accepted step, tight tolerances.
@@ -205,6 +205,7 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
     task = np.where(valid, first[:, None] + slot[None, :], 0).ravel()
     sentinel = padded_rows * n_starts
     program = pruned_program(solver, law, loss, lanes, tuple(devs[:n_dev]), n_starts, int(keep))
+    log_x, log_y, weights = pad_data(log_x, log_y, weights)  # data rows to their bucket (weight 0): exact
     with float64():
         groups = None if row_group is None else jnp.asarray(np.asarray(row_group, np.int32))
         data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights), groups)

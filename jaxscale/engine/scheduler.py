@@ -15,8 +15,14 @@ and run anywhere:
   job's fingerprint and the row range, with a content checksum: a resumed run skips the chunks
   already there, a truncated or byte-flipped chunk is detected and recomputed, a run with other
   settings never reads another run's chunks, and a retried chunk writes the same bytes;
-- chunk sizes follow time, not a task count: a small probe chunk is timed (compilation excluded)
-  and the rest are sized to about ``chunk_seconds`` each.
+- chunk sizes follow time, not a task count: with an executor or a checkpoint folder the first
+  chunk is a probe, timed (compilation excluded), and the rest are sized to about
+  ``chunk_seconds`` each; a local run without a checkpoint needs no probe: its chunks are as
+  large as memory allows (:func:`chunk_rows_limit`), so a job that fits in one chunk runs as one.
+- chunk shapes are few: a job without pruning pads every chunk (the probe's too) to
+  :func:`chunk_rows_limit` rows, a fixed shape per data bucket and start count, so one compiled
+  program serves every ``n_resamples``; a pruned job (whose cost grows with its padded shape)
+  pads to the next power of two.
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ import numpy as np
 
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
-from .batching import _pow2_ceil, _pow2_floor, default_lanes
+from .batching import _pow2_ceil, _pow2_floor, default_lanes, row_bucket
 from .multistart import POLISHER, best_of_starts
 from .npzfile import CorruptFile, checksum, read_npz, write_bytes_atomic, write_npz
 from .resampling import resample_counts
@@ -474,11 +480,14 @@ def chunk_rows_limit(n_starts: int, n_data: int) -> int:
     """Most rows in one chunk (a power of two): at most :data:`MAX_CHUNK_TASKS` tasks and
     :data:`MAX_CHUNK_WEIGHT_BYTES` of weights, fixed by the starts per row and the data size.
 
-    Chunks of ``k`` rows are padded to ``min(limit, 2^ceil(log2 k))`` rows (padding rows and tasks
-    never run), so the chunks of a run share one compiled program (the timing probe, when there is
-    one, a second); results never depend on the padding.
+    The data rows count as their :func:`~jaxscale.engine.batching.row_bucket` (the rows a call
+    runs on), so every data size of a bucket gets the same limit. Chunks of a job without pruning
+    are padded to the limit (one compiled program for every ``n_resamples``), chunks of ``k`` rows
+    of a pruned job to ``min(limit, 2^ceil(log2 k))`` (padding rows and tasks never run); results
+    never depend on the padding.
     """
-    return _pow2_floor(min(MAX_CHUNK_TASKS / max(1, n_starts), MAX_CHUNK_WEIGHT_BYTES / (8 * max(1, n_data))))
+    return _pow2_floor(min(MAX_CHUNK_TASKS / max(1, n_starts),
+                           MAX_CHUNK_WEIGHT_BYTES / (8 * row_bucket(max(1, n_data)))))
 
 
 #: Rows per chunk chosen by a timed probe, per job shape, for this process: later runs of the same
@@ -521,10 +530,12 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
     checkpoint : path, optional
         Folder for finished chunks (see :class:`ChunkStore`); a rerun resumes.
     chunk_size : int, optional
-        Fits (rows x starts) per chunk (at most :func:`chunk_rows_limit` rows). Default: a probe
-        chunk of :data:`PROBE_LANE_LOADS` lane loads is timed (compilation excluded) and the other
-        chunks get about ``chunk_seconds`` of work each (a power of two of rows; with an executor,
-        at least two chunks per worker).
+        Fits (rows x starts) per chunk (at most :func:`chunk_rows_limit` rows). Default, run
+        locally without a checkpoint: :func:`chunk_rows_limit` rows (no probe; a job that fits
+        runs as one chunk). With an executor or a checkpoint: a probe chunk of
+        :data:`PROBE_LANE_LOADS` lane loads is timed (compilation excluded) and the other chunks
+        get about ``chunk_seconds`` of work each (a power of two of rows; with an executor, at
+        least two chunks per worker).
     progress : bool, optional
         ``tqdm`` bar of fits, fits/s and ETA (default: shown once the run lasts a few seconds).
     retries : int
@@ -596,12 +607,15 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             bar.update((out.hi - out.lo) * n_starts)
 
         limit = chunk_rows_limit(n_starts, job.n_data)
+        pruned = job.prune_keep is not None and 0 < job.prune_keep < n_starts
 
         def shape_for(rows: int) -> int:
-            """The padded rows of every chunk of ``rows`` rows (and of a shorter last chunk): one
-            compilation per chunk size, and no chunk pays for much more padding than it has rows
-            (a pruned multi-start's cost grows with its padded shape)."""
-            return min(limit, _pow2_ceil(rows))
+            """The padded rows of every chunk of ``rows`` rows (and of a shorter last chunk). Without
+            pruning, always ``limit``: padding rows cost only their weights, and one program serves
+            every chunk, probe and ``n_resamples``. Pruned: the next power of two, so no chunk pays
+            for much more padding than it has rows (a pruned multi-start's cost grows with its
+            padded shape)."""
+            return limit if not pruned else min(limit, _pow2_ceil(rows))
 
         def run_all(ranges, shape):
             stats["shape_rows"] = shape
@@ -616,7 +630,9 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
         gaps = _gaps(have)
         workers = _executor_workers(executor) if executor is not None else None
         memo = (_shape_key(job), workers, float(chunk_seconds))
-        if gaps and chunk_size is None and memo in _CHUNK_ROWS:  # sized by an earlier run of this shape
+        if gaps and chunk_size is None and executor is None and store is None:  # local: no probe, big chunks
+            rows = limit
+        elif gaps and chunk_size is None and memo in _CHUNK_ROWS:  # sized by an earlier run of this shape
             rows = _CHUNK_ROWS[memo]
         elif gaps and chunk_size is None:  # time a probe chunk, then size the rest to chunk_seconds
             probe_rows = min(limit, max(1, math.ceil(PROBE_LANE_LOADS * job.n_lanes / n_starts)))
