@@ -22,6 +22,9 @@ from .api.cluster import HOFFMANN_BUDGETS, budget_labels
 from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
 from .api.emergence import metric_artefact, two_step
 from .api.extrapolation import extrapolation
+from .api.curves import (CurveColumns, CurveResult, bootstrap_curves, curve_areas, fit_curves, schedules_from_columns,
+                         synthetic_curves)
+from .kernels.schedules import annealing_area, annealing_momentum, forward_area, lr_schedule
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
@@ -39,7 +42,9 @@ __all__ = ["configure_cpu_devices", "enable_compilation_cache", "cpu_devices_not
            "register_solver", "__version__",
            "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches",
            "extrapolation", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",
-           "HOFFMANN_BUDGETS", "two_step", "metric_artefact"]
+           "HOFFMANN_BUDGETS", "two_step", "metric_artefact",
+           "fit_curves", "bootstrap_curves", "curve_areas", "CurveColumns", "CurveResult", "schedules_from_columns",
+           "synthetic_curves", "lr_schedule", "forward_area", "annealing_area", "annealing_momentum"]
 
 
 def __getattr__(name: str):
