@@ -76,15 +76,28 @@ def arms_law(base: Law, n_arms: int, shared: tuple[str, ...]) -> Law:
         logs += [base.log_scale[j]] * copies
     table = np.asarray(index, np.int32).T  # (n_arms, p_base)
 
+    def per_arm(x):  # (n_arms, n) 0/1 masks of the rows of each arm
+        codes = jnp.round(x[:, -1])
+        return jnp.stack([(codes == k).astype(x.dtype) for k in range(n_arms)])
+
     def log_predict(theta, x):
-        codes = jnp.clip(jnp.round(x[:, -1]).astype(jnp.int32), 0, n_arms - 1)
-        per_arm = theta[jnp.asarray(table)]  # (n_arms, p_base)
-        rows = per_arm[codes]
-        return jax.vmap(lambda t, xi: base.log_predict(t, xi[None, :-1])[0])(rows, x)
+        masks = per_arm(x)
+        return sum(masks[k] * base.log_predict(theta[jnp.asarray(table[k])], x[:, :-1]) for k in range(n_arms))
+
+    def log_predict_and_jacobian(theta, x):
+        masks = per_arm(x)
+        z = jnp.zeros(x.shape[0], x.dtype)
+        jac = jnp.zeros((x.shape[0], len(names)), x.dtype)
+        for k in range(n_arms):
+            z_k, j_k = base.log_predict_and_jacobian(theta[jnp.asarray(table[k])], x[:, :-1])
+            z = z + masks[k] * z_k
+            jac = jac.at[:, jnp.asarray(table[k])].add(masks[k][:, None] * j_k)
+        return z, jac
 
     return Law(name=f"{base.name}[{n_arms} arms, shared {','.join(shared) or 'none'}]",
                inputs=tuple(base.inputs) + ("arm",), param_names=tuple(names), natural_names=tuple(naturals),
                log_predict=log_predict, log_scale=tuple(logs), grid=_joint_grid(base, table, len(names)),
+               log_predict_and_jacobian=log_predict_and_jacobian if base.log_predict_and_jacobian else None,
                input_scale=tuple(base.input_scale) + ("raw",), target_scale=base.target_scale,
                description=f"{base.description}; one copy of each parameter per arm except {list(shared)}")
 
@@ -323,7 +336,11 @@ def fit_arms(data, arm: str = "arm", law: str | Law = "chinchilla", shared: Sequ
     if c is not None:  # D = C / (6 N) as a column of the frame, so resamples read the same features
         frame = frame.assign(**{f"{c} / (6 {n})": frame[c].to_numpy(np.float64) / (6.0 * frame[n].to_numpy(np.float64))})
         d = f"{c} / (6 {n})"
-    joint = arms_law(base, len(labels), tuple(sorted(set(shared), key=list(base.natural_names).index)))
+    unknown = [p for p in shared if p not in base.natural_names]
+    if unknown or isinstance(shared, str):
+        raise ValueError(f"shared={shared!r}: law {base.name!r} has no parameters {unknown or [shared]}; give a list "
+                         f"of its parameters {list(base.natural_names)}")
+    joint = arms_law(base, len(labels), tuple(p for p in base.natural_names if p in shared))
     columns = dict(fit_options.pop("columns", None) or {}, arm=ARM_CODE)
     fitted = fit(frame, law=joint, starts=starts, n=n, d=d, y=y, columns=columns, seed=seed, **fit_options)
     recipe = {"arm": arm, "n": n, "d": d, "y": y, "c": c, "columns": fitted.recipe["columns"],
