@@ -260,7 +260,7 @@ class ArmsResult:
         r"""Effective compute multiplier of ``other`` over ``baseline`` (default: the first two arms) at budgets ``C``.
 
         Columns: ``C``, ``loss_<arm>`` (compute-optimal loss of each arm), ``gap`` (:math:`L^*_{other} -
-        L^*_{baseline}`), ``multiplier`` (module docs); with a bootstrap also ``gap_low/high``,
+        L^*_{baseline}`), ``multiplier`` (module docs); with a bootstrap also ``loss_<arm>_low/high``, ``gap_low/high``,
         ``multiplier_low/high`` (percentile intervals of the same draws: a confidence interval of the mean
         curves, not of a new run) and ``p_better`` (:math:`P(L^*_{other} < L^*_{baseline})` over the draws,
         ties counted half).
@@ -280,6 +280,9 @@ class ArmsResult:
             tail = (1.0 - level) / 2.0
             gap = db - da
             out["gap_low"], out["gap_high"] = np.quantile(gap, [tail, 1 - tail], axis=0)
+            for k, draws_k in ((a, da), (b, db)):
+                out[f"loss_{self.arms[k]}_low"], out[f"loss_{self.arms[k]}_high"] = \
+                    np.quantile(draws_k, [tail, 1 - tail], axis=0)
             finite = np.where(np.isnan(dm), np.inf, dm)  # nan: beyond the inverse grid, counted as unreachable
             out["multiplier_low"], out["multiplier_high"] = np.quantile(finite, [tail, 1 - tail], axis=0)
             out["p_better"] = np.mean(gap < 0, axis=0) + 0.5 * np.mean(gap == 0, axis=0)  # ties count half
