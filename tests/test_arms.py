@@ -131,3 +131,20 @@ def test_bad_arms_inputs():
         js.fit_arms(data[data.arm == "A"])
     with pytest.raises(ValueError, match="no arm 'C'"):
         js.fit_arms(data).compare([1e20], other="C")
+
+
+def test_cli_arms_table_json_plot_and_bad_input(tmp_path, capsys):
+    import json
+
+    from jaxscale.cli import main
+
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "arms.csv"
+    synthetic_arms(2.0, noise=0.01, seed=1).to_csv(path, index=False)
+    image = tmp_path / "arms.png"
+    assert main(["arms", str(path), "--resamples", "20", "-C", "1e20", "--plot", str(image), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert body["shared"] == ["E", "alpha", "beta"] and body["rows"][0]["multiplier"] == pytest.approx(2.0, rel=0.1)
+    assert image.stat().st_size > 1000
+    assert main(["arms", str(path), "--shared", "gamma", "--resamples", "0"]) == 2
+    assert "no parameters ['gamma']" in capsys.readouterr().err

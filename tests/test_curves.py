@@ -191,3 +191,31 @@ def test_columns_are_configurable():
     schedules = js.schedules_from_columns(runs, run="id", peak_lr=3e-3, warmup=0.01)
     result = js.fit_curves(runs, columns=CurveColumns(run="id", step="it", loss="val"), schedules=schedules)
     assert result.params["alpha"] == pytest.approx(TRUTH["alpha"], rel=1e-3)
+
+
+def test_cli_curves_fit_and_new_run(tmp_path, capsys):
+    from jaxscale.cli import main
+
+    runs = curve_runs("cosine", TRUTH, lengths=(1500, 3000))
+    path = tmp_path / "curves.csv"
+    runs.to_csv(path, index=False)
+    code = main(["curves", str(path), "--schedule-col", "kind", "--peak-lr", "3e-3", "--warmup", "0.01",
+                 "--predict-steps", "6000", "--predict-schedule", "cosine"])
+    out = capsys.readouterr().out
+    assert code == 0 and "lr_annealing: 45 checkpoints of 2 runs" in out and "alpha" in out
+    assert "extrapolation" in out  # 6000 steps: longer than any fitted run
+    assert main(["curves", str(path)]) == 2  # no lr column and no schedule
+    assert "no learning rates" in capsys.readouterr().err
+
+
+def test_plot_curves_draws_every_run():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from jaxscale import plot
+
+    runs = curve_runs("wsd", TRUTH, lengths=(1500, 3000))
+    result = js.fit_curves(runs, schedules=js.schedules_from_columns(runs, peak_lr=3e-3, warmup=0.01))
+    ax = plot.curves(result)
+    assert len(ax.get_lines()) == 4  # dots and a line per run
