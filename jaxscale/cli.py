@@ -1,4 +1,4 @@
-"""Command line: ``jaxscale fit | bootstrap | isoflop | optimal | predict | plot | demo``.
+"""Command line: ``jaxscale fit | bootstrap | isoflop | optimal | predict | plot | curves | arms | demo``.
 
 Every command prints a readable table by default, ``--json`` or ``--csv`` for pipelines, and
 exits with status 2 and a one-line message on bad input (never a traceback); messages name the
@@ -484,6 +484,129 @@ def _decision_commands(sub) -> None:
     _model_options(p, cmd_plan)
 
 
+def cmd_curves(args) -> None:
+    """Fit a curve law to every checkpoint (``jaxscale curves``), optionally bootstrapped by runs."""
+    from .api.curves import CurveColumns, bootstrap_curves, fit_curves, schedules_from_columns
+
+    frame = read_data(args.data)
+    columns = CurveColumns(run=args.run_col, step=args.step_col, loss=args.loss_col, lr=args.lr_col, n=args.n_col)
+    shape = {k: v for k, v in (("peak_lr", args.peak_lr), ("warmup", args.warmup), ("decay", args.decay),
+                               ("final_lr", args.final_lr)) if v is not None}
+    schedules = None
+    if args.schedule_col is not None:
+        schedules = schedules_from_columns(frame, run=args.run_col, kind=args.schedule_col,
+                                           total_steps=args.total_steps_col, **shape)
+    elif args.schedule is not None:
+        schedules = {"kind": args.schedule, **shape}
+    common = dict(law=args.law, columns=columns, schedules=schedules, decay=args.decay_lambda)
+    result = (bootstrap_curves(frame, n_resamples=args.resamples, seed=args.seed, progress=False, **common)
+              if args.resamples else fit_curves(frame, **common))
+    table = pd.DataFrame({"parameter": list(result.params.index), "estimate": result.params.to_numpy()})
+    if result.boot is not None:
+        ci = result.boot.summary(args.level)
+        table["ci_low"], table["ci_high"] = ci["ci_low"].to_numpy(), ci["ci_high"].to_numpy()
+    runs = frame[args.run_col].nunique()
+    from .api.fit import vanishing_params
+
+    gone = [n for n, v in zip(result.fit.law.natural_names, vanishing_params(result.fit.law, result.fit.theta)[0]) if v]
+    if gone:
+        warnings.warn(f"{', '.join(gone)} ran to ~0: that term vanishes and is not identified by these runs "
+                      "(e.g. no annealing in the schedules, or the other curve law fits better)", UserWarning)
+    emit(table, args.format, f"{args.law}: {len(frame)} checkpoints of {runs} runs"
+         + (f"; {args.resamples} run resamples (each run one cluster), {args.level:.0%} intervals" if args.resamples
+            else ""), {"law": args.law, "checkpoints": len(frame), "runs": int(runs)})
+    if args.predict_steps:
+        spec = {"kind": args.predict_schedule or args.schedule or "cosine", **shape,
+                "total_steps": int(args.predict_total_steps or max(args.predict_steps))}
+        pred = result.predict(spec, steps=[int(s) for s in args.predict_steps], N=args.predict_n, level=args.level)
+        if args.format == "text":
+            print()
+        emit(pred, args.format, "new run: " + (pred.attrs.get("note") or "within the fitted runs' range"))
+
+
+def cmd_arms(args) -> None:
+    """Arms with shared parameters and the effective compute multiplier (``jaxscale arms``)."""
+    from .api.arms import bootstrap_arms, compare_sharing, fit_arms
+
+    frame = read_data(args.data)
+    common = dict(arm=args.arm_col, law=args.law, shared=tuple(args.shared), n=args.n_col, d=args.d_col,
+                  y=args.loss_col, c=args.c_col)
+    result = (bootstrap_arms(frame, n_resamples=args.resamples, seed=args.seed, paired=args.paired, **common)
+              if args.resamples else fit_arms(frame, **common))
+    budgets = np.asarray(args.compute, np.float64) if args.compute else np.geomspace(
+        *result.recipe["compute_range"], 5)
+    table = result.compare(budgets, baseline=args.baseline, other=args.other, level=args.level)
+    title = (f"{result.arms}: shared {list(result.shared)}; multiplier = compute the baseline needs for the other "
+             f"arm's loss, / C" + (f"; {table.attrs.get('interval')}" if args.resamples else ""))
+    emit(table, args.format, title + ("\n" + table.attrs["note"] if table.attrs.get("note") else ""),
+         {"arms": [str(a) for a in result.arms], "shared": list(result.shared)})
+    if args.holdout:
+        sharing = compare_sharing(frame, args.arm_col, args.law, {f"shared {', '.join(args.shared)}": args.shared,
+                                                                   "separate": ()}, holdout=args.holdout,
+                                  n=args.n_col, d=args.d_col, y=args.loss_col)
+        if args.format == "text":
+            print()
+        emit(sharing.reset_index(), args.format, f"shared vs separate on the {args.holdout} largest budgets held out")
+    if args.plot:
+        from . import plot
+
+        fig = plot.arms(result, baseline=args.baseline, other=args.other, level=args.level)
+        with atomic_file(args.plot) as tmp:
+            fig.savefig(tmp, dpi=150, format=Path(args.plot).suffix.lstrip(".") or "png")
+
+
+def _curves_and_arms_commands(sub) -> None:
+    p = sub.add_parser("curves", help="fit a law to every checkpoint of training curves under any LR schedule")
+    p.add_argument("data", help="CSV, one row per checkpoint (run id, step, loss, and an LR column or --schedule)")
+    p.add_argument("--law", default="lr_annealing", choices=["lr_annealing", "forward_momentum"])
+    p.add_argument("--run-col", default="run")
+    p.add_argument("--step-col", default="step")
+    p.add_argument("--loss-col", default="loss")
+    p.add_argument("--lr-col", default="lr", help="learning rate at each logged step (default lr)")
+    p.add_argument("--n-col", default="N", help="model-size column (forward_momentum)")
+    p.add_argument("--schedule", choices=["constant", "cosine", "linear", "wsd"], default=None,
+                   help="one schedule for every run instead of an LR column (length: each run's last step)")
+    p.add_argument("--schedule-col", default=None, help="column with each run's schedule kind")
+    p.add_argument("--total-steps-col", default="T", help="column with each run's total steps (with --schedule-col)")
+    p.add_argument("--peak-lr", type=_positive_float, default=None)
+    p.add_argument("--warmup", type=float, default=None, help="warm-up fraction of the steps")
+    p.add_argument("--decay", type=float, default=None, help="WSD decay fraction of the steps")
+    p.add_argument("--final-lr", type=float, default=None)
+    p.add_argument("--decay-lambda", type=float, default=0.999, help="Tissue et al.'s lambda of S2 (default 0.999)")
+    p.add_argument("--resamples", type=_integer("resamples", 0), default=0, help="run bootstrap resamples (0: none)")
+    p.add_argument("--predict-steps", type=_positive_float, nargs="+", default=None,
+                   help="predict a new run's loss at these steps (its schedule: --predict-schedule)")
+    p.add_argument("--predict-schedule", choices=["constant", "cosine", "linear", "wsd"], default=None)
+    p.add_argument("--predict-total-steps", type=_positive_float, default=None)
+    p.add_argument("--predict-n", type=_positive_float, default=None, help="the new run's model size")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--level", type=_level, default=0.95)
+    _output_options(p)
+    p.set_defaults(run=cmd_curves)
+
+    p = sub.add_parser("arms", help="arm vs arm: shared parameters, effective compute multiplier with intervals")
+    p.add_argument("data", help="CSV of runs with an arm column")
+    p.add_argument("--arm-col", default="arm")
+    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--shared", nargs="*", default=["E", "alpha", "beta"], help="parameters common to all arms")
+    p.add_argument("--n-col", default="N")
+    p.add_argument("--d-col", default="D")
+    p.add_argument("--c-col", default=None)
+    p.add_argument("--loss-col", default="loss")
+    p.add_argument("--compute", "-C", type=_positive_float, nargs="+", default=None, metavar="FLOP")
+    p.add_argument("--baseline", default=None, help="arm A (default: the first in sorted order)")
+    p.add_argument("--other", default=None, help="arm B (default: the second)")
+    p.add_argument("--resamples", type=_integer("resamples", 0), default=200)
+    p.add_argument("--paired", default=None, help="resample matched runs together: a column, 'size' or 'budget'")
+    p.add_argument("--holdout", type=_integer("holdout", 0), default=0,
+                   help="also compare shared vs separate on this many largest budgets held out")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--level", type=_level, default=0.95)
+    p.add_argument("--plot", default=None, metavar="FILE", help="draw both arms and the multiplier to this image")
+    _output_options(p)
+    p.set_defaults(run=cmd_arms)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws. The fits run on "
                      "every local CPU core by default (JAX sees one device per core, set before it is imported).")
@@ -571,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_plot)
 
     _decision_commands(sub)
+    _curves_and_arms_commands(sub)
 
     p = sub.add_parser("demo", help="fit the built-in synthetic data set and print the table")
     _output_options(p)

@@ -42,7 +42,7 @@ from .engine.multistart import BASIN_TOL
 from .engine.multistart import basins as engine_basins
 
 __all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
-           "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact"]
+           "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact", "arms", "curves"]
 
 CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
 #: viridis without its palest yellow, which is hard to see on white.
@@ -848,4 +848,67 @@ def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_title("Same loss, two metrics: sharp 'emergence' comes from exact match")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
+    return ax
+
+
+def arms(result: Any, C=None, *, baseline=None, other=None, level: float = 0.95, fig: Figure | None = None) -> Figure:
+    """Two arms (:func:`jaxscale.fit_arms` / :func:`jaxscale.bootstrap_arms`): left, each arm's compute-optimal
+    loss vs compute with its ``level`` band (interval of the mean curve, from the bootstrap draws); right, the
+    effective compute multiplier of ``other`` over ``baseline`` vs compute with its band and the line 1
+    (no difference). ``C``: budgets (default 64 log-spaced over the runs' compute range, one decade beyond).
+    Returns the Figure (axes ``gid``: ``"arms-loss"``, ``"arms-multiplier"``).
+    """
+    lo, hi = result.recipe.get("compute_range", (np.nan, np.nan))
+    if C is None:
+        if not np.isfinite(lo):
+            raise ValueError("give C= (budgets in FLOP): the result has no compute range")
+        C = np.geomspace(lo, hi * 10.0, 64)
+    table = result.compare(C, baseline=baseline, other=other, level=level)
+    names = [col[5:] for col in table.columns if col.startswith("loss_") and not col.endswith(("_low", "_high"))]
+    fig = fig if fig is not None else plt.figure(figsize=(11.0, 4.4))
+    ax_loss, ax_mult = fig.subplots(1, 2)
+    ax_loss.set_gid("arms-loss")
+    ax_mult.set_gid("arms-multiplier")
+    for name, color in zip(names, ("tab:blue", "tab:orange")):
+        ax_loss.plot(table["C"], table[f"loss_{name}"], color=color, label=f"arm {name}")
+        if f"loss_{name}_low" in table:
+            ax_loss.fill_between(table["C"], table[f"loss_{name}_low"], table[f"loss_{name}_high"], color=color,
+                                 alpha=0.25, lw=0)
+    ax_mult.plot(table["C"], table["multiplier"], color="k", label=f"{names[1]} over {names[0]}")
+    if "multiplier_low" in table:
+        ax_mult.fill_between(table["C"], table["multiplier_low"], table["multiplier_high"], color="0.5", alpha=0.3,
+                             lw=0, label=f"{level:.0%} interval (bootstrap, mean curves)")
+    ax_mult.axhline(1.0, color="tab:red", lw=0.8, ls="--")
+    for ax in (ax_loss, ax_mult):
+        ax.set_xscale("log")
+        ax.set_xlabel("compute C (FLOP)")
+        if np.isfinite(hi):
+            ax.axvspan(hi, table["C"].max(), color="0.9", zorder=0, label="beyond the runs")
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=8)
+    ax_loss.set_ylabel("compute-optimal loss")
+    ax_mult.set_ylabel(f"effective compute multiplier of {names[1]}")
+    return fig
+
+
+def curves(result: Any, *, ax: Axes | None = None, max_runs: int = 12) -> Axes:
+    """Checkpoint losses of each run (dots) and the fitted curve law through them (lines) vs step, for a
+    :func:`jaxscale.fit_curves` / :func:`jaxscale.bootstrap_curves` result (the first ``max_runs`` runs).
+    Returns the Axes."""
+    ax = _new_axes(ax, (6.4, 4.6))
+    cols = result.settings["columns"]
+    data = result.data
+    law = result.fit.law.base
+    runs = list(pd.unique(data[cols.run]))[:max_runs]
+    colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(runs), 2)))
+    for run, color in zip(runs, colors):
+        part = data[data[cols.run] == run].sort_values(cols.step)
+        inputs = {v: part[v if v != "N" else cols.n].to_numpy(np.float64) for v in law.inputs}
+        ax.plot(part[cols.step], part[cols.loss], "o", ms=2.5, color=color)
+        ax.plot(part[cols.step], np.atleast_1d(result.fit.predict(**inputs)), "-", color=color, lw=1, label=str(run))
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{law.name}: checkpoints (dots) and the fitted law (lines)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, alpha=0.25)
     return ax

@@ -72,6 +72,34 @@ def sigmoid_np(p, x):
     return p["b"] + p["a"] / (1.0 + np.exp(-p["k"] * (x - p["x0"])))
 
 
+def lr_annealing_np(p, S1, S2):
+    """Tissue et al. (2024): L = L0 + A * S1^-alpha - C * S2."""
+    return p["L0"] + p["A"] * S1 ** -p["alpha"] - p["C"] * S2
+
+
+def forward_momentum_np(p, S1, N, M):
+    """Wang et al. (2026): L = L0 + A / S1^alpha_S + B / N^alpha_N - C * M."""
+    return p["L0"] + p["A"] / S1 ** p["alpha_S"] + p["B"] / N ** p["alpha_N"] - p["C"] * M
+
+
+def curve_design(with_size: bool = False):
+    """Checkpoints of cosine, linear and WSD runs (areas from jaxscale.kernels.schedules)."""
+    from jaxscale.kernels.schedules import lr_schedule, schedule_areas
+
+    cols = {"S1": [], "S2": [], "N": [], "M": []}
+    sizes = [1e8, 4e8, 1.6e9, 6e9] if with_size else [None]
+    for kind in ("cosine", "linear", "wsd"):
+        for n in sizes:
+            lr = lr_schedule(kind, 4000, 3e-3, warmup=0.02)
+            at = np.unique(np.linspace(200, 4000, 12).astype(int))
+            areas = schedule_areas(lr, at, warmup_steps=80)
+            for key in ("S1", "S2", "M"):
+                cols[key].append(areas[key])
+            cols["N"].append(np.full(at.size, n or 1.0))
+    out = {k: np.concatenate(v) for k, v in cols.items()}
+    return {k: out[k] for k in (("S1", "N", "M") if with_size else ("S1", "S2"))}
+
+
 def grid2(a, b):
     u, v = np.meshgrid(a, b, indexing="ij")
     return u.ravel(), v.ravel()
@@ -108,6 +136,10 @@ CASES = {
                              lambda: {"x": np.logspace(5, 11, 40)}, ("f1", 1.0)),
     "sigmoid": Case({"a": -0.45, "b": 0.7, "k": 4.0, "x0": 2.8}, sigmoid_np,
                     lambda: {"x": np.linspace(1.8, 4.0, 30)}, ("b", 0.72)),
+    "lr_annealing": Case({"L0": 2.0, "A": 0.5, "alpha": 0.6, "C": 0.05}, lr_annealing_np, curve_design,
+                         ("alpha", 0.5)),
+    "forward_momentum": Case({"L0": 1.8, "A": 0.6, "B": 300.0, "alpha_S": 0.5, "alpha_N": 0.34, "C": 0.002},
+                             forward_momentum_np, lambda: curve_design(True), ("alpha_N", 0.3)),
 }
 
 
