@@ -329,7 +329,11 @@ def cmd_plot(args) -> None:
     figure = drawn.figure if hasattr(drawn, "figure") else drawn
     with atomic_file(args.out) as handle:  # a failed draw or write leaves an existing image as it was
         figure.savefig(handle, format=Path(args.out).suffix[1:] or None, dpi=args.dpi, bbox_inches="tight")
-    print(f"wrote {args.out}")
+    if args.format == "json":
+        print(json.dumps({"wrote": str(args.out), "kind": kind, "source": args.source,
+                          "n_resamples": None if boot is None else boot.n_resamples}))
+    else:
+        print(f"wrote {args.out}")
 
 
 def cmd_demo(args) -> None:
@@ -543,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "contours, when no --from bootstrap is given; 0: no band (default 400)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--dpi", type=_integer("dpi", 1), default=150)
+    p.add_argument("--json", dest="format", action="store_const", const="json", default="text",
+                   help="say what was written as JSON on stdout")
     _data_options(p, positional=False)
     _fit_options(p)
     p.set_defaults(run=cmd_plot)

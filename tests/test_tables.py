@@ -142,3 +142,23 @@ def test_cli_table_errors_are_one_line(tmp_path, capsys):
         assert main(["fit", str(path)]) == 2
         err = capsys.readouterr().err
         assert message in err and err.startswith("jaxscale: error:") and len(err.strip().splitlines()) == 1, err
+
+
+# ---------------------------------------------------------------------- machine-readable output everywhere
+def test_every_subcommand_offers_json():
+    from jaxscale.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert {"fit", "bootstrap", "isoflop", "optimal", "predict", "plot", "extrapolate", "plan", "demo"} <= set(commands)
+    for name, sub in commands.items():
+        assert "--json" in sub._option_string_actions, f"'jaxscale {name}' has no --json"
+
+
+def test_plot_json_says_what_it_wrote(tmp_path, runs):
+    pytest.importorskip("matplotlib")
+    write_jsonl(runs, tmp_path / "runs.jsonl")
+    out = tmp_path / "tokens.png"
+    payload = json.loads(ok(run_cli("plot", "tokens", "--data", tmp_path / "runs.jsonl", "--starts", 8,
+                                    "--resamples", 0, "--out", out, "--json")))
+    assert payload == {"wrote": str(out), "kind": "tokens", "source": None, "n_resamples": None}
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
