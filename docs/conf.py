@@ -66,6 +66,7 @@ suppress_warnings = ["myst.header"]
 nb_execution_mode = os.environ.get("JAXSCALE_DOCS_EXECUTE", "off")
 nb_execution_timeout = 1800
 nb_execution_raise_on_error = True
+nb_execution_in_temp = True  # notebooks that save files write them to a temporary folder, not into docs/
 nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
 if nb_execution_mode != "off":
     os.environ.setdefault("JAXSCALE_NOTEBOOK_SMALL", "1")

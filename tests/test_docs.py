@@ -67,3 +67,17 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
                          capture_output=True, text=True, timeout=900, cwd=REPO)
     assert out.returncode == 0, out.stderr[-6000:]
     assert (tmp_path / "html" / "api" / "fit.html").is_file()
+
+
+def test_landing_page_example_is_made_of_executed_readme_lines():
+    """docs/index.md's example is not run by itself: each of its statements must be one that
+    tests/test_readme.py runs (a README python block), so it cannot drift from working code."""
+    def statements(text: str) -> list[str]:
+        code = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+        return [line.split("  #")[0].strip() for block in code for line in block.splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+
+    readme = set(statements((REPO / "README.md").read_text()))
+    landing = statements((DOCS / "index.md").read_text())
+    assert landing, "the landing page lost its example"
+    assert [line for line in landing if line not in readme] == []
