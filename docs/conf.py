@@ -69,8 +69,7 @@ nb_execution_raise_on_error = True
 nb_execution_in_temp = True  # notebooks that save files write them to a temporary folder, not into docs/
 nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
 if nb_execution_mode != "off":
-    os.environ.setdefault("JAXSCALE_NOTEBOOK_SMALL", "1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("JAXSCALE_NOTEBOOK_SMALL", "1")  # (no MPLBACKEND: the kernel's inline backend shows figures)
 
 # ---------------------------------------------------------------- HTML
 try:
