@@ -5,7 +5,8 @@ exits with status 2 and a one-line message on bad input (never a traceback); mes
 command-line option to change (``--n-col``), not the Python keyword. Out of memory: status 1 with
 advice; Ctrl-C: status 130.
 
-Data arguments take a CSV path or one of the names ``chinchilla`` (Epoch's extraction of the
+Data arguments take a table of runs (CSV, JSON, JSON Lines or parquet: see
+:func:`jaxscale.api.tables.read_table`) or one of the names ``chinchilla`` (Epoch's extraction of the
 Hoffmann et al. runs, via :func:`jaxscale.datasets.chinchilla`) and ``synthetic``.
 
 The CLI uses every CPU core (one JAX CPU device per core, see :mod:`jaxscale.engine.host`) and keeps
@@ -35,6 +36,7 @@ from .engine.npzfile import atomic_file
 from .api.isoflop import isoflop
 from .api.options import Columns, Runner
 from .api.search import Search
+from .api.tables import read_table
 from .api.validation import check_int, check_seed
 from .kernels.laws import LAWS
 from .kernels.solvers import SOLVERS
@@ -51,17 +53,16 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------------- inputs
 def read_data(spec: str) -> pd.DataFrame:
-    """``chinchilla``, ``synthetic`` or a CSV path -> DataFrame."""
+    """``chinchilla``, ``synthetic`` or a table of runs (CSV, JSON, JSONL, parquet: :func:`read_table`)."""
     if spec == "chinchilla":
         return datasets.chinchilla()
     if spec == "synthetic":
         return datasets.synthetic()
     try:
-        return pd.read_csv(spec)
+        return read_table(spec)
     except FileNotFoundError:
-        raise ValueError(f"no such file: {spec} (give a CSV path, 'chinchilla' or 'synthetic')") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"could not read {spec} as CSV: {err}") from None
+        raise ValueError(f"no such file: {spec} (give a .csv, .json, .jsonl or .parquet path, 'chinchilla' or "
+                         f"'synthetic')") from None
 
 
 def _number(text: str) -> float:
@@ -351,7 +352,11 @@ def cmd_plot(args) -> None:
     figure = drawn.figure if hasattr(drawn, "figure") else drawn
     with atomic_file(args.out) as handle:  # a failed draw or write leaves an existing image as it was
         figure.savefig(handle, format=Path(args.out).suffix[1:] or None, dpi=args.dpi, bbox_inches="tight")
-    print(f"wrote {args.out}")
+    if args.format == "json":
+        print(json.dumps({"wrote": str(args.out), "kind": kind, "source": args.source,
+                          "n_resamples": None if boot is None else boot.n_resamples}))
+    else:
+        print(f"wrote {args.out}")
 
 
 def cmd_demo(args) -> None:
@@ -376,7 +381,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> None:
     if positional:
-        parser.add_argument("data", help="CSV of runs, or 'chinchilla' / 'synthetic'")
+        parser.add_argument("data", help="table of runs (.csv, .json, .jsonl, .parquet), or 'chinchilla' / 'synthetic'")
     parser.add_argument("--n-col", default="N", help="model-size column (default N)")
     parser.add_argument("--d-col", default="D", help="tokens column (default D)")
     parser.add_argument("--c-col", default=None, metavar="COLUMN",
@@ -407,7 +412,7 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
 def _source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", default=None, metavar="RESULT",
                         help="result file saved by 'fit --out' or 'bootstrap --out' (a bootstrap gives intervals)")
-    parser.add_argument("--data", default=None, help="fit this CSV (or 'chinchilla' / 'synthetic') instead")
+    parser.add_argument("--data", default=None, help="fit this table of runs (or 'chinchilla' / 'synthetic') instead")
     parser.add_argument("--published", choices=sorted(PUBLISHED), default="epoch",
                         help="without --from/--data: a published law (default epoch: Epoch AI's 2024 refit)")
     parser.add_argument("--level", type=_level, default=0.95, help="interval level with a bootstrap (default 0.95)")
@@ -612,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "every local CPU core by default (JAX sees one device per core, set before it is imported).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("fit", help="fit a law to a CSV of runs (multi-start, Huber on log loss)")
+    p = sub.add_parser("fit", help="fit a law to a table of runs (multi-start, Huber on log loss)")
     _data_options(p)
     _fit_options(p)
     p.add_argument("--out", help="save the fit (.npz) for 'optimal', 'predict' and 'plot --from'")
@@ -649,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_bootstrap)
 
     p = sub.add_parser("isoflop", help="Approach 2: isoFLOP profiles, their minima, N_opt ~ C^a with intervals")
-    p.add_argument("data", help="CSV of runs (final losses), or 'chinchilla' / 'synthetic'")
+    p.add_argument("data", help="table of runs (final losses: .csv, .json, .jsonl, .parquet), or 'chinchilla' / 'synthetic'")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--budget-col", default=None, help="column labelling each run's budget (default: group by C)")
     group.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP",
@@ -689,6 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "contours, when no --from bootstrap is given; 0: no band (default 400)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--dpi", type=_integer("dpi", 1), default=150)
+    p.add_argument("--json", dest="format", action="store_const", const="json", default="text",
+                   help="say what was written as JSON on stdout")
     _data_options(p, positional=False)
     _fit_options(p)
     p.set_defaults(run=cmd_plot)

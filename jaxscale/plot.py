@@ -12,7 +12,7 @@ kind (``KINDS``)    what it draws                                               
 ``pairs``           pair plot of bootstrap draws with CIs and the estimate       bootstrap
 ``tokens``          tokens per parameter D/N at the optimum vs compute C         fit or bootstrap
 ``residuals``       log residuals vs N and vs D with the Huber delta band        fit, data
-``landscape``       basins of the multi-start fit and how many starts reach each fit
+``landscape``       basins of the multi-start fit, how many starts reach each    fit
 ==================  ===========================================================  ==============
 
 The Chinchilla law :math:`L(N, D) = E + A N^{-\alpha} + B D^{-\beta}` with :math:`C = 6ND`

@@ -23,11 +23,11 @@ CHINCHILLA_SHA256 = "193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0a
 CHINCHILLA_FILE = "svg_extracted_data.csv"
 ENV_VAR = "JAXSCALE_CHINCHILLA_CSV"
 
-#: Epoch AI's estimate (Besiroglu et al. 2024, Table 1): the default truth of :func:`synthetic`.
+#: Epoch AI's estimate (Besiroglu et al. 2024, Table 1), the default truth of :func:`synthetic`.
 EPOCH_PARAMS = {"A": 482.01, "B": 2085.43, "E": 1.8169, "alpha": 0.3478, "beta": 0.3659}
-#: Hoffmann et al. (2022), eq. (10): the Approach 3 law as published.
+#: The Approach 3 law as published by Hoffmann et al. (2022), eq. (10).
 HOFFMANN_PARAMS = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
-#: Hoffmann et al. (2022), Fig. 3: the nine isoFLOP budgets (FLOP) of Approach 2.
+#: The nine isoFLOP budgets (FLOP) of Approach 2, Hoffmann et al. (2022), Fig. 3.
 HOFFMANN_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
 
 
@@ -126,7 +126,7 @@ def chinchilla(path: str | os.PathLike | None = None, drop_outliers: bool = True
 # ----------------------------------------------------------------------------- Muennighoff et al. (2023)
 MUENNIGHOFF_URL = ("https://raw.githubusercontent.com/huggingface/datablations/"
                    "13701315b163f1c54642b94ad237b2699187c3ee/utils/parametric_fit.ipynb")
-#: ``None``: the 3.7 MB notebook could not be read byte-exactly offline, so no file checksum is pinned.
+#: ``None``, because the 3.7 MB notebook could not be read byte-exactly offline, so no file checksum is pinned.
 #: The download is pinned by commit (immutable over HTTPS) and its content is cross-checked on parsing.
 MUENNIGHOFF_SHA256: str | None = None
 MUENNIGHOFF_FILE = "datablations_parametric_fit.ipynb"
@@ -262,7 +262,7 @@ def muennighoff(path: str | os.PathLike | None = None, download: bool = True,
 GADRE_RAW = "https://raw.githubusercontent.com/mlfoundations/scaling"
 GADRE_ENV_VAR = "JAXSCALE_GADRE_DIR"
 GADRE_DIR = "gadre2024_models"
-#: ``None``: 104 files could not be read byte-exactly offline, so no checksums are pinned; each file is
+#: ``None``, because 104 files could not be read byte-exactly offline, so no checksums are pinned; each file is
 #: fetched from a pinned commit over HTTPS and checked for its schema and name on parsing.
 GADRE_SHA256: dict[str, str] | None = None
 

@@ -1,0 +1,83 @@
+"""The documentation: every public name has a reference page, the guide's README sections exist, and the
+Sphinx build passes with warnings as errors (when Sphinx and myst-nb are installed: ``pip install ".[docs]"``)."""
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jaxscale
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+
+
+def load_apigen():
+    spec = importlib.util.spec_from_file_location("jaxscale_docs_apigen", DOCS / "apigen.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_public_name_is_in_the_generated_reference(tmp_path):
+    report = load_apigen().generate(tmp_path)
+    index = (tmp_path / "index.rst").read_text()
+    listed = set(re.findall(r"^   (\w+)$", index, flags=re.M)) | set(re.findall(r":doc:`(\w+) <", index))
+    for name in jaxscale.__all__:
+        page = tmp_path / f"{name}.rst"
+        assert page.is_file(), f"no reference page for jaxscale.{name}"
+        assert f"jaxscale.{name}\n" in page.read_text()
+        assert name in listed, f"jaxscale.{name} is missing from the reference index"
+    assert report["missing"] == [], f"public names without documentation: {report['missing']}"
+
+
+def test_an_undocumented_public_name_is_reported(tmp_path, monkeypatch):
+    """The check above can fail: a new public constant without a '#:' comment is reported by name."""
+    monkeypatch.setattr(jaxscale, "UNDOCUMENTED_FOR_TEST", (1, 2), raising=False)
+    monkeypatch.setattr(jaxscale, "__all__", [*jaxscale.__all__, "UNDOCUMENTED_FOR_TEST"])
+    report = load_apigen().generate(tmp_path)
+    assert report["missing"] == ["UNDOCUMENTED_FOR_TEST"]
+    assert (tmp_path / "UNDOCUMENTED_FOR_TEST.rst").is_file()
+
+
+def test_guide_includes_name_readme_sections_that_exist():
+    """The guide pages include README sections between headings; renaming a heading must not empty a page."""
+    readme = (REPO / "README.md").read_text()
+    pages = sorted(DOCS.rglob("*.md"))
+    markers = 0
+    for page in pages:
+        if "_build" in page.parts:
+            continue
+        for option, value in re.findall(r"^:(start-after|end-before): '(.*)'$", page.read_text(), flags=re.M):
+            markers += 1
+            assert value.replace("''", "'") in readme, f"{page.relative_to(REPO)}: {option} {value!r} not in README.md"
+    assert markers >= 10
+
+
+def test_docs_build_with_warnings_as_errors(tmp_path):
+    missing = [name for name in ("sphinx", "myst_nb") if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: pip install '.[docs]' to build the docs in the tests")
+    out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                          "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
+                         capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-6000:]
+    assert (tmp_path / "html" / "api" / "fit.html").is_file()
+
+
+def test_landing_page_example_is_made_of_executed_readme_lines():
+    """docs/index.md's example is not run by itself: each of its statements must be one that
+    tests/test_readme.py runs (a README python block), so it cannot drift from working code."""
+    def statements(text: str) -> list[str]:
+        code = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+        return [line.split("  #")[0].strip() for block in code for line in block.splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+
+    readme = set(statements((REPO / "README.md").read_text()))
+    landing = statements((DOCS / "index.md").read_text())
+    assert landing, "the landing page lost its example"
+    assert [line for line in landing if line not in readme] == []
