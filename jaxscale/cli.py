@@ -32,6 +32,7 @@ from .api.bootstrap import BootstrapResult, bootstrap
 from .api.fit import FitResult, fit
 from .api.io import atomic_file, load
 from .api.isoflop import isoflop
+from .api.notes import NOT_ISOFLOP
 from .api.validation import check_int, check_seed
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
@@ -257,9 +258,12 @@ def cmd_isoflop(args) -> None:
         result = isoflop(read_data(args.data), budget=args.budget_col if args.budgets is None else args.budgets,
                          budget_tol=args.budget_tol, n=args.n_col, d=args.d_col, y=args.loss_col, c=args.c_col,
                          method=args.method, robust=not args.least_squares, n_resamples=args.resamples,
-                         seed=args.seed, level=args.level)
+                         seed=args.seed, level=args.level, exclude_unbracketed=not args.keep_unbracketed)
     for warning in caught:
-        sys.stderr.write(f"jaxscale: warning: {warning.message}\n")
+        sys.stderr.write(f"jaxscale: warning: {cli_message(str(warning.message))}\n")
+    said = result.notes()
+    if NOT_ISOFLOP in said:
+        sys.stderr.write(f"jaxscale: warning: {NOT_ISOFLOP}\n")
     minima, alloc = result.minima, result.allocation
     table = pd.concat([pd.DataFrame({"quantity": "N_opt", "budget": minima.index.astype(str), "C": minima["C"],
                                      "estimate": minima["N_opt"], "lower": minima["lower"], "upper": minima["upper"]}),
@@ -272,7 +276,7 @@ def cmd_isoflop(args) -> None:
         "allocation": json.loads(alloc.to_json(orient="index", double_precision=15)),
         "minima": json.loads(minima.reset_index().assign(budget=lambda f: f["budget"].astype(str)).to_json(
             orient="records", double_precision=15)),
-        "recipe": result.recipe})
+        "recipe": result.recipe, "notes": said})
 
 
 def cmd_optimal(args) -> None:
@@ -514,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--c-col", default=None, help="compute column (default C = 6 N D)")
     p.add_argument("--method", choices=["parabola", "profile"], default="parabola")
     p.add_argument("--least-squares", action="store_true", help="plain least squares instead of Huber IRLS")
+    p.add_argument("--keep-unbracketed", action="store_true",
+                   help="also fit budgets whose lowest loss is at the smallest or largest size (invented vertices)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples within budgets (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", type=_level, default=0.95)
@@ -563,7 +569,7 @@ CLI_WORDING = [
     (r"fix parameters \(fixed=\.\.\.\) or use a law", "or use a law (--law)"),
     (r"\(estimate=js\.fit\(data, \.\.\.\) with the same columns\)", "(the --from fit must come from this --data)"),
     (r"^(n_resamples|resamples)\b", "--resamples"), (r"^seed\b", "--seed"), (r"^prune\b", "--prune"),
-    (r"include_unidentifiable=True", "--include-unidentifiable"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
+    (r"include_unidentifiable=True", "--include-unidentifiable"), (r"exclude_unbracketed=False", "--keep-unbracketed"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
 ]
 
 
