@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -9,6 +13,7 @@ import pandas as pd
 import pytest
 
 import jaxscale as js
+from conftest import JIT_CACHE
 from jaxscale import cli
 
 
@@ -93,3 +98,306 @@ def test_absurd_allocation_interval_is_said_in_words():
     assert "leaves [0, 1]" not in result.summary()
     result.power_law.a_draws = np.linspace(0.2, 1.226, 8)  # b's 95 % bound -0.2: D_opt shrinking with C
     assert "leaves [0, 1]" in result.summary() and "not informative" in result.summary()
+
+
+# ---------------------------------------------------------------------- 2. unidentified fits
+def two_model_sizes():
+    """12 runs at only 2 model sizes (6 token counts each), Epoch's law with 1 % noise."""
+    p = js.datasets.EPOCH_PARAMS
+    N, D = (a.ravel() for a in np.meshgrid([1e8, 1e9], np.logspace(9, 11, 6)))
+    noise = np.exp(0.01 * np.random.default_rng(0).standard_normal(N.size))
+    return pd.DataFrame({"N": N, "D": D, "loss": (p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * D ** -p["beta"]) * noise})
+
+
+@pytest.mark.parametrize("law", ["chinchilla", "data_constrained"])
+def test_two_model_sizes_do_not_identify_an_additive_law(law):
+    data = two_model_sizes().assign(U=1e12)
+    with pytest.raises(ValueError, match=r"column 'N' \(input N\) has only 2 distinct values \(1e\+08, 1e\+09\).*"
+                                         rf"law '{law}' needs at least 3 distinct values of N.*beside the constant E"):
+        js.fit(data, law=law)
+
+
+def test_distinct_value_rule_is_stated_per_law():
+    from jaxscale.kernels.laws import LAWS
+
+    assert LAWS["chinchilla"].distinct_needed == (3, 3) and LAWS["data_constrained"].distinct_needed == (3, 3, 1)
+    assert LAWS["power_law"].distinct_needed == (3,) and LAWS["pure_power_law"].distinct_needed == (2,)
+    assert LAWS["kaplan"].distinct_needed == (2, 2)
+    fixed = js.fit(two_model_sizes(), fixed={"alpha": 0.34}, starts=8, polish=0)  # the exponent given: 2 sizes do
+    assert fixed.params["alpha"] == 0.34
+
+
+def test_bootstrap_resample_with_two_sizes_is_unidentifiable():
+    from jaxscale.api.validation import identifiable
+    from jaxscale.kernels.laws import CHINCHILLA
+
+    N, D = (a.ravel() for a in np.meshgrid([1e8, 2e8, 4e8], [1e9, 3e9, 1e10]))
+    x = np.log(np.stack([N, D], axis=1))
+    weights = np.array([N < 3e8, np.ones(9, bool)], float)  # 6 distinct points at 2 sizes; all 9 at 3 sizes
+    assert identifiable(CHINCHILLA, x, weights).tolist() == [False, True]
+
+
+def test_untrustworthy_fit_says_so_in_summary_repr_and_a_warning():
+    """Epoch's Chinchilla runs, 8 sampled (random_state=4): the best start does not converge and E runs to 0."""
+    sub = js.datasets.chinchilla().sample(8, random_state=4)
+    with pytest.warns(UserWarning, match=r"fit \(chinchilla\): not converged.*vanishing term: E"):
+        result = js.fit(sub)
+    assert not result.converged
+    text = result.summary()
+    assert text.splitlines()[1].startswith("WARNING: this estimate cannot be trusted")
+    assert "not a verified minimum" in text and "vanishing term" in repr(result)
+
+
+def test_fit_notes_name_a_non_positive_exponent_and_an_absurd_allocation():
+    import dataclasses
+
+    good = js.fit(js.datasets.synthetic(), starts=8, polish=0)
+    assert good.notes() == [] and "WARNING" not in good.summary()
+    theta = good.theta.copy()
+    theta[3] = -0.029  # alpha, as in the issue
+    bad = dataclasses.replace(good, theta=theta)
+    said = " ".join(bad.notes())
+    assert "non-positive exponent: alpha = -0.029" in said and "N_opt ~ C^1.09" in said and "leaves [0, 1]" in said
+
+
+def run_cli(*args):
+    env = {**os.environ, **JIT_CACHE}
+    return subprocess.run([sys.executable, "-m", "jaxscale", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_cli_fit_prints_the_warning_and_json_notes(tmp_path):
+    path = tmp_path / "eight.csv"
+    js.datasets.chinchilla().sample(8, random_state=4).to_csv(path, index=False)
+    out = run_cli("fit", path, "--json")
+    assert out.returncode == 0, out.stderr
+    assert "jaxscale: warning: fit (chinchilla): not converged" in out.stderr
+    assert any("not converged" in n for n in json.loads(out.stdout)["notes"])
+
+
+# ---------------------------------------------------------------------- 3, 10. bootstrap: unconverged draws, heavy tails
+@pytest.fixture(scope="module")
+def eight_row_bootstrap():
+    """Epoch's Chinchilla runs, 8 sampled (random_state=4): many resamples end unconverged or heavy-tailed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return js.bootstrap(js.datasets.chinchilla().sample(8, random_state=4), n_resamples=40, starts="subgrid",
+                            seed=0, progress=False)
+
+
+def test_unconverged_resamples_are_counted_and_reported(eight_row_bootstrap):
+    boot = eight_row_bootstrap
+    used = boot.usable()
+    expected = int(np.sum(used & ~boot.converged))
+    assert expected > 0  # the issue's case: finite objective, converged=False, inside the intervals
+    with pytest.warns(RuntimeWarning, match=rf"{expected} of the {used.sum()} resamples used did not converge"):
+        table = boot.summary()
+    assert table.attrs["n_not_converged"] == expected and table.attrs["n_used"] == used.sum()
+    assert any("did not converge" in n for n in table.attrs["notes"])
+
+
+def test_heavy_tailed_draws_get_a_robust_spread_and_a_note(eight_row_bootstrap):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = eight_row_bootstrap.summary()
+    usable = eight_row_bootstrap.usable()
+    b_draws = eight_row_bootstrap.draws["B"].to_numpy()[usable]
+    assert table.loc["B", "se_robust"] == pytest.approx(1.4826 * np.median(np.abs(b_draws - np.median(b_draws))))
+    assert table.loc["B", "se"] > 3 * table.loc["B", "se_robust"]
+    assert any(n.startswith("B: se = ") and "heavy-tailed" in n for n in table.attrs["notes"])
+
+
+# ---------------------------------------------------------------------- 4. grouped bootstrap: name the group, NaN rows
+@pytest.fixture(scope="module")
+def grouped_with_a_tiny_group():
+    """Group 'good': 36 synthetic runs; group 'tiny': 6 runs (3 sizes x 3 token counts), so nearly every resample
+    draws at most 5 distinct runs and none is usable."""
+    good = js.datasets.synthetic(noise=0.01, seed=1).iloc[::3].assign(arm="good")
+    p = js.datasets.EPOCH_PARAMS
+    N = np.array([1e8, 1e8, 4e8, 4e8, 1.6e9, 1.6e9])
+    D = np.array([2e9, 8e9, 8e9, 3.2e10, 3.2e10, 2e9])
+    tiny = pd.DataFrame({"N": N, "D": D, "loss": p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * D ** -p["beta"],
+                         "arm": "tiny"})
+    data = pd.concat([good, tiny], ignore_index=True)[["N", "D", "loss", "arm"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return js.bootstrap(data, by="arm", n_resamples=12, starts="best", seed=0, progress=False)
+
+
+def test_grouped_compute_optimal_keeps_good_groups_and_flags_the_unusable_one(grouped_with_a_tiny_group):
+    B = grouped_with_a_tiny_group
+    with pytest.warns(RuntimeWarning, match=r"group 'tiny': no usable bootstrap"):
+        table = B.compute_optimal([1e21])
+    table = table.set_index("arm")
+    assert table.loc["good", "usable"] and np.isfinite(table.loc["good", ["N_opt", "N_opt_low"]].astype(float)).all()
+    assert not table.loc["tiny", "usable"] and np.isnan(table.loc["tiny", "N_opt"])
+    assert table.loc["tiny", "C"] == 1e21 and "none of the 12 bootstrap resamples" in table.loc["tiny", "note"]
+
+
+def test_grouped_summary_warnings_name_their_group(grouped_with_a_tiny_group):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = grouped_with_a_tiny_group.summary()
+    messages = [str(w.message) for w in caught]
+    assert messages and all(m.startswith("group 'good': ") or m.startswith("group 'tiny': ") for m in messages)
+    assert not table.xs("tiny", level="arm")["usable"].any() and table.xs("good", level="arm")["usable"].all()
+
+
+def test_estimate_outside_its_own_interval_is_said():
+    from jaxscale.api import notes
+
+    table = pd.DataFrame({"estimate": [1.052, 0.5], "ci_low": [0.118, 0.4], "ci_high": [0.949, 0.6]},
+                         index=["a_opt", "beta"])
+    said = notes.outside_own_interval(table, 0.95)
+    assert len(said) == 1 and said[0].startswith("a_opt: the estimate 1.052 lies outside its own 95% interval")
+
+
+def test_fit_compute_optimal_without_an_optimum_is_nan_not_an_error():
+    import dataclasses
+
+    good = js.fit(js.datasets.synthetic(), starts=8, polish=0)
+    theta = good.theta.copy()
+    theta[3] = -0.029
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        row = dataclasses.replace(good, theta=theta).compute_optimal(1e21)
+    assert np.isnan(row["N_opt"]) and np.isnan(row["loss"])
+
+
+# ---------------------------------------------------------------------- 5. one cluster
+@pytest.mark.parametrize("resample", ["cluster", "wild-cluster"])
+def test_one_cluster_is_refused(resample):
+    data = js.datasets.synthetic().assign(lab="all")
+    with pytest.raises(ValueError, match=rf"resample='{resample}'.*1 cluster \(\['all'\]\).*at least 2.*zero width"):
+        js.bootstrap(data, n_resamples=20, starts="best", resample=resample, cluster="lab")
+
+
+def test_two_clusters_run_with_the_few_clusters_warning():
+    data = js.datasets.synthetic().iloc[::2]
+    data = data.assign(lab=np.where(data["N"] < data["N"].median(), "small", "large"))
+    with pytest.warns(UserWarning, match=r"only 2 clusters"):
+        boot = js.bootstrap(data, n_resamples=4, starts="best", resample="cluster", cluster="lab")
+    assert boot.n_resamples == 4
+
+
+# ---------------------------------------------------------------------- 6. plot --from without --data
+@pytest.fixture(scope="module")
+def saved_results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("saved")
+    runs = js.datasets.synthetic(noise=0.01, seed=5).iloc[::2].rename(columns={"N": "params"}).reset_index(drop=True)
+    fitted = js.fit(runs, n="params", starts=8, polish=0)
+    boot = js.bootstrap(runs, n="params", n_resamples=4, starts="best", estimate=fitted, progress=False)
+    return runs, fitted.save(folder / "fit.npz"), boot.save(folder / "boot.npz"), boot
+
+
+@pytest.mark.parametrize("kind", ["residuals", "isoflop"])
+def test_plot_from_a_fit_without_data_is_refused(tmp_path, capsys, saved_results, kind):
+    pytest.importorskip("matplotlib")
+    _, fit_path, _, _ = saved_results
+    out = tmp_path / "figure.png"
+    assert cli.main(["plot", kind, "--from", str(fit_path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is a fit, which holds no data; pass --data" in err and not out.exists()
+
+
+def test_plot_from_a_bootstrap_draws_its_own_data(tmp_path, capsys, saved_results):
+    pytest.importorskip("matplotlib")
+    runs, _, boot_path, boot = saved_results
+    again = cli.saved_runs(js.load(boot_path))
+    assert list(again.columns) == ["params", "D", "loss"] and len(again) == len(runs)
+    np.testing.assert_allclose(again.to_numpy(), runs[["params", "D", "loss"]].to_numpy(), rtol=1e-12)
+    out = tmp_path / "residuals.png"
+    assert cli.main(["plot", "residuals", "--from", str(boot_path), "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------------- 7. labelled intervals, new-run interval
+def test_cli_predict_labels_the_interval_and_offers_the_new_run_one(capsys, saved_results):
+    _, _, boot_path, boot = saved_results
+    assert cli.main(["predict", "--n", "7e9", "--d", "1.4e11", "--from", str(boot_path)]) == 0
+    mean_text = capsys.readouterr().out
+    assert "interval of the MEAN curve" in mean_text and "--interval new-run" in mean_text
+    assert cli.main(["predict", "--n", "7e9", "--d", "1.4e11", "--from", str(boot_path), "--interval", "new-run",
+                     "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert "ONE NEW training run" in payload["interval"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        api = js.load(boot_path).predict(7e9, 1.4e11, kind="new_run").iloc[0]
+    row = payload["rows"][0]
+    assert row["loss_new_run_low"] == pytest.approx(api["loss_new_run_low"], rel=1e-12)
+    assert row["loss_new_run_high"] == pytest.approx(api["loss_new_run_high"], rel=1e-12)
+
+
+def test_cli_predict_new_run_needs_a_bootstrap(capsys, saved_results):
+    _, fit_path, _, _ = saved_results
+    assert cli.main(["predict", "--n", "7e9", "--d", "1.4e11", "--from", str(fit_path), "--interval", "new-run"]) == 2
+    assert "--interval new-run needs a bootstrap" in capsys.readouterr().err
+
+
+def test_bootstrap_summary_says_what_its_interval_is(eight_row_bootstrap):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = eight_row_bootstrap.summary()
+    assert table.attrs["interval"].startswith("95% percentile confidence interval of each parameter")
+
+
+# ---------------------------------------------------------------------- 11. --out over an input
+def test_cli_fit_out_over_the_input_csv_is_refused(tmp_path, capsys):
+    data = tmp_path / "data.csv"
+    js.datasets.synthetic().to_csv(data, index=False)
+    before = data.read_bytes()
+    assert cli.main(["fit", str(data), "--starts", "4", "--out", str(data)]) == 2
+    assert "is the data this command reads" in capsys.readouterr().err
+    assert data.read_bytes() == before
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "synthetic", "--out", "{tmp}/result.csv"], r"written as \.npz.*result\.npz"),
+    (["bootstrap", "synthetic", "--out", "{tmp}/boot.json"], r"written as \.npz"),
+    (["plot", "tokens", "--out", "{tmp}/figure.csv"], r"written as \.png or \.pdf"),
+])
+def test_cli_out_needs_its_own_suffix(tmp_path, capsys, args, message):
+    assert cli.main([a.format(tmp=tmp_path) for a in args]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_api_save_refuses_a_data_suffix(tmp_path):
+    result = js.FitResult.from_params(js.datasets.EPOCH_PARAMS)
+    with pytest.raises(ValueError, match=r"data\.csv: a result is saved as an \.npz.*data\.npz"):
+        result.save(tmp_path / "data.csv")
+    assert js.load(result.save(tmp_path / "fit.jaxscale")).params.equals(result.params)
+
+
+# ---------------------------------------------------------------------- 8. two_step: degenerate steps; Gadre's law
+def exponential_downstream(seed=0):
+    """Loss runs and a downstream error that is exponential in the loss (Gadre et al.), with no saturation."""
+    runs = js.datasets.synthetic(noise=0.005, seed=2).iloc[::3].reset_index(drop=True)
+    L = runs["loss"].to_numpy()
+    err = 0.85 - 2.0 * np.exp(-0.9 * L) + 0.002 * np.random.default_rng(seed).standard_normal(L.size)
+    return runs, pd.DataFrame({"loss": L, "accuracy": 1 - err, "error": err})
+
+
+def test_two_step_warns_about_a_degenerate_sigmoid_and_gadre_law_fits():
+    runs, metric = exponential_downstream()
+    with pytest.warns(UserWarning, match=r"two_step: step 2 \(metric law 'sigmoid'\): degenerate sigmoid.*"
+                                         r"metric='exponential_metric'"):
+        js.two_step(runs, metric, n_resamples=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chain = js.two_step(runs, metric, metric="exponential_metric", metric_col="error", n_resamples=4)
+    np.testing.assert_allclose(chain.metric_fit.params[["eps", "k", "gamma"]], [0.85, 2.0, 0.9], rtol=0.1)
+
+
+def test_exponential_metric_law_matches_its_formula_and_jacobian():
+    import jax
+
+    from jaxscale.kernels.laws import get_law
+
+    law = get_law("exponential_metric")
+    theta = law.from_natural(np.array([0.85, 2.0, 0.9]))
+    x = np.array([[2.0], [3.0], [4.5]])
+    np.testing.assert_allclose(law.predict(theta, x), 0.85 - 2.0 * np.exp(-0.9 * x[:, 0]), rtol=1e-14)
+    z, jac = law.log_predict_and_jacobian(theta, x)
+    np.testing.assert_allclose(jac, jax.jacfwd(law.log_predict)(theta, x), rtol=1e-12)

@@ -17,6 +17,7 @@ from ..engine.scheduler import RowsJob, run_rows
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from ..engine.multistart import POLISHER, PRUNE_KEEP, WARM_SOLVER
+from . import notes
 from .fit import FitResult, check_compute, fit, input_arrays, resolve_prune, setup
 from .validation import check_bool, check_int, check_level, check_seed, identifiable
 
@@ -64,6 +65,11 @@ class BootstrapResult:
     distinct input points for ``p`` free parameters, or a single value of an input; see
     :attr:`identifiable`). Each call warns with the counts it left out;
     ``include_unidentifiable=True`` keeps the unidentifiable ones.
+
+    A resample whose best start did **not converge** (finite objective, ``converged`` False) stays
+    in the intervals: leaving it out would keep only the resamples that are easy to fit and narrow
+    the interval. It is counted instead (``summary().attrs["n_not_converged"]``, among the used
+    draws) and every call warns with that count.
     """
 
     law: Law
@@ -139,10 +145,15 @@ class BootstrapResult:
         why = []
         if n_unid:
             why.append(f"{n_unid} unidentifiable (their drawn rows hold at most {self.law.n_params} distinct input "
-                       "points or a single value of an input; keep them with include_unidentifiable=True)")
+                       "points or too few distinct values of an input for the law's power terms, "
+                       f"{dict(zip(self.law.inputs, self.law.distinct_needed))}; keep them with "
+                       "include_unidentifiable=True)")
         if n_failed:
             why.append(f"{n_failed} failed (non-finite objective or parameters)")
         used = int(np.sum(mask))
+        n_unconverged = int(np.sum(mask & ~np.asarray(self.converged, bool)))
+        if n_unconverged and used and warn:
+            warnings.warn(notes.unconverged_resamples(n_unconverged, used), RuntimeWarning, stacklevel=3)
         if used == 0:
             raise ValueError(f"none of the {self.n_resamples} bootstrap resamples can be used: {'; '.join(why)}. "
                              + ("Too few runs for a bootstrap of this law: add runs. " if n_unid else "")
@@ -244,15 +255,22 @@ class BootstrapResult:
             lo, hi = self._interval(name, level, method, mask)
             used = draws[mask]
             rows.append({"estimate": est, "se": float(np.std(used, ddof=1)) if used.size > 1 else float("nan"),
-                         "ci_low": lo, "ci_high": hi,
+                         "se_robust": notes.robust_spread(used), "ci_low": lo, "ci_high": hi,
                          "held": "fixed" if name in fixed else f"tied to {tied[name]}" if name in tied else ""})
         table = pd.DataFrame(rows, index=pd.Index(names, name="parameter"))
         if not (fixed or tied):
             table = table.drop(columns="held")
         failed = self.failed
+        n_unconverged = int(np.sum(mask & ~np.asarray(self.converged, bool)))
+        said = ([notes.unconverged_resamples(n_unconverged, int(np.sum(mask)))] if n_unconverged else [])
+        said += notes.heavy_tails(table["se"], table["se_robust"])
+        said += notes.outside_own_interval(table, level)
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples, n_used=int(np.sum(mask)),
                            n_failed=int(np.sum(failed)),
-                           n_unidentifiable=int(np.sum(~failed & ~self.identifiable)))
+                           n_unidentifiable=int(np.sum(~failed & ~self.identifiable)),
+                           n_not_converged=n_unconverged, notes=said,
+                           interval=f"{level:.0%} {method} confidence interval of each parameter over bootstrap "
+                                    f"resamples ({self.recipe.get('resample', 'case')}) of the runs")
         return table
 
     def cov(self, log: bool = False, *, include_unidentifiable: bool = False) -> pd.DataFrame:
@@ -292,7 +310,11 @@ class BootstrapResult:
             x, _ = input_arrays(base, n_opt.ravel(), d_opt.ravel(), {k: np.full(n_opt.size, v) for k, v in extra.items()})
             return base.predict(theta, x)
 
-        loss_est = loss_at(full_est, np.asarray(n_est), np.asarray(d_est))
+        n_est, d_est = np.asarray(n_est, np.float64), np.asarray(d_est, np.float64)
+        found = np.isfinite(n_est) & np.isfinite(d_est) & (n_est > 0) & (d_est > 0)
+        loss_est = np.full(C_arr.size, np.nan)  # no optimum (e.g. a non-positive exponent): NaN, not an error
+        if found.any():
+            loss_est[found] = loss_at(full_est, n_est[found], d_est[found])
         loss_draw = _predict_draws(base, full_draws, n_draw, d_draw, extra)
         tail = (1 - level) / 2
         rows = []
@@ -305,7 +327,12 @@ class BootstrapResult:
                 lo, hi = np.nanquantile(draws[q], [tail, 1 - tail])
                 row.update({q: float(est[q]), f"{q}_low": lo, f"{q}_high": hi})
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        if not found.all():
+            table.attrs["usable"] = False
+            table.attrs["notes"] = [notes.no_optimum(C_arr[~found])]
+            warnings.warn(f"compute_optimal: {table.attrs['notes'][0]}", RuntimeWarning, stacklevel=2)
+        return table
 
     def predict(self, N=None, D=None, level: float = 0.95, kind: str = "mean", *,
                 include_unidentifiable: bool = False, **inputs) -> pd.DataFrame:

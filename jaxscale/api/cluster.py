@@ -133,7 +133,20 @@ def resample_plan(frame: pd.DataFrame, resample: str, cluster, budgets, n: str, 
     if checkpoint is not None:
         raise ValueError(f"checkpoint= is only supported for resample='case' (resample={resample!r} runs in one "
                          "go); drop checkpoint=")
-    return cluster_codes(frame, cluster, n=n, d=d, budgets=budgets)
+    codes, labels = cluster_codes(frame, cluster, n=n, d=d, budgets=budgets)
+    refuse_one_cluster(len(labels), f"resample={resample!r} with cluster={cluster if isinstance(cluster, str) else 'labels'!r}",
+                       labels)
+    return codes, labels
+
+
+def refuse_one_cluster(n_clusters: int, what: str, labels=()) -> None:
+    """A cluster bootstrap needs 2 clusters or more: with one, every resample redraws the same cluster (or scales
+    all residuals by one multiplier) and the interval is zero-width or meaningless."""
+    if n_clusters < 2:
+        shown = f" ({list(labels)[:1]!r})" if len(labels) else ""
+        raise ValueError(f"{what}: the data form {n_clusters} cluster{shown}; a cluster bootstrap needs at least 2 "
+                         "(with one, every resample draws the same rows and the interval has zero width). Use finer "
+                         "clusters (cluster='size', a column or labels) or resample='case'")
 
 
 def warn_few_clusters(n_clusters: int, what: str = "cluster bootstrap") -> None:

@@ -20,6 +20,7 @@ The metric-artefact view (:func:`metric_artefact`; Schaeffer, Miranda & Koyejo 2
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -108,6 +109,27 @@ class TwoStepResult:
             return np.asarray(law.untarget(z))
 
 
+#: A sigmoid whose amplitude exceeds this multiple of the observed metric range is degenerate.
+DEGENERATE_AMPLITUDE = 10.0
+
+
+def step_notes(loss_fit: FitResult, metric_fit: FitResult, metric_values: np.ndarray) -> list[str]:
+    """Why either step of :func:`two_step` cannot be trusted: each fit's notes (not converged, ...),
+    and a degenerate sigmoid (asymptotes far outside the observed metric: no saturation in the data)."""
+    said = [f"step 1 (loss law {loss_fit.law.name!r}): {n}" for n in loss_fit.notes()]
+    said += [f"step 2 (metric law {metric_fit.law.name!r}): {n}" for n in metric_fit.notes()]
+    params = metric_fit.params
+    if {"a", "b"} <= set(params.index):
+        span = float(np.ptp(metric_values)) if np.size(metric_values) else 0.0
+        a, b = float(params["a"]), float(params["b"])
+        if not np.isfinite(a) or abs(a) > DEGENERATE_AMPLITUDE * max(span, 1e-12):
+            said.append(f"step 2 (metric law {metric_fit.law.name!r}): degenerate sigmoid, a = {a:.4g}, b = {b:.4g}: its "
+                        f"asymptotes (b and a + b) lie far outside the observed metric range (span {span:.3g}), so the "
+                        "data show no saturation and the curve is an exponential piece with arbitrary asymptotes; "
+                        "consider metric='exponential_metric' (Gadre et al.: Err = eps - k exp(-gamma L))")
+    return said
+
+
 def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metric: str | Law | None = None,
              metric_col: str = "accuracy", loss_col: str = "loss", n_resamples: int = 200, seed: int = 0,
              loss_starts=None, metric_starts=None, pair_on: str | None = None, n: str = "N", d: str = "D",
@@ -139,15 +161,24 @@ def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metr
                                                         columns)
     m_law, m_loss, _, m_frame, _, m_x, m_y = setup(metric_data, m_law, metric_loss, delta, None, n, d, metric_col,
                                                    {m_law.inputs[0]: loss_col})
-    loss_fit = fit(l_frame, law=l_law, starts=loss_starts, loss=l_loss, n=n, d=d, columns=columns, seed=seed)
-    metric_fit = fit(m_frame, law=m_law, starts=metric_starts, loss=m_loss, y=metric_col,
-                     columns={m_law.inputs[0]: loss_col}, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said below, once, naming the step
+        loss_fit = fit(l_frame, law=l_law, starts=loss_starts, loss=l_loss, n=n, d=d, columns=columns, seed=seed)
+        metric_fit = fit(m_frame, law=m_law, starts=metric_starts, loss=m_loss, y=metric_col,
+                         columns={m_law.inputs[0]: loss_col}, seed=seed)
+    said = step_notes(loss_fit, metric_fit, m_y)
+    if said:
+        warnings.warn("two_step: " + "; ".join(said), UserWarning, stacklevel=2)
     if pair_on is not None:
         for name, frame in (("loss_data", l_frame), ("metric_data", m_frame)):
             if pair_on not in frame.columns:
                 raise ValueError(f"pair_on={pair_on!r}: column not in {name}; give a key present in both data sets")
         keys, codes = np.unique(np.concatenate([l_frame[pair_on].to_numpy(), m_frame[pair_on].to_numpy()]),
                                 return_inverse=True)
+        if keys.size < 2:
+            from .cluster import refuse_one_cluster
+
+            refuse_one_cluster(int(keys.size), f"pair_on={pair_on!r}", keys)
         counts = cluster_counts(seed, np.arange(R), codes, stream=0)
         l_counts, m_counts = counts[:, :len(l_frame)], counts[:, len(l_frame):]
     else:

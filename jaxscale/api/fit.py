@@ -1,6 +1,7 @@
 """``jaxscale.fit``: multi-start robust fits of a scaling law, with a pandas-friendly result."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -13,6 +14,7 @@ from ..engine.multistart import best_of_starts
 from ..kernels.laws import Law, constrain, get_law
 from ..kernels.losses import Loss, get_loss
 from ..kernels.solvers import SOLVERS, STATUS_NAMES, LaneSolver, LevenbergMarquardt
+from . import notes
 from .validation import (as_frame, check_int, check_positive_number, check_seed, identifiability_problem,
                          positive_column, prepare)
 
@@ -255,9 +257,12 @@ class FitResult:
         n_opt, d_opt = self.law.compute_optimal(self.theta, C_arr, **other_inputs)
         frame = pd.DataFrame({"C": np.ravel(C_arr), "N_opt": np.ravel(n_opt), "D_opt": np.ravel(d_opt)})
         frame["D_over_N"] = frame["D_opt"] / frame["N_opt"]
-        frame["loss"] = np.ravel(self.predict(N=frame["N_opt"].to_numpy(), D=frame["D_opt"].to_numpy(),
-                                              **{k: np.full(len(frame), v, np.float64)
-                                                 for k, v in other_inputs.items()}))
+        found = (np.isfinite(frame[["N_opt", "D_opt"]]) & (frame[["N_opt", "D_opt"]] > 0)).all(axis=1).to_numpy()
+        frame["loss"] = np.nan  # no optimum (e.g. a non-positive exponent): NaN, not an error
+        if found.any():
+            frame.loc[found, "loss"] = np.ravel(self.predict(
+                N=frame["N_opt"].to_numpy()[found], D=frame["D_opt"].to_numpy()[found],
+                **{k: np.full(int(found.sum()), v, np.float64) for k, v in other_inputs.items()}))
         return frame.iloc[0] if C_arr.ndim == 0 else frame
 
     def n_at_best(self, tol: float = 1e-9) -> int:
@@ -292,12 +297,27 @@ class FitResult:
         derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
-        small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
-        if small:
-            lines += ["", f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
-                          "may still fall in that direction, so no minimum is attained; the law is not identified "
-                          "by these data (consider fixed=... or a law without that term)"]
+        said = self.notes()
+        if said:
+            lines.insert(1, notes.banner(len(said)))
+            lines += ["", "warnings:"] + [f"  {i}. {n}" for i, n in enumerate(said, 1)]
         return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        """Why this estimate cannot be trusted, in words (empty when nothing applies): not converged (not
+        a verified minimum), a vanishing term (no attained minimum), a non-positive decay exponent, an
+        allocation exponent outside [0, 1]. ``summary()``, ``repr`` and a warning from :func:`fit` say them."""
+        if not np.all(np.isfinite(self.theta)):
+            return ["the estimate is not finite"]
+        best = self.starts.iloc[int(np.argmin(self.starts["objective"].to_numpy()))] if len(self.starts) else None
+        small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
+        params = self.params
+        derived = self.law.base.derived(dict(params))
+        a_opt = float(derived["a_opt"]) if "a_opt" in derived else None
+        return notes.fit_notes(self.converged, None if best is None else str(best["status"]),
+                               None if best is None else float(best["grad_norm"]), small,
+                               {k: float(params[k]) for k in self.law.base.exponents if k not in self.law.fixed},
+                               a_opt)
 
     def __repr__(self) -> str:
         return self.summary()
@@ -500,8 +520,12 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     if not np.isfinite(best.value[0]):
         raise RuntimeError("every start produced a non-finite objective; check the data and the starts")
     recipe = fit_recipe(law, loss_fn, solver, start_points, starts, prune, prune_iter, polish, names, y)
-    return FitResult(law, loss_fn, best.theta[0], float(best.value[0]), bool(best.converged[0]),
-                     _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(w)), recipe)
+    result = FitResult(law, loss_fn, best.theta[0], float(best.value[0]), bool(best.converged[0]),
+                       _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(w)), recipe)
+    said = result.notes()
+    if said:
+        warnings.warn(f"fit ({law.name}): " + "; ".join(said), UserWarning, stacklevel=2)
+    return result
 
 
 def resolve_prune(prune, prune_iter, n_starts: int) -> tuple[int | None, int]:

@@ -10,6 +10,7 @@ Groups may differ in size and input range; validation errors name the group.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -150,6 +151,7 @@ class GroupedFitResult:
         table["n_points"] = [r.n_points for r in self.results.values()]
         table["converged"] = self.converged
         table["at_best"] = [r.n_at_best() for r in self.results.values()]
+        table["notes"] = ["; ".join(r.notes()) for r in self.results.values()]
         return table
 
     def save(self, path):
@@ -202,6 +204,11 @@ def fit_groups(data, by, *, law="chinchilla", starts=None, loss="huber", delta=1
         results[key] = FitResult(law_obj, loss_fn, best.theta[g], float(best.value[g]), bool(best.converged[g]),
                                  _starts_frame(law_obj, start_points, tasks), int(mask[g].sum()),
                                  dict(recipe, group=key if not isinstance(key, tuple) else list(key)))
+    flagged = {key: said for key, said in ((k, r.notes()) for k, r in results.items()) if said}
+    if flagged:
+        warnings.warn(f"fit(by={cols}): {len(flagged)} of {len(keys)} group(s) cannot be trusted as they stand: "
+                      + " | ".join(f"group {key!r}: " + "; ".join(said) for key, said in list(flagged.items())[:5])
+                      + (" | ..." if len(flagged) > 5 else "") + " (see summary()['notes'])", UserWarning, stacklevel=3)
     return GroupedFitResult(cols, results, dict(recipe, by=cols))
 
 
@@ -232,23 +239,71 @@ class GroupedBootstrapResult:
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
 
+    def _each(self, call, keep: tuple[str, ...] = ()) -> dict:
+        """``call(result)`` per group. Every warning is re-issued naming its group; a group whose call
+        fails (ValueError: nothing usable) gets the rows of a good group with NaN values (columns in
+        ``keep`` kept) instead of an exception for all. Adds ``usable`` and ``note`` columns."""
+        frames, errors = {}, {}
+        for key, res in self.results.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    frames[key] = call(res)
+                except ValueError as err:
+                    errors[key] = str(err)
+            for w in caught:
+                warnings.warn(f"group {key!r}: {w.message}", w.category, stacklevel=3)
+        if not frames:
+            key, message = next(iter(errors.items()))
+            raise ValueError(f"no group has a usable bootstrap; group {key!r}: {message}")
+        template = next(iter(frames.values()))
+        out = {}
+        for key in self.results:
+            if key in frames:
+                frame = frames[key].copy()
+                said = frame.attrs.get("notes", [])
+                frame["usable"], frame["note"] = frame.attrs.get("usable", True), "; ".join(said)
+            else:
+                frame = template.copy()
+                for col in frame.columns:
+                    if col not in keep and pd.api.types.is_float_dtype(frame[col]):
+                        frame[col] = np.nan
+                frame["usable"], frame["note"] = False, f"unusable: {errors[key]}"
+                warnings.warn(f"group {key!r}: no usable bootstrap, its rows are NaN ({errors[key]})", RuntimeWarning,
+                              stacklevel=3)
+            out[key] = frame
+        return out
+
     def summary(self, level: float = 0.95, method: str = "percentile") -> pd.DataFrame:
-        """Each group's bootstrap table (estimate, SE, CI per parameter), stacked with the group in the index."""
-        frames = {key: res.summary(level, method).reset_index() for key, res in self.results.items()}
+        """Each group's bootstrap table (estimate, SE, CI per parameter), stacked with the group in the index.
+
+        Warnings name their group; a group without usable resamples gets NaN rows with ``usable``
+        False and the reason in ``note`` (also the group's notes: unconverged draws, heavy tails,
+        an estimate outside its own interval)."""
+        frames = self._each(lambda res: _with_attrs(res.summary(level, method)))
         return self._tidy(frames).set_index(self.by + ["parameter"])
 
     def predict(self, level: float = 0.95, **inputs) -> pd.DataFrame:
-        """Each group's prediction with its percentile interval over the draws (a CI of the mean curve)."""
-        return self._tidy({key: res.predict(level=level, **inputs) for key, res in self.results.items()})
+        """Each group's prediction with its percentile interval over the draws (a CI of the mean curve);
+        an unusable group's rows are NaN with ``usable`` False."""
+        return self._tidy(self._each(lambda res: res.predict(level=level, **inputs), keep=tuple(inputs)))
 
     def compute_optimal(self, C, level: float = 0.95, **other_inputs) -> pd.DataFrame:
-        """Each group's compute-optimal allocation with intervals, tidy."""
-        return self._tidy({key: res.compute_optimal(C, level, **other_inputs) for key, res in self.results.items()})
+        """Each group's compute-optimal allocation with intervals, tidy; a group without usable draws or
+        optimum gets NaN rows with ``usable`` False and the reason in ``note``, never an error for all."""
+        return self._tidy(self._each(lambda res: res.compute_optimal(C, level, **other_inputs), keep=("C",)))
 
     def __repr__(self) -> str:
         first = next(iter(self.results.values()))
         return (f"GroupedBootstrapResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "
                 f"n_resamples={first.n_resamples})")
+
+
+def _with_attrs(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its index as a column, keeping ``attrs`` (``reset_index`` may drop them)."""
+    out = table.reset_index()
+    out.attrs.update(table.attrs)
+    return out
 
 
 def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="grid", seed=0, loss="huber",

@@ -559,6 +559,19 @@ def load(path: str | Path, *, kind: str | None = None,
     return build(meta, arrays, found[0], path)
 
 
+#: Suffixes of data, figures and code: a result (an .npz) is never saved under them.
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".parquet", ".feather", ".xlsx", ".xls", ".png", ".pdf", ".svg",
+                 ".py", ".ipynb")
+
+
+def refuse_data_suffix(path: str | Path) -> None:
+    """A result is an ``.npz``: refuse a path whose suffix belongs to data, a figure or code (e.g. the input CSV)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in DATA_SUFFIXES:
+        raise ValueError(f"{path}: a result is saved as an .npz file, and {suffix} is the suffix of a data, figure or "
+                         f"code file (perhaps the input); save it as e.g. {Path(path).with_suffix('.npz').name}")
+
+
 def save_result(result: "FitResult | BootstrapResult", path: str | Path) -> Path:
     """Write a :class:`FitResult`, :class:`BootstrapResult` or grouped fit at ``path`` (format 2, atomically).
 
@@ -571,6 +584,7 @@ def save_result(result: "FitResult | BootstrapResult", path: str | Path) -> Path
     from .fit import FitResult
     from .groups import GroupedFitResult
 
+    refuse_data_suffix(path)
     if isinstance(result, GroupedFitResult):
         return _save_grouped_fit(result, path)
     if not isinstance(result, (FitResult, BootstrapResult)):

@@ -63,3 +63,97 @@ def allocation_interval(a_estimate: float, a_lower: float, a_upper: float, level
         return None
     return (" and ".join(words) + " leaves [0, 1]: there N_opt or D_opt would shrink as compute grows; this "
             "interval is not informative (too few budgets, or budgets without a located minimum)")
+
+
+# ---------------------------------------------------------------------- one fit
+def fit_notes(converged: bool, status: str | None, grad_norm: float | None, vanishing: Sequence[str],
+              exponents: dict, a_opt: float | None) -> list[str]:
+    """Why a fitted estimate cannot be trusted, one sentence per condition (empty: none applies).
+
+    Parameters
+    ----------
+    converged : whether the best start met its stopping test.
+    status, grad_norm : that start's solver status and final gradient norm (None: not known).
+    vanishing : names of log-scale parameters that ran to ~0 (their term vanished).
+    exponents : decay exponent name -> estimate (a non-positive one is named).
+    a_opt : allocation exponent of N_opt ~ C^a (None: the law has none).
+    """
+    said = []
+    if not converged:
+        how = f" (solver status {status!r}" + (f", gradient norm {grad_norm:.3g}" if grad_norm is not None else "") + ")"
+        said.append(f"not converged{how if status else ''}: the estimate is where the solver stopped, not a verified "
+                    "minimum; its parameters may be far from the optimum")
+    if vanishing:
+        said.append(f"vanishing term: {', '.join(vanishing)} ran to ~0 (below 2e-9), so the objective may still fall "
+                    "in that direction and no minimum is attained: not a minimum, and the law is not identified by "
+                    "these data (consider fixed=... or a law without that term)")
+    bad = {k: v for k, v in exponents.items() if not v > 0}
+    if bad:
+        said.append("non-positive exponent: " + ", ".join(f"{k} = {v:.3g}" for k, v in bad.items())
+                    + ": that term does not decay as its input grows, so this is not a scaling-law fit (too few "
+                    "distinct values of that input, or a term the data do not show)")
+    if a_opt is not None and not (0.0 <= a_opt <= 1.0):
+        said.append(f"allocation N_opt ~ C^{a_opt:.3g} (D_opt ~ C^{1 - a_opt:.3g}) leaves [0, 1]: "
+                    f"{'D_opt' if a_opt > 1 else 'N_opt'} would shrink as compute grows")
+    return said
+
+
+def banner(n_notes: int) -> str:
+    """The line heading a summary whose estimate carries notes."""
+    return f"WARNING: this estimate cannot be trusted as it stands ({n_notes} note(s) below)"
+
+
+# ---------------------------------------------------------------------- bootstrap draws
+#: ``se`` above this multiple of the robust spread reads as heavy tails, not a standard error.
+HEAVY_TAIL_RATIO = 3.0
+
+
+def unconverged_resamples(n_unconverged: int, n_used: int) -> str:
+    """Warning: used resamples whose best start did not converge (they stay in the intervals)."""
+    return (f"bootstrap: {n_unconverged} of the {n_used} resamples used did not converge (finite objective); they "
+            "stay in the intervals (leaving them out would keep only the easy resamples and narrow the interval), "
+            "counted in summary().attrs['n_not_converged']")
+
+
+def robust_spread(draws) -> float:
+    r"""Robust standard deviation of ``draws``: :math:`1.4826\,\mathrm{median}|x - \mathrm{median}(x)|`
+    (the SD for normal draws; unmoved by a few extreme ones). NaN for fewer than 2 draws."""
+    import numpy as np
+
+    draws = np.asarray(draws, np.float64)
+    if draws.size < 2:
+        return float("nan")
+    return float(1.4826 * np.median(np.abs(draws - np.median(draws))))
+
+
+def heavy_tails(se, se_robust) -> list[str]:
+    """Notes for quantities whose draws' SD is far above their robust spread (the SD is not a standard error)."""
+    import math
+
+    said = []
+    for name, sd, rob in zip(se.index, se, se_robust):
+        if math.isfinite(sd) and math.isfinite(rob) and sd > HEAVY_TAIL_RATIO * rob:
+            said.append(f"{name}: se = {sd:.4g} is {sd / rob:.0f}x the robust spread se_robust = {rob:.4g}; the draws "
+                        "are heavy-tailed, so se is not a standard error: read se_robust and the interval")
+    return said
+
+
+def no_optimum(budgets) -> str:
+    """Note: the estimate has no compute-optimal allocation at these budgets."""
+    shown = ", ".join(f"{c:.3g}" for c in list(budgets)[:4])
+    return (f"the full-data estimate has no compute-optimal allocation at C = {shown} (N_opt not finite: e.g. a "
+            "non-positive exponent); its row is NaN")
+
+
+def outside_own_interval(table, level: float) -> list[str]:
+    """Notes for quantities whose full-data estimate lies outside their own bootstrap interval."""
+    import math
+
+    said = []
+    for name, row in table.iterrows():
+        est, lo, hi = row["estimate"], row["ci_low"], row["ci_high"]
+        if all(math.isfinite(v) for v in (est, lo, hi)) and not (lo <= est <= hi):
+            said.append(f"{name}: the estimate {est:.4g} lies outside its own {level:.0%} interval [{lo:.4g}, {hi:.4g}]:"
+                        " the usable draws do not describe this estimate (many resamples failed or are "
+                        "unidentifiable, or the estimate sits in another basin)")
+    return said

@@ -171,11 +171,9 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
             f"{where}only {n_rows} row(s); law {law.name!r} has {law.n_params} free parameters {law.param_names} "
             f"and needs at least {law.n_params + 1} runs. Add runs, fix parameters (fixed=...) or use a law with "
             "fewer parameters")
-    for c, name, values in zip(columns, law.inputs, inputs):
-        if np.unique(values).size < 2 and name not in law.constant_inputs:
-            raise ValueError(
-                f"{where}column {c!r} (input {name}) has a single distinct value ({values[0]:g}) in all {n_rows} "
-                f"rows, so its exponent cannot be identified. Use runs at several values of {name}")
+    for c, name, values, needed in zip(columns, law.inputs, inputs, law.distinct_needed):
+        if np.unique(values).size < needed:
+            raise ValueError(f"{where}{too_few_values(law, c, name, np.unique(values), needed, f'all {n_rows} rows')}")
     features = law.features(np.stack(inputs, axis=1))
     problem = identifiability_problem(law, features, np.ones(n_rows), columns, what=f"{n_rows} rows")
     if problem:
@@ -184,6 +182,17 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
 
 
 # ---------------------------------------------------------------------- identifiability
+def too_few_values(law: Law, column: str, name: str, values: np.ndarray, needed: int, what: str,
+                   show: bool = True) -> str:
+    """Message: input ``name`` (column ``column``) takes too few distinct ``values`` among ``what`` for ``law``."""
+    shown = " (" + ", ".join(f"{v:g}" for v in values[:4]) + ")" if show else ""
+    count = "a single distinct value" if values.size == 1 else f"only {values.size} distinct values"
+    why = f" ({law.distinct_reason})" if law.distinct_reason and needed > 2 else ""
+    return (f"column {column!r} (input {name}) has {count}{shown} in {what}; law {law.name!r} needs at least "
+            f"{needed} distinct values of {name} to identify its parameters{why}. Use runs at several values of "
+            f"{name}, or fix that term's exponent (fixed=...)")
+
+
 def _levels(ids: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Number of distinct ``ids`` among the rows where ``positive[r]`` is True, per weights row ``r``.
 
@@ -206,8 +215,9 @@ def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:
     - the rows with :math:`w_i > 0` hold at most ``law.n_params`` distinct input points
       (a ``p``-parameter curve through ``p`` points is an interpolation: objective ~0, no
       information on the parameters), or
-    - one input takes a single value among those rows (its exponent is not identified), unless
-      the law lists it in ``constant_inputs``.
+    - one input takes fewer distinct values among those rows than the law needs for it
+      (``law.distinct_needed``: 3 for an input whose power term sits beside a free constant, e.g.
+      Chinchilla's N and D; 2 otherwise; 1 for ``constant_inputs``).
 
     Returns a bool array of shape ``(R,)`` (a bool for 1-D ``weights``).
     """
@@ -215,11 +225,11 @@ def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:
     features = np.asarray(features)
     _, points = np.unique(features, axis=0, return_inverse=True)
     ok = _levels(points.ravel(), positive) > law.n_params
-    for j in range(features.shape[1]):
-        if j < len(law.inputs) and law.inputs[j] in law.constant_inputs:
+    for j, needed in enumerate(law.distinct_needed[:features.shape[1]]):
+        if needed <= 1:
             continue
         _, level = np.unique(features[:, j], return_inverse=True)
-        ok &= _levels(level.ravel(), positive) >= 2
+        ok &= _levels(level.ravel(), positive) >= needed
     return ok if np.ndim(weights) > 1 else bool(ok[0])
 
 
@@ -234,8 +244,7 @@ def identifiability_problem(law: Law, features: np.ndarray, weights, columns: Se
         return (f"the {what} hold only {n_points} distinct input point(s); law {law.name!r} has {law.n_params} "
                 f"free parameters {tuple(law.param_names)} and needs at least {law.n_params + 1} distinct points "
                 "(with fewer the curve interpolates them: objective ~0, parameters not identified)")
-    for c, name, values in zip(columns, law.inputs, feats.T):
-        if np.unique(values).size < 2 and name not in law.constant_inputs:
-            return (f"among the {what}, column {c!r} (input {name}) has a single distinct value, so its "
-                    f"parameters cannot be identified; use runs at several values of {name}")
+    for c, name, values, needed in zip(columns, law.inputs, feats.T, law.distinct_needed):
+        if np.unique(values).size < needed:
+            return too_few_values(law, c, name, np.unique(values), needed, f"the {what}", show=False)
     return None

@@ -14,8 +14,10 @@ from .kaplan import KAPLAN, KAPLAN_PARAMS, KaplanLaw
 from .data_constrained import DATA_CONSTRAINED, MUENNIGHOFF_PARAMS
 from .broken_power_law import BROKEN_POWER_LAW, broken_power_law
 from .sigmoid import SIGMOID
+from .exponential_metric import EXPONENTIAL_METRIC
 
-_BUILTIN = (CHINCHILLA, POWER_LAW, PURE_POWER_LAW, KAPLAN, DATA_CONSTRAINED, BROKEN_POWER_LAW, SIGMOID)
+_BUILTIN = (CHINCHILLA, POWER_LAW, PURE_POWER_LAW, KAPLAN, DATA_CONSTRAINED, BROKEN_POWER_LAW, SIGMOID,
+            EXPONENTIAL_METRIC)
 
 #: Registered laws by name.
 LAWS: dict[str, Law] = {law.name: law for law in _BUILTIN}
@@ -42,6 +44,6 @@ def get_law(law: str | Law) -> Law:
 
 
 __all__ = ["Law", "LAWS", "CHINCHILLA", "ChinchillaLaw", "POWER_LAW", "PURE_POWER_LAW", "KAPLAN", "KAPLAN_PARAMS", "KaplanLaw",
-           "DATA_CONSTRAINED", "MUENNIGHOFF_PARAMS", "BROKEN_POWER_LAW", "broken_power_law", "SIGMOID", "ConstrainedLaw",
+           "DATA_CONSTRAINED", "MUENNIGHOFF_PARAMS", "BROKEN_POWER_LAW", "broken_power_law", "SIGMOID", "EXPONENTIAL_METRIC", "ConstrainedLaw",
            "constrain", "get_law", "register_law", "product_grid", "lse_terms", "lse_terms_and_jacobian",
            "linear_term_max", "chinchilla_grid", "chinchilla_log_predict"]

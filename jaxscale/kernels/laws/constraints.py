@@ -169,6 +169,7 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
         natural_names=tuple(law.natural_names[j] for j in free), log_predict=log_predict,
         log_scale=tuple(law.log_scale[j] for j in free), grid=grid, log_predict_and_jacobian=jac_fn if law.log_predict_and_jacobian is not None else None,
         input_scale=law.input_scale, target_scale=law.target_scale, description=law.description,
-        constant_inputs=law.constant_inputs, base_law=law, embedding=tuple(map(tuple, embedding)), offset=tuple(offset),
+        constant_inputs=law.constant_inputs, exponents=tuple(n for n in law.exponents if n in
+                                                             {law.natural_names[j] for j in free}), base_law=law, embedding=tuple(map(tuple, embedding)), offset=tuple(offset),
         fixed_natural=fixed_natural,
         tied_pairs=tuple(sorted((law.natural_names[j], law.natural_names[k]) for j, k in links.items())))
