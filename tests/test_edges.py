@@ -401,3 +401,65 @@ def test_exponential_metric_law_matches_its_formula_and_jacobian():
     np.testing.assert_allclose(law.predict(theta, x), 0.85 - 2.0 * np.exp(-0.9 * x[:, 0]), rtol=1e-14)
     z, jac = law.log_predict_and_jacobian(theta, x)
     np.testing.assert_allclose(jac, jax.jacfwd(law.log_predict)(theta, x), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- 9. input validation
+@pytest.fixture(scope="module")
+def toy():
+    return js.datasets.synthetic(noise=0.01, seed=3).iloc[::2].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"d": "N"}, r"inputs N \(n\) and D \(d\) both read column 'N'"),
+    ({"columns": {"X": "C"}}, r"columns=\{'X': 'C'\}: law 'chinchilla' has no input 'X'; its inputs are \['N', 'D'\]"),
+    ({"columns": ["N"]}, r"columns must map law inputs to column names"),
+    ({"fixed": {"alpha": "0.3"}}, r"fixed\['alpha'\] must be a number, got '0.3' \(str\)"),
+])
+def test_fit_arguments_that_were_silently_accepted(toy, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        js.fit(toy, starts=4, **kwargs)
+
+
+def test_complex_column_is_refused(toy):
+    data = toy.assign(loss=toy["loss"].astype(complex))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy ComplexWarning on the way
+        with pytest.raises(ValueError, match=r"column 'loss' \(loss\) holds complex numbers"):
+            js.fit(data, starts=4)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"n_per_budget": 2.5}, r"n_per_budget must be an integer >= 1, got 2.5"),
+    ({"span": 1}, r"span=1 would plan the same \(N, D\) 7 times"),
+])
+def test_plan_refuses_fractional_sizes_and_a_unit_span(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        js.plan([1e21], **kwargs)
+
+
+def test_law_with_duplicate_parameter_names_is_refused():
+    with pytest.raises(ValueError, match=r"param_names \('a', 'a'\) name 'a' more than once"):
+        js.Law("twice", ("x",), ("a", "a"), ("A", "B"), lambda t, x: t[0] + t[1] * x[:, 0], (False, False),
+               lambda: np.zeros((1, 2)))
+
+
+def test_custom_law_ignoring_a_parameter_is_flagged(toy):
+    def log_predict(theta, x):  # the parameter "c" never enters
+        return theta[0] - theta[1] * x[:, 0]
+
+    law = js.Law("ignores_c", ("x",), ("a", "alpha", "c"), ("a", "alpha", "c"), log_predict, (False, False, False),
+                 lambda: np.array([[1.0, 0.1, 0.0], [2.0, 0.3, 1.0]]))
+    with pytest.warns(UserWarning, match=r"unused parameter\(s\) c: law 'ignores_c'"):
+        result = js.fit(toy, law=law, x="N", polish=0)
+    assert "unused parameter(s) c" in result.summary()
+
+
+# ---------------------------------------------------------------------- 13. the Python bootstrap default
+def test_python_bootstrap_defaults_to_the_subgrid_like_the_cli(toy):
+    import inspect
+
+    assert inspect.signature(js.bootstrap).parameters["starts"].default == "subgrid"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = js.bootstrap(toy, n_resamples=2, progress=False)
+    assert boot.recipe["starts"] == "subgrid" and boot.recipe["n_starts"] == 16

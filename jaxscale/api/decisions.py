@@ -25,6 +25,7 @@ from ..kernels.solvers.objective import predict_and_jacobian
 from .bootstrap import BootstrapResult, bootstrap, check_level
 from .fit import FitResult, check_compute, fit, input_arrays, resolve_prune, setup
 from .prediction import corrected_residuals, quantile_pair
+from .validation import check_int
 
 #: Dense BF16 peak of an NVIDIA H100 SXM (FLOP/s), the default of :func:`plan`.
 H100_BF16_PEAK = 989e12
@@ -49,13 +50,14 @@ def plan(budgets, *, result: FitResult | BootstrapResult | None = None, n_per_bu
         ``loss``. ``attrs["total_gpu_hours"]``, ``attrs["total_flops"]``.
     """
     C = np.atleast_1d(check_compute(budgets)).ravel()
-    if int(n_per_budget) < 1:
-        raise ValueError(f"n_per_budget must be >= 1, got {n_per_budget}")
+    n_per_budget = check_int("n_per_budget", n_per_budget, 1)
     for name, value in (("span", span), ("tokens_per_parameter", tokens_per_parameter), ("peak_flops", peak_flops)):
         if not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if span < 1:
-        raise ValueError(f"span is the ratio of the largest to the smallest N of a budget; it must be >= 1, got {span}")
+    if span < 1 or (span == 1 and n_per_budget > 1):
+        raise ValueError(f"span is the ratio of the largest to the smallest N of a budget; it must be > 1 for "
+                         f"n_per_budget={n_per_budget} sizes (span={span!r} would plan the same (N, D) "
+                         f"{n_per_budget} times), e.g. span=10")
     if not 0 < utilisation <= 1:
         raise ValueError(f"utilisation is a fraction of peak in (0, 1], got {utilisation!r}")
     if result is not None:

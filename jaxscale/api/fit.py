@@ -39,6 +39,13 @@ def input_columns(law: Law, n: str, d: str, columns: Mapping[str, str] | None,
                   x: str = "x") -> tuple[list[str], list[str]]:
     """Column name and keyword for each law input (``N -> n``, ``D -> d``, ``x -> x``, others via ``columns``)."""
     keywords = {"N": ("n", n), "D": ("d", d), "x": ("x", x)}
+    if columns is not None and not isinstance(columns, Mapping):
+        raise ValueError(f"columns must map law inputs to column names, e.g. columns={{'N': 'params'}}; got {columns!r} "
+                         f"(law {law.name!r} takes inputs {list(law.inputs)})")
+    unknown = [k for k in (columns or {}) if k not in law.inputs]
+    if unknown:
+        raise ValueError(f"columns={dict(columns)!r}: law {law.name!r} has no input {unknown[0]!r}; its inputs are "
+                         f"{list(law.inputs)} (map those, e.g. columns={{{law.inputs[0]!r}: 'my_column'}})")
     names, options = [], []
     for name in law.inputs:
         if columns and name in columns:
@@ -50,6 +57,13 @@ def input_columns(law: Law, n: str, d: str, columns: Mapping[str, str] | None,
         else:
             names.append(name)
             options.append(f"columns[{name!r}]")
+    seen = {}
+    for name, column, option in zip(law.inputs, names, options):
+        if column in seen:
+            other, other_option = seen[column]
+            raise ValueError(f"inputs {other} ({other_option}) and {name} ({option}) both read column {column!r}; law "
+                             f"{law.name!r} would fit L({other}, {name}) on one column. Name a different column for each")
+        seen[column] = (name, option)
     return names, options
 
 
@@ -314,10 +328,16 @@ class FitResult:
         params = self.params
         derived = self.law.base.derived(dict(params))
         a_opt = float(derived["a_opt"]) if "a_opt" in derived else None
-        return notes.fit_notes(self.converged, None if best is None else str(best["status"]),
+        said = notes.fit_notes(self.converged, None if best is None else str(best["status"]),
                                None if best is None else float(best["grad_norm"]), small,
                                {k: float(params[k]) for k in self.law.base.exponents if k not in self.law.fixed},
                                a_opt)
+        unused = self.recipe.get("unused_params") or []
+        if unused:
+            said.append(f"unused parameter(s) {', '.join(unused)}: law {self.law.name!r}'s prediction does not depend "
+                        "on them (zero derivative at the estimate and the starts), so their values are arbitrary; "
+                        "check the law's log_predict or fix them (fixed=...)")
+        return said
 
     def __repr__(self) -> str:
         return self.summary()
@@ -369,6 +389,27 @@ def vanishing_params(law: Law, theta: np.ndarray) -> np.ndarray:
     """``(K, p)`` bool: log-scale parameters of end points ``theta[K, p]`` below ``exp(VANISHING_LOG)``."""
     theta = np.atleast_2d(np.asarray(theta, np.float64))
     return np.asarray(law.log_scale, bool)[None, :] & (theta < VANISHING_LOG)
+
+
+def unused_params(law: Law, thetas: np.ndarray, log_x: np.ndarray) -> list[str]:
+    """Parameters of a user-defined law that never move its prediction: their Jacobian column is exactly 0 at
+    every point of ``thetas`` on the data (the law's ``log_predict`` ignores them). Built-in laws are skipped."""
+    import jax.numpy as jnp
+
+    from ..engine import float64
+    from ..kernels.laws import LAWS
+    from ..kernels.solvers.objective import predict_and_jacobian
+
+    if LAWS.get(law.base.name) is law.base:
+        return []
+    plain = Law(law.name, law.inputs, law.param_names, law.natural_names, law.log_predict, law.log_scale,
+                law.grid, None, law.input_scale, law.target_scale)  # autodiff, not a hand-written Jacobian
+    moved = np.zeros(law.n_params, bool)
+    with float64():
+        for theta in np.asarray(thetas, np.float64):
+            _, jac = predict_and_jacobian(plain, jnp.asarray(theta), jnp.asarray(log_x))
+            moved |= np.any(np.asarray(jac) != 0, axis=0)
+    return [n for n, m in zip(law.natural_names, moved) if not m]
 
 
 def vanishing(law: Law, theta: np.ndarray) -> np.ndarray:
@@ -520,6 +561,9 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     if not np.isfinite(best.value[0]):
         raise RuntimeError("every start produced a non-finite objective; check the data and the starts")
     recipe = fit_recipe(law, loss_fn, solver, start_points, starts, prune, prune_iter, polish, names, y)
+    unused = unused_params(law, np.concatenate([best.theta[:1], start_points[:2]]), log_x[w > 0])
+    if unused:
+        recipe["unused_params"] = unused
     result = FitResult(law, loss_fn, best.theta[0], float(best.value[0]), bool(best.converged[0]),
                        _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(w)), recipe)
     said = result.notes()

@@ -306,7 +306,7 @@ def _with_attrs(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="grid", seed=0, loss="huber",
+def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, starts="subgrid", seed=0, loss="huber",
                      delta=1e-3, solver=None, n="N", d="D", y="loss", x="x", fixed=None, tied=None,
                      columns: Mapping[str, str] | None = None, polish: int = 1, prune="auto",
                      prune_iter=None, n_subgrid=16, n_lanes=None, chunk_size=None, devices=None,

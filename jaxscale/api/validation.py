@@ -129,6 +129,10 @@ def _checked_column(frame: pd.DataFrame, column: str, role: str, option: str, po
         raise ValueError(f"the data has no rows (a CSV with only a header?); column {column!r} ({role}) is empty. "
                          "Give one row per training run")
     series = frame[column]
+    if pd.api.types.is_complex_dtype(series):
+        raise ValueError(f"column {column!r} ({role}) holds complex numbers (dtype {series.dtype}); a scaling law needs "
+                         f"real values. Give the real quantity, e.g. data[{column!r}] = data[{column!r}].to_numpy().real "
+                         "if the imaginary parts are 0")
     if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
         coerced = pd.to_numeric(series, errors="coerce")
         bad = np.flatnonzero(coerced.isna().to_numpy() & series.notna().to_numpy())

@@ -115,6 +115,12 @@ class Law:
             raise ValueError(f"law {self.name!r}: target_scale must be 'log' or 'raw'")
         if not (len(self.param_names) == len(self.natural_names) == len(self.log_scale)):
             raise ValueError(f"law {self.name!r}: param_names, natural_names and log_scale differ in length")
+        for what, names in (("param_names", self.param_names), ("natural_names", self.natural_names),
+                            ("inputs", self.inputs)):
+            twice = sorted({n for n in names if list(names).count(n) > 1})
+            if twice:
+                raise ValueError(f"law {self.name!r}: {what} {tuple(names)} name {twice[0]!r} more than once; give "
+                                 "every parameter and input its own name")
 
     # ------------------------------------------------------------------ parameters
     @property

@@ -102,6 +102,9 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
     values, given = {}, {}
     for name, value in fixed.items():
         j = _resolve(law, name, "fixed")
+        if isinstance(value, (str, bytes, bool)) or isinstance(value, np.bool_):
+            raise ValueError(f"fixed[{name!r}] must be a number, got {value!r} ({type(value).__name__}); give e.g. "
+                             f"fixed={{{name!r}: 0.3}}")
         try:
             value = float(value)
         except (TypeError, ValueError):
