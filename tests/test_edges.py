@@ -463,3 +463,74 @@ def test_python_bootstrap_defaults_to_the_subgrid_like_the_cli(toy):
         warnings.simplefilter("ignore")
         boot = js.bootstrap(toy, n_resamples=2, progress=False)
     assert boot.recipe["starts"] == "subgrid" and boot.recipe["n_starts"] == 16
+
+
+# ---------------------------------------------------------------------- 10. an absurd start is not "converged"
+def test_absurd_start_is_not_reported_converged(toy):
+    good = js.chinchilla_grid()[2000]
+    absurd = good.copy()
+    absurd[3] = 1e300  # alpha
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = js.fit(toy, starts=np.stack([good, absurd]), polish=0, prune=None)
+    table = result.starts
+    assert table["status"].tolist()[1] == "absurd" and not table["converged"].iloc[1]
+    assert table["converged"].iloc[0] and result.converged
+
+
+# ---------------------------------------------------------------------- 14. clear errors
+@pytest.mark.parametrize("call,message", [
+    (lambda t: js.fit(t, starts=10**12), r"starts=1,000,000,000,000 needs at least .* GiB .* use a smaller starts"),
+    (lambda t: js.bootstrap(t, n_resamples=10**15, starts="best"), r"n_resamples=.* GiB .* smaller n_resamples"),
+    (lambda t: js.delta_sweep(t, ["a"]), r"deltas must be finite numbers > 0 .* got \['a'\]"),
+    (lambda t: js.fit(t, starts=4, fixed={"alpha": .34}, tied={"beta": "alpha"}),
+     r"'alpha' is fixed, so 'beta' cannot be tied to it"),
+    (lambda t: js.bootstrap(t, indices=np.zeros((0, len(t)), int), starts="best"), r"indices has shape \(0, 54\)"),
+    (lambda t: js.rank_next_runs(t, {"N": [1e9, 2e9], "D": [1e10]}, ("N_opt", 1e22)),
+     r"candidates must be a DataFrame or a dict of equally long columns"),
+])
+def test_clear_errors_name_the_argument(toy, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(toy)
+
+
+@pytest.mark.parametrize("predict,grid,message", [
+    (lambda t, x: t[0] + t[1] * x, lambda: np.zeros((2, 2)), r"law 'custom': log_predict.*returns shape \(3, 1\).*x\[:, j\]"),
+    (lambda t, x: t[0] + t[1] * x[:, 0], lambda: np.zeros((2, 3)), r"law 'custom': grid\(\) returns shape \(2, 3\); it must be \(K, 2\)"),
+])
+def test_custom_law_shape_errors_name_the_law(toy, predict, grid, message):
+    law = js.Law("custom", ("x",), ("a", "b"), ("a", "b"), predict, (False, False), grid)
+    with pytest.raises(ValueError, match=message):
+        js.fit(toy, law=law, x="N", polish=0)
+
+
+def test_polars_frame_is_named():
+    class DataFrame:  # stands in for polars.DataFrame (same module name), so the test needs no polars
+        pass
+
+    DataFrame.__module__ = "polars.dataframe.frame"
+    with pytest.raises(ValueError, match=r"data is a polars DataFrame; .* data\.to_pandas\(\)"):
+        js.fit(DataFrame())
+
+
+def test_load_errors(tmp_path):
+    from jaxscale.kernels.laws import LAWS
+
+    path = js.FitResult.from_params(js.datasets.EPOCH_PARAMS).save(tmp_path / "fit.npz")
+    with pytest.raises(ValueError, match=r"kind must be one of \('fit', 'bootstrap', 'grouped-fit'\)"):
+        js.load(path, kind="bogus")
+    law = js.Law("my_power", ("x",), ("a", "alpha"), ("a", "alpha"), lambda t, x: t[0] - t[1] * x[:, 0],
+                 (False, False), lambda: np.array([[1.0, 0.3]]))
+    js.register_law(law)
+    try:
+        saved = js.FitResult.from_params({"a": 1.0, "alpha": 0.3}, law="my_power").save(tmp_path / "custom.npz")
+    finally:
+        LAWS.pop("my_power")
+    with pytest.raises(ValueError, match=r"law 'my_power', which is not registered.*register_law\(law\) before"):
+        js.load(saved)
+
+
+def test_chinchilla_csv_pointing_at_a_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXSCALE_CHINCHILLA_CSV", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"a directory; set it to the file itself"):
+        js.datasets.chinchilla()

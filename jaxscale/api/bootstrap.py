@@ -19,7 +19,7 @@ from ..kernels.losses import Loss
 from ..engine.multistart import POLISHER, PRUNE_KEEP, WARM_SOLVER
 from . import notes
 from .fit import FitResult, check_compute, fit, input_arrays, resolve_prune, setup
-from .validation import check_bool, check_int, check_level, check_seed, identifiable
+from .validation import check_bool, check_int, check_level, check_memory, check_seed, identifiable
 
 
 
@@ -634,12 +634,17 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, star
         raise ValueError(f"resample={resample!r} runs locally; executor= is for case resamples")
 
     if indices is not None:
+        shape = np.shape(indices)
+        if len(shape) == 2 and 0 in shape:
+            raise ValueError(f"indices has shape {shape}: no {'resample' if shape[0] == 0 else 'row'}; give one row "
+                             "per resample (R >= 1) holding its m >= 1 drawn row positions")
         fixed_counts = counts_from_indices(indices, n_rows)
         n_resamples = fixed_counts.shape[0]
         resample_ok = identifiable_resamples(law, log_x, seed, n_resamples, n_rows, fixed_counts)
     else:
         fixed_counts = None
         n_resamples = check_int("n_resamples", n_resamples, 1)
+        check_memory("n_resamples", n_resamples, n_resamples * (law.n_params + 4) * 8)
         resample_ok = None  # recomputed from (seed, r) when asked for
 
     if isinstance(starts, str) and starts not in ("grid", "best", "prune", "subgrid"):

@@ -174,7 +174,11 @@ def rank_next_runs(data, candidates, target, *, law: str | Law = "chinchilla", n
     if S < 1 or R < 2:
         raise ValueError(f"n_outcomes must be >= 1 and n_resamples >= 2, got {n_outcomes}, {n_resamples}")
     law_obj, loss_fn, solver_obj, frame, names, log_x, log_y = setup(data, law, loss, delta, solver, n, d, y, None)
-    cand = candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(candidates)
+    try:
+        cand = candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(candidates)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"candidates must be a DataFrame or a dict of equally long columns {names} (one row per "
+                         f"candidate run); got {type(candidates).__name__}: {err}") from None
     if len(cand) == 0:
         raise ValueError("candidates is empty; give at least one (N, D) run")
     missing = [col for col in names if col not in cand.columns]
@@ -391,7 +395,11 @@ def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *
     """
     law_obj, _, solver_obj, frame, names, log_x, log_y = setup(data, law, "huber", 1e-3, solver, n, d, y, columns,
                                                                x, fixed, tied)
-    deltas = np.asarray(deltas, np.float64).ravel()
+    try:
+        deltas = np.asarray(deltas, np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"deltas must be finite numbers > 0 (Huber thresholds on log loss, e.g. [1e-4, 1e-3, 1e-2]), "
+                         f"got {deltas!r}") from None
     if deltas.size == 0 or np.any(~np.isfinite(deltas) | (deltas <= 0)):
         raise ValueError(f"deltas must be finite numbers > 0, got {deltas}")
     scaled = delta_scaled(law_obj)

@@ -15,8 +15,8 @@ from ..kernels.laws import Law, constrain, get_law
 from ..kernels.losses import Loss, get_loss
 from ..kernels.solvers import SOLVERS, STATUS_NAMES, LaneSolver, LevenbergMarquardt
 from . import notes
-from .validation import (as_frame, check_int, check_positive_number, check_seed, identifiability_problem,
-                         positive_column, prepare)
+from .validation import (as_frame, check_int, check_law_shapes, check_memory, check_positive_number, check_seed,
+                         identifiability_problem, positive_column, prepare)
 
 
 def resolve_solver(solver) -> Any:
@@ -109,6 +109,7 @@ def setup(data, law, loss, delta, solver, n, d, y, columns, x="x", fixed=None, t
     if c is not None:
         frame, names, options = tokens_from_compute(frame, law, names, options, c, where)
     log_x, log_y = prepare(frame, law, names, y, options, where)
+    check_law_shapes(law, log_x)
     return law, loss_fn, solver, frame, names, log_x, log_y
 
 
@@ -412,6 +413,17 @@ def unused_params(law: Law, thetas: np.ndarray, log_x: np.ndarray) -> list[str]:
     return [n for n, m in zip(law.natural_names, moved) if not m]
 
 
+#: A fitting-space parameter beyond this magnitude (e.g. alpha = 1e300) is no fitted value: every term it
+#: touches has overflowed or vanished, the gradient is 0 there and a solver would report it converged.
+ABSURD_PARAM = 1e6
+
+
+def absurd_points(theta: np.ndarray) -> np.ndarray:
+    """``(K,)`` bool: end points ``theta[K, p]`` with a parameter beyond :data:`ABSURD_PARAM` in fitting space."""
+    theta = np.atleast_2d(np.asarray(theta, np.float64))
+    return np.any(np.abs(theta) > ABSURD_PARAM, axis=1)
+
+
 def vanishing(law: Law, theta: np.ndarray) -> np.ndarray:
     """``(K,)`` bool: end points ``theta[K, p]`` where a log-scale parameter is below ``exp(VANISHING_LOG)``."""
     return vanishing_params(law, theta).any(axis=1)
@@ -425,10 +437,11 @@ def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.D
     for j, name in enumerate(law.param_names):
         frame[name] = res.theta[:, j]
     frame["objective"] = res.value
-    frame["converged"] = res.converged.astype(bool)
+    absurd = absurd_points(res.theta.reshape(-1, law.n_params))
+    frame["converged"] = res.converged.astype(bool) & ~absurd
     frame["iterations"] = res.iterations
     frame["grad_norm"] = res.grad_norm
-    frame["status"] = [STATUS_NAMES.get(int(s), "padding") for s in res.status]
+    frame["status"] = ["absurd" if far else STATUS_NAMES.get(int(s), "padding") for s, far in zip(res.status, absurd)]
     frame["vanishing"] = vanishing(law, res.theta.reshape(-1, law.n_params))
     return frame
 
@@ -552,6 +565,8 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     problem = identifiability_problem(law, log_x, w, names) if weights is not None else None
     if problem:
         raise ValueError(f"weights: {problem}. Give weight to more runs")
+    if isinstance(starts, (int, np.integer)) and not isinstance(starts, bool):
+        check_memory("starts", int(starts), int(starts) * (2 * law.n_params + len(log_y)) * 8)
     start_points = resolve_starts(law, starts, seed)
     prune, prune_iter = resolve_prune(prune, prune_iter, len(start_points))
 
@@ -564,7 +579,8 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     unused = unused_params(law, np.concatenate([best.theta[:1], start_points[:2]]), log_x[w > 0])
     if unused:
         recipe["unused_params"] = unused
-    result = FitResult(law, loss_fn, best.theta[0], float(best.value[0]), bool(best.converged[0]),
+    result = FitResult(law, loss_fn, best.theta[0], float(best.value[0]),
+                       bool(best.converged[0]) and not absurd_points(best.theta[0])[0],
                        _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(w)), recipe)
     said = result.notes()
     if said:

@@ -400,6 +400,12 @@ def _check_meta(meta: dict, path, expected_kind: str | None) -> tuple[_Header, s
         raise ValueError(f"{path}: meta field 'fixed' must be a dict of parameter name -> finite number")
     if not (isinstance(tied, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in tied.items())):
         raise ValueError(f"{path}: meta field 'tied' must be a dict of parameter name -> parameter name")
+    from ..kernels.laws import LAWS
+
+    if law_name not in LAWS:
+        raise ValueError(f"{path}: the result was fitted with law {law_name!r}, which is not registered in this session. "
+                         "Define that law again and register it with jaxscale.register_law(law) before "
+                         "jaxscale.load(path)")
     try:
         law = constrain(get_law(law_name), fixed, tied)
     except ValueError as err:
@@ -547,6 +553,8 @@ def load(path: str | Path, *, kind: str | None = None,
     max_bytes : int
         Limit on the file's inflated size (default 1 GiB).
     """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS} or None (any), got {kind!r}")
     found = []
 
     def check(meta: dict) -> set[str]:

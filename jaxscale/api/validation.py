@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -43,6 +44,22 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be an integer{bounds}{extra}, got {value}")
     return value
+
+
+def available_memory() -> int:
+    """Physical memory of this machine in bytes (a large number when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 1 << 50
+
+
+def check_memory(name: str, value: int, n_bytes: int) -> None:
+    """Refuse an argument whose arrays alone (``n_bytes``) would exceed this machine's memory."""
+    have = available_memory()
+    if n_bytes > have:
+        raise ValueError(f"{name}={value:,} needs at least {n_bytes / 2**30:,.1f} GiB for its arrays alone, more than "
+                         f"this machine's {have / 2**30:,.1f} GiB; use a smaller {name}")
 
 
 def check_seed(value, name: str = "seed") -> int:
@@ -95,6 +112,10 @@ def as_frame(data) -> pd.DataFrame:
                 f"column {other!r} has {lengths[other]} values but {first!r} has {lengths[first]}; "
                 "every column must have one value per run")
         return pd.DataFrame({k: np.ravel(np.asarray(v)) for k, v in data.items()})
+    module = type(data).__module__.split(".")[0]
+    if module in ("polars", "pyarrow"):
+        raise ValueError(f"data is a {module} {type(data).__name__}; jaxscale reads pandas. Convert it with "
+                         f"data.to_pandas() (or pass a dict of numpy arrays)")
     raise ValueError(f"data must be a pandas DataFrame or a dict of arrays, got {type(data).__name__}")
 
 
@@ -252,3 +273,28 @@ def identifiability_problem(law: Law, features: np.ndarray, weights, columns: Se
         if np.unique(values).size < needed:
             return too_few_values(law, c, name, np.unique(values), needed, f"the {what}", show=False)
     return None
+
+
+def check_law_shapes(law: Law, features: np.ndarray) -> None:
+    """A user-defined law's ``grid()`` must be ``(K, p)`` and its ``log_predict(theta[p], features[m, k])`` must
+    return ``(m,)``; say so, naming the law, instead of a shape error deep in pandas or JAX. Built-ins are skipped."""
+    from ..kernels.laws import LAWS
+
+    if LAWS.get(law.base.name) is law.base:
+        return
+    p, names = law.n_params, tuple(law.param_names)
+    grid = np.asarray(law.grid())
+    if grid.ndim != 2 or grid.shape[1] != p or grid.shape[0] == 0:
+        raise ValueError(f"law {law.name!r}: grid() returns shape {grid.shape}; it must be (K, {p}), one column per "
+                         f"parameter {names}, in fitting space")
+    sample = np.asarray(features[:3], np.float64)
+    try:
+        out = np.shape(law.log_predict(grid[0], sample))
+    except Exception as err:  # noqa: BLE001 - a user's function: report whatever it raised, naming the law
+        raise ValueError(f"law {law.name!r}: log_predict(theta of shape ({p},), features of shape {sample.shape}) "
+                         f"raised {type(err).__name__}: {err}. Index the inputs as x[:, j] and the parameters as "
+                         "theta[i]") from None
+    if out != (sample.shape[0],):
+        raise ValueError(f"law {law.name!r}: log_predict(theta of shape ({p},), features of shape {sample.shape}) "
+                         f"returns shape {out}; it must return one value per row, shape ({sample.shape[0]},) "
+                         "(index the inputs as x[:, j], not x)")

@@ -126,8 +126,12 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
         j, k = _resolve(law, name, "tied"), _resolve(law, target, "tied")
         if j == k:
             raise ValueError(f"tied[{name!r}] = {target!r} ties a parameter to itself")
-        if j in values or k in values:
-            raise ValueError(f"tied[{name!r}] = {target!r}: a tied parameter cannot also be fixed")
+        if j in values:
+            raise ValueError(f"tied[{name!r}] = {target!r}: {name!r} is also fixed; a parameter is either fixed or "
+                             "tied, drop one of the two")
+        if k in values:
+            raise ValueError(f"tied[{name!r}] = {target!r}: {target!r} is fixed, so {name!r} cannot be tied to it; fix "
+                             f"{name!r} to the same value instead (fixed={{{name!r}: ...}})")
         if law.log_scale[j] != law.log_scale[k]:
             raise ValueError(f"tied[{name!r}] = {target!r}: one is log-scale and the other is not")
         links[j] = k
