@@ -534,3 +534,21 @@ def test_chinchilla_csv_pointing_at_a_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXSCALE_CHINCHILLA_CSV", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"a directory; set it to the file itself"):
         js.datasets.chinchilla()
+
+
+# ---------------------------------------------------------------------- 15. corrupt chunk: no unclosed file
+@pytest.mark.parametrize("tear", ["truncated", "garbage"])
+def test_corrupt_chunk_read_closes_its_file(tmp_path, tear):
+    import gc
+
+    from jaxscale.engine.npzfile import CorruptFile, read_npz, write_npz
+
+    path = write_npz(tmp_path / "chunk.npz", {"x": np.arange(10.0)}, {"lo": 0})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if tear == "truncated" else b"PK\x03\x04garbage")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CorruptFile, match="unreadable"):
+            read_npz(path)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -99,7 +99,8 @@ def read_npz(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # our own handle, closed on every path: np.load(path) leaks its file when the zip is torn (issue 18)
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except Exception as err:  # BadZipFile, CRC errors, EOFError, ValueError from a torn header ...
         raise CorruptFile(f"{path}: unreadable ({type(err).__name__}: {err})") from None
