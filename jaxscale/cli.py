@@ -664,21 +664,22 @@ OUT_SUFFIXES = {"fit": (".npz",), "bootstrap": (".npz",), "plot": (".png", ".pdf
 
 
 def check_outputs(args) -> None:
-    """Refuse an ``--out`` that resolves to one of the command's inputs (``data``, ``--from``, ``--checkpoint``),
-    or that lacks its result's suffix: a command never writes over the files it reads."""
-    out = getattr(args, "out", None)
-    if not out:
-        return
-    target = Path(out).expanduser().resolve()
-    for option, value in (("the data", getattr(args, "data", None)), ("--from", getattr(args, "source", None)),
-                          ("--checkpoint", getattr(args, "checkpoint", None))):
-        if value and Path(value).expanduser().resolve() == target:
-            raise ValueError(f"--out {out} is {option} this command reads; results are never written over an input: "
-                             "choose another --out path")
-    allowed = OUT_SUFFIXES.get(getattr(args, "command", ""), ())
-    if allowed and target.suffix.lower() not in allowed:
-        raise ValueError(f"--out {out}: a {args.command} result is written as {' or '.join(allowed)}; name the file "
-                         f"with that suffix (e.g. {target.with_suffix(allowed[0]).name})")
+    """Refuse an ``--out`` (or ``extrapolate --plot``) that resolves to one of the command's inputs (``data``,
+    ``--from``, ``--checkpoint``), or that lacks its result's suffix: a command never writes over what it reads."""
+    command = getattr(args, "command", "")
+    for flag, out, allowed in (("--out", getattr(args, "out", None), OUT_SUFFIXES.get(command, ())),
+                               ("--plot", getattr(args, "plot", None), OUT_SUFFIXES["plot"])):
+        if not out or not isinstance(out, str):
+            continue
+        target = Path(out).expanduser().resolve()
+        for option, value in (("the data", getattr(args, "data", None)), ("--from", getattr(args, "source", None)),
+                              ("--checkpoint", getattr(args, "checkpoint", None))):
+            if value and Path(value).expanduser().resolve() == target:
+                raise ValueError(f"{flag} {out} is {option} this command reads; results are never written over an "
+                                 f"input: choose another {flag} path")
+        if allowed and target.suffix.lower() not in allowed:
+            raise ValueError(f"{flag} {out}: a {command} result is written as {' or '.join(allowed)}; name the file "
+                             f"with that suffix (e.g. {target.with_suffix(allowed[0]).name})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -552,3 +552,11 @@ def test_corrupt_chunk_read_closes_its_file(tmp_path, tear):
             read_npz(path)
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_cli_extrapolate_plot_over_the_input_is_refused(tmp_path, capsys):
+    data = tmp_path / "runs.csv"
+    js.datasets.synthetic().to_csv(data, index=False)
+    before = data.read_bytes()
+    assert cli.main(["extrapolate", str(data), "--plot", str(data)]) == 2
+    assert "--plot" in capsys.readouterr().err and data.read_bytes() == before
