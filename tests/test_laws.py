@@ -72,6 +72,10 @@ def sigmoid_np(p, x):
     return p["b"] + p["a"] / (1.0 + np.exp(-p["k"] * (x - p["x0"])))
 
 
+def exponential_metric_np(p, x):
+    return p["eps"] - p["k"] * np.exp(-p["gamma"] * x)
+
+
 def grid2(a, b):
     u, v = np.meshgrid(a, b, indexing="ij")
     return u.ravel(), v.ravel()
@@ -108,6 +112,8 @@ CASES = {
                              lambda: {"x": np.logspace(5, 11, 40)}, ("f1", 1.0)),
     "sigmoid": Case({"a": -0.45, "b": 0.7, "k": 4.0, "x0": 2.8}, sigmoid_np,
                     lambda: {"x": np.linspace(1.8, 4.0, 30)}, ("b", 0.72)),
+    "exponential_metric": Case({"eps": 0.85, "k": 2.0, "gamma": 0.9}, exponential_metric_np,
+                               lambda: {"x": np.linspace(2.0, 4.5, 30)}, ("eps", 0.86), noise=0.002),
 }
 
 

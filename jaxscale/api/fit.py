@@ -309,7 +309,8 @@ class FitResult:
             log_col = f"{log_name}={raw:.7g}" if log_name != name else ""
             flag = "  (fixed)" if name in fixed else f"  (tied to {tied[name]})" if name in tied else ""
             lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}{flag}")
-        derived = base.derived(dict(self.params))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # said in the notes below
+            derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             lines += ["", f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)"]
         said = self.notes()
@@ -327,7 +328,8 @@ class FitResult:
         best = self.starts.iloc[int(np.argmin(self.starts["objective"].to_numpy()))] if len(self.starts) else None
         small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
         params = self.params
-        derived = self.law.base.derived(dict(params))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a bad estimate is what is reported
+            derived = self.law.base.derived(dict(params))
         a_opt = float(derived["a_opt"]) if "a_opt" in derived else None
         said = notes.fit_notes(self.converged, None if best is None else str(best["status"]),
                                None if best is None else float(best["grad_norm"]), small,
