@@ -196,10 +196,12 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
             f"{where}only {n_rows} row(s); law {law.name!r} has {law.n_params} free parameters {law.param_names} "
             f"and needs at least {law.n_params + 1} runs. Add runs, fix parameters (fixed=...) or use a law with "
             "fewer parameters")
+    features = law.features(np.stack(inputs, axis=1))
+    if np.unique(features, axis=0).shape[0] <= law.n_params:  # the points rule first: it says more
+        raise ValueError(f"{where}{identifiability_problem(law, features, np.ones(n_rows), columns, f'{n_rows} rows')}")
     for c, name, values, needed in zip(columns, law.inputs, inputs, law.distinct_needed):
         if np.unique(values).size < needed:
             raise ValueError(f"{where}{too_few_values(law, c, name, np.unique(values), needed, f'all {n_rows} rows')}")
-    features = law.features(np.stack(inputs, axis=1))
     problem = identifiability_problem(law, features, np.ones(n_rows), columns, what=f"{n_rows} rows")
     if problem:
         raise ValueError(f"{where}{problem}")

@@ -137,7 +137,8 @@ class FitResult:
             lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}" + (f"  ({held})" if held else ""))
             rows.append({"parameter": name, "estimate": value, "log_name": log_name, "log_value": raw, "held": held})
         notes = []
-        derived = base.derived(dict(self.params))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # said in the notes below
+            derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             notes.append(f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)")
         said = self.notes()
@@ -158,7 +159,8 @@ class FitResult:
         best = self.starts.iloc[int(np.argmin(self.starts["objective"].to_numpy()))] if len(self.starts) else None
         small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
         params = self.params
-        derived = self.law.base.derived(dict(params))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a bad estimate is what is reported
+            derived = self.law.base.derived(dict(params))
         a_opt = float(derived["a_opt"]) if "a_opt" in derived else None
         said = notes_wording.fit_notes(self.converged, None if best is None else str(best["status"]),
                                        None if best is None else float(best["grad_norm"]), small,
