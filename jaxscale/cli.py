@@ -34,6 +34,7 @@ from .api.fit import fit
 from .api.results import BootstrapResult, FitResult, load
 from .engine.npzfile import atomic_file
 from .api.isoflop import isoflop
+from .api.notes import NOT_ISOFLOP
 from .api.options import Columns, Runner
 from .api.search import Search
 from .api.tables import read_table
@@ -187,7 +188,8 @@ def _print_fit(result: FitResult, fmt: str) -> None:
     else:
         emit(_fit_table(result), fmt, payload={
             "params": result.params.to_dict(), "log_params": result.log_params.to_dict(), "objective": result.objective,
-            "converged": result.converged, "n_points": result.n_points, "recipe": result.recipe})
+            "converged": result.converged, "n_points": result.n_points, "recipe": result.recipe,
+            "notes": result.notes()})
 
 
 def _optimal_table(model, compute: np.ndarray, level: float) -> pd.DataFrame:
@@ -196,12 +198,26 @@ def _optimal_table(model, compute: np.ndarray, level: float) -> pd.DataFrame:
     return model.compute_optimal(compute)
 
 
-def _predict_table(model, n: list[float], d: list[float], level: float) -> pd.DataFrame:
+#: What each interval of ``predict``/``optimal`` is, in words (titles and --json "interval").
+INTERVAL_WORDS = {
+    "mean": "{level:.0%} interval of the MEAN curve (where the law lies; bootstrap over runs), not of a new run; "
+            "--interval new-run gives the wider interval for one new training run",
+    "new-run": "{level:.0%} prediction interval for ONE NEW training run (the law's uncertainty plus run-to-run "
+               "noise from the fit's residuals)",
+    "optimal": "{level:.0%} interval of the law's compute-optimal point (bootstrap over runs)",
+    "none": "no interval: a single fit (use a saved bootstrap, --from BOOT.npz, for intervals)",
+}
+
+
+def _predict_table(model, n: list[float], d: list[float], level: float, interval: str = "mean") -> pd.DataFrame:
     if len(n) != len(d) and 1 not in (len(n), len(d)):
         raise ValueError(f"--n has {len(n)} values and --d {len(d)}; give equally many, or one of either")
     n_arr, d_arr = np.broadcast_arrays(np.asarray(n), np.asarray(d))
     if isinstance(model, BootstrapResult):
-        return model.predict(n_arr, d_arr, level=level)
+        return model.predict(n_arr, d_arr, level=level, kind="new_run" if interval == "new-run" else "mean")
+    if interval == "new-run":
+        raise ValueError("--interval new-run needs a bootstrap: pass --from BOOT.npz saved by 'bootstrap --out' "
+                         "(a single fit has no interval)")
     return pd.DataFrame({"N": n_arr, "D": d_arr, "loss": np.atleast_1d(model.predict(N=n_arr, D=d_arr))})
 
 
@@ -266,11 +282,17 @@ def cmd_bootstrap(args) -> None:
     table = result.summary(level=args.level, method=args.method,
                            include_unidentifiable=args.include_unidentifiable).reset_index()
     used = table.attrs.get("n_used", result.n_resamples)
+    unconverged = table.attrs.get("n_not_converged", 0)
+    said = table.attrs.get("notes", [])
     emit(table, args.format, title=f"jaxscale bootstrap: {result.n_resamples} resamples x "
-         f"{result.recipe['n_starts']} starts, {args.method} {args.level:.0%} intervals"
+         f"{result.recipe['n_starts']} starts, {args.method} {args.level:.0%} intervals of the parameters"
          + (f" from the {used} usable resamples" if used != result.n_resamples else "")
+         + (f" ({unconverged} of them not converged, kept)" if unconverged else "")
          + (f", saved to {args.out}" if args.out else ""),
-         payload={"recipe": result.recipe, "level": args.level, "method": args.method})
+         payload={"recipe": result.recipe, "level": args.level, "method": args.method, "notes": said,
+                  "n_used": used, "n_not_converged": unconverged})
+    if args.format == "text" and said:
+        print("\nnotes:\n" + "\n".join(f"  {i}. {n}" for i, n in enumerate(said, 1)))
 
 
 def cmd_isoflop(args) -> None:
@@ -281,9 +303,12 @@ def cmd_isoflop(args) -> None:
         result = isoflop(read_data(args.data), budget=args.budget_col if args.budgets is None else args.budgets,
                          budget_tol=args.budget_tol, columns=call_columns(args),
                          method=args.method, robust=not args.least_squares, n_resamples=args.resamples,
-                         seed=args.seed, level=args.level)
+                         seed=args.seed, level=args.level, exclude_unbracketed=not args.keep_unbracketed)
     for warning in caught:
-        sys.stderr.write(f"jaxscale: warning: {warning.message}\n")
+        sys.stderr.write(f"jaxscale: warning: {cli_message(str(warning.message))}\n")
+    said = result.notes()
+    if NOT_ISOFLOP in said:
+        sys.stderr.write(f"jaxscale: warning: {NOT_ISOFLOP}\n")
     minima, alloc = result.minima, result.allocation
     table = pd.concat([pd.DataFrame({"quantity": "N_opt", "budget": minima.index.astype(str), "C": minima["C"],
                                      "estimate": minima["N_opt"], "lower": minima["lower"], "upper": minima["upper"]}),
@@ -296,20 +321,23 @@ def cmd_isoflop(args) -> None:
         "allocation": json.loads(alloc.to_json(orient="index", double_precision=15)),
         "minima": json.loads(minima.reset_index().assign(budget=lambda f: f["budget"].astype(str)).to_json(
             orient="records", double_precision=15)),
-        "recipe": result.recipe})
+        "recipe": result.recipe, "notes": said})
 
 
 def cmd_optimal(args) -> None:
     model, source = _model(args)
     table = _optimal_table(model, np.asarray(args.compute, np.float64), args.level)
-    emit(table, args.format, title=f"Compute-optimal allocation (C = 6ND), law from {source}",
-         payload={"source": source})
+    words = INTERVAL_WORDS["optimal" if isinstance(model, BootstrapResult) else "none"].format(level=args.level)
+    emit(table, args.format, title=f"Compute-optimal allocation (C = 6ND), law from {source}; {words}",
+         payload={"source": source, "interval": words})
 
 
 def cmd_predict(args) -> None:
     model, source = _model(args)
-    table = _predict_table(model, args.n_values, args.d_values, args.level)
-    emit(table, args.format, title=f"Predicted loss (nats/token), law from {source}", payload={"source": source})
+    table = _predict_table(model, args.n_values, args.d_values, args.level, args.interval)
+    words = INTERVAL_WORDS[args.interval if isinstance(model, BootstrapResult) else "none"].format(level=args.level)
+    emit(table, args.format, title=f"Predicted loss (nats/token), law from {source}; {words}",
+         payload={"source": source, "interval": words})
 
 
 def cmd_plot(args) -> None:
@@ -326,7 +354,7 @@ def cmd_plot(args) -> None:
     wants_boot = kind in plot.NEEDS_BOOTSTRAP or (kind in ("tokens", "contours") and args.resamples > 0)
     needs_fit = fitted is None and (boot is None or kind == "landscape")
     needs_data = kind in plot.NEEDS_DATA or needs_fit or (boot is None and wants_boot)
-    data = read_data(args.data) if needs_data else None
+    data = _plot_data(args, kind, loaded, boot) if needs_data else None
     if needs_fit:
         fitted = _fit_data(args, data)
     if boot is None and wants_boot:
@@ -357,6 +385,29 @@ def cmd_plot(args) -> None:
                           "n_resamples": None if boot is None else boot.n_resamples}))
     else:
         print(f"wrote {args.out}")
+
+
+def _plot_data(args, kind: str, loaded, boot) -> pd.DataFrame:
+    """The runs a plot draws: ``--data`` when given; else the data saved in a ``--from`` bootstrap; else, with no
+    ``--from`` at all, Chinchilla's runs (fitted now). A ``--from`` fit holds no data: refused, never another set."""
+    if args.data is not None:
+        return read_data(args.data)
+    if loaded is None:
+        return read_data("chinchilla")
+    if boot is not None:
+        return saved_runs(boot)
+    raise ValueError(f"the {kind} plot draws the law over its runs, and {args.source} is a fit, which holds no data; "
+                     "pass --data with the runs it was fitted to (a saved bootstrap carries its own data)")
+
+
+def saved_runs(boot: BootstrapResult) -> pd.DataFrame:
+    """The runs a bootstrap was drawn from, in natural units under the column names it was fitted with."""
+    base = boot.law.base
+    columns = boot.recipe.get("columns") or {name: name for name in base.inputs}
+    frame = pd.DataFrame({columns.get(name, name): np.exp(boot.log_x[:, j]) if scale == "log" else boot.log_x[:, j]
+                          for j, (name, scale) in enumerate(zip(base.inputs, base.input_scale))})
+    frame[boot.recipe.get("y") or "loss"] = np.asarray(base.untarget(boot.log_y), np.float64)
+    return frame[np.asarray(boot.weights) > 0].reset_index(drop=True)
 
 
 def cmd_demo(args) -> None:
@@ -666,6 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--c-col", default=None, help="compute column (default C = 6 N D)")
     p.add_argument("--method", choices=["parabola", "profile"], default="parabola")
     p.add_argument("--least-squares", action="store_true", help="plain least squares instead of Huber IRLS")
+    p.add_argument("--keep-unbracketed", action="store_true",
+                   help="also fit budgets whose lowest loss is at the smallest or largest size (invented vertices)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples within budgets (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", type=_level, default=0.95)
@@ -681,12 +734,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model sizes (parameters)")
     p.add_argument("--d", dest="d_values", type=_positive_float, nargs="+", required=True, metavar="D",
                    help="training tokens (one per --n, or a single value for all)")
+    p.add_argument("--interval", choices=["mean", "new-run"], default="mean",
+                   help="with a --from bootstrap: 'mean' (default), the interval of the mean curve; 'new-run', the "
+                        "prediction interval for one new training run")
     _model_options(p, cmd_predict)
 
     p = sub.add_parser("plot", help="draw a figure to a PNG/PDF/SVG file")
     p.add_argument("kind", help="isoflop, contours, pairs, tokens, residuals or landscape")
     p.add_argument("--out", required=True, help="output image (.png, .pdf, .svg)")
-    p.add_argument("--data", default="chinchilla", help="runs to plot and fit (default chinchilla)")
+    p.add_argument("--data", default=None,
+                   help="runs to plot and fit (default: the runs saved in a --from bootstrap; a --from fit needs "
+                        "--data; without --from, chinchilla)")
     p.add_argument("--from", dest="source", default=None, metavar="RESULT",
                    help="a saved fit or bootstrap to draw instead of fitting now")
     p.add_argument("--resamples", type=_integer("resamples", 0), default=400,
@@ -718,7 +776,7 @@ CLI_WORDING = [
     (r"fix parameters \(fixed=\.\.\.\) or use a law", "or use a law (--law)"),
     (r"\(estimate=js\.fit\(data, \.\.\.\) with the same columns\)", "(the --from fit must come from this --data)"),
     (r"^(n_resamples|resamples)\b", "--resamples"), (r"^seed\b", "--seed"), (r"^prune\b", "--prune"),
-    (r"include_unidentifiable=True", "--include-unidentifiable"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
+    (r"include_unidentifiable=True", "--include-unidentifiable"), (r"exclude_unbracketed=False", "--keep-unbracketed"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
 ]
 
 
@@ -756,6 +814,29 @@ def _leave_on_ctrl_c(message: str) -> None:
     signal.signal(signal.SIGINT, leave)
 
 
+#: Suffixes an output may have, per command writing one (results are .npz files; plots are images).
+OUT_SUFFIXES = {"fit": (".npz",), "bootstrap": (".npz",), "plot": (".png", ".pdf", ".svg", ".jpg", ".jpeg")}
+
+
+def check_outputs(args) -> None:
+    """Refuse an ``--out`` (or ``extrapolate --plot``) that resolves to one of the command's inputs (``data``,
+    ``--from``, ``--checkpoint``), or that lacks its result's suffix: a command never writes over what it reads."""
+    command = getattr(args, "command", "")
+    for flag, out, allowed in (("--out", getattr(args, "out", None), OUT_SUFFIXES.get(command, ())),
+                               ("--plot", getattr(args, "plot", None), OUT_SUFFIXES["plot"])):
+        if not out or not isinstance(out, str):
+            continue
+        target = Path(out).expanduser().resolve()
+        for option, value in (("the data", getattr(args, "data", None)), ("--from", getattr(args, "source", None)),
+                              ("--checkpoint", getattr(args, "checkpoint", None))):
+            if value and Path(value).expanduser().resolve() == target:
+                raise ValueError(f"{flag} {out} is {option} this command reads; results are never written over an "
+                                 f"input: choose another {flag} path")
+        if allowed and target.suffix.lower() not in allowed:
+            raise ValueError(f"{flag} {out}: a {command} result is written as {' or '.join(allowed)}; name the file "
+                             f"with that suffix (e.g. {target.with_suffix(allowed[0]).name})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_compilation_cache()  # as at import (a no-op there unless the cache was turned off since)
@@ -767,6 +848,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv is None:
             _leave_on_ctrl_c(interrupted)
         try:
+            check_outputs(args)
             args.run(args)
         except KeyboardInterrupt:  # main(argv) called from Python: an exception, as Python code expects
             sys.stderr.write(interrupted)

@@ -72,6 +72,10 @@ def sigmoid_np(p, x):
     return p["b"] + p["a"] / (1.0 + np.exp(-p["k"] * (x - p["x0"])))
 
 
+def exponential_metric_np(p, x):
+    return p["eps"] - p["k"] * np.exp(-p["gamma"] * x)
+
+
 def lr_annealing_np(p, S1, S2):
     """Tissue et al. (2024): L = L0 + A * S1^-alpha - C * S2."""
     return p["L0"] + p["A"] * S1 ** -p["alpha"] - p["C"] * S2
@@ -140,6 +144,8 @@ CASES = {
                          ("alpha", 0.5)),
     "forward_momentum": Case({"L0": 1.8, "A": 0.6, "B": 300.0, "alpha_S": 0.5, "alpha_N": 0.34, "C": 0.002},
                              forward_momentum_np, lambda: curve_design(True), ("alpha_N", 0.3)),
+    "exponential_metric": Case({"eps": 0.85, "k": 2.0, "gamma": 0.9}, exponential_metric_np,
+                               lambda: {"x": np.linspace(2.0, 4.5, 30)}, ("eps", 0.86), noise=0.002),
 }
 
 

@@ -93,6 +93,6 @@ def test_a_start_that_runs_e_to_zero_is_flagged_not_silently_converged():
     D = np.tile(np.geomspace(1e9, 1e11, 4), 5)
     data = {"N": N, "D": D, "loss": 400.0 / N**0.34 + 2000.0 / D**0.36}
     fit = js.fit(data, starts=np.array([[6.0, 7.6, -30.0, 0.34, 0.36], [6.0, 7.6, 0.5, 0.34, 0.36]]), prune=None)
-    assert fit.starts["vanishing"].all() and "warning: E ran to ~0" in fit.summary()
+    assert fit.starts["vanishing"].all() and "vanishing term: E ran to ~0" in fit.summary()  # issue 18 wording
     healthy = js.fit({**data, "loss": data["loss"] + 1.7}, starts=js.random_starts(js.CHINCHILLA, 8, seed=0))
     assert not healthy.starts["vanishing"].any() and "ran to ~0" not in healthy.summary()

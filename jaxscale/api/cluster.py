@@ -137,7 +137,21 @@ def resample_plan(frame: pd.DataFrame, resample, n: str, d: str, indices,
     if checkpoint is not None:
         raise ValueError(f"checkpoint= is only supported for resample='case' (resample={resample.kind!r} runs in "
                          "one go); drop checkpoint=")
-    return cluster_codes(frame, resample.by, n=n, d=d, budgets=resample.budgets)
+    codes, labels = cluster_codes(frame, resample.by, n=n, d=d, budgets=resample.budgets)
+    by = resample.by if isinstance(resample.by, str) else "labels"
+    refuse_one_cluster(len(labels), f"resample={resample.kind!r} (js.ClusterResample(by={by!r}"
+                       + (", wild=True))" if resample.wild else "))"), labels)
+    return codes, labels
+
+
+def refuse_one_cluster(n_clusters: int, what: str, labels=()) -> None:
+    """A cluster bootstrap needs 2 clusters or more: with one, every resample redraws the same cluster (or scales
+    all residuals by one multiplier) and the interval is zero-width or meaningless."""
+    if n_clusters < 2:
+        shown = f" ({list(labels)[:1]!r})" if len(labels) else ""
+        raise ValueError(f"{what}: the data form {n_clusters} cluster{shown}; a cluster bootstrap needs at least 2 "
+                         "(with one, every resample draws the same rows and the interval has zero width). Use finer "
+                         "clusters (js.ClusterResample(by='size'), a column or labels) or resample='case'")
 
 
 def warn_few_clusters(n_clusters: int, what: str = "cluster bootstrap") -> None:

@@ -83,6 +83,8 @@ def _locate(path, env_var: str, cached: Path, url: str, sha256: str | None, down
         return p
     if os.environ.get(env_var):
         p = Path(os.environ[env_var])
+        if p.is_dir():
+            raise FileNotFoundError(f"${env_var} points to {p}, a directory; set it to the file itself ({what})")
         if not p.is_file():
             raise FileNotFoundError(f"${env_var} points to {p}, which does not exist")
         return p

@@ -29,6 +29,7 @@ from .options import Columns, Runner, as_columns, as_runner
 from .problem import Problem, check_compute, input_arrays, input_columns, prepare
 from .search import FIT_POLISH, Search, as_search, resolve_prune
 from .prediction import corrected_residuals, quantile_pair
+from .validation import check_int
 
 #: Dense BF16 peak of an NVIDIA H100 SXM (FLOP/s), the default of :func:`plan`.
 H100_BF16_PEAK = 989e12
@@ -53,13 +54,14 @@ def plan(budgets, *, result: FitResult | BootstrapResult | None = None, n_per_bu
         ``loss``. ``attrs["total_gpu_hours"]``, ``attrs["total_flops"]``.
     """
     C = np.atleast_1d(check_compute(budgets)).ravel()
-    if int(n_per_budget) < 1:
-        raise ValueError(f"n_per_budget must be >= 1, got {n_per_budget}")
+    n_per_budget = check_int("n_per_budget", n_per_budget, 1)
     for name, value in (("span", span), ("tokens_per_parameter", tokens_per_parameter), ("peak_flops", peak_flops)):
         if not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if span < 1:
-        raise ValueError(f"span is the ratio of the largest to the smallest N of a budget; it must be >= 1, got {span}")
+    if span < 1 or (span == 1 and n_per_budget > 1):
+        raise ValueError(f"span is the ratio of the largest to the smallest N of a budget; it must be > 1 for "
+                         f"n_per_budget={n_per_budget} sizes (span={span!r} would plan the same (N, D) "
+                         f"{n_per_budget} times), e.g. span=10")
     if not 0 < utilisation <= 1:
         raise ValueError(f"utilisation is a fraction of peak in (0, 1], got {utilisation!r}")
     if result is not None:
@@ -241,10 +243,14 @@ def candidate_inputs(problem: Problem, candidates) -> np.ndarray:
     """``x[K, k]`` (natural units) of candidate runs, read from the same columns as the data: every law input
     from its column (``columns.inputs``, e.g. ``U``), and with ``columns.compute`` the tokens derived as
     ``D = C / (6 N)`` from the candidates' compute column."""
-    cand = candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(candidates)
+    names, _ = input_columns(problem.law, problem.columns)
+    try:
+        cand = candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(candidates)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"candidates must be a DataFrame or a dict of equally long columns {names} (one row per "
+                         f"candidate run); got {type(candidates).__name__}: {err}") from None
     if len(cand) == 0:
         raise ValueError("candidates is empty; give at least one (N, D) run")
-    names, _ = input_columns(problem.law, problem.columns)
     if problem.columns.compute is not None:
         i_d = problem.law.inputs.index("D")
         names[i_d] = problem.columns.compute
@@ -427,7 +433,11 @@ def delta_sweep(data, deltas: Sequence[float] = tuple(np.logspace(-5, 4, 10)), *
     columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
     problem = prepare(data, law, columns=columns, solver=search.solver, fixed=fixed, tied=tied)
     law_obj, solver_obj, log_x, log_y = problem.law, problem.solver, problem.log_x, problem.log_y
-    deltas = np.asarray(deltas, np.float64).ravel()
+    try:
+        deltas = np.asarray(deltas, np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"deltas must be finite numbers > 0 (Huber thresholds on log loss, e.g. [1e-4, 1e-3, 1e-2]), "
+                         f"got {deltas!r}") from None
     if deltas.size == 0 or np.any(~np.isfinite(deltas) | (deltas <= 0)):
         raise ValueError(f"deltas must be finite numbers > 0, got {deltas}")
     scaled = delta_scaled(law_obj)

@@ -20,6 +20,7 @@ The metric-artefact view (:func:`metric_artefact`; Schaeffer, Miranda & Koyejo 2
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -33,6 +34,7 @@ from ..engine.cluster_resampling import cluster_counts
 from ..engine.multistart import best_of_starts
 from ..kernels.laws import LAWS, Law, product_grid
 from .bootstrap import BootstrapResult, check_level
+from .cluster import refuse_one_cluster
 from .fit import FitResult, fit_problem
 from .migration import legacy_options
 from .options import Columns, Runner, as_columns, as_runner
@@ -112,6 +114,27 @@ class TwoStepResult:
             return np.asarray(law.untarget(z))
 
 
+#: A sigmoid whose amplitude exceeds this multiple of the observed metric range is degenerate.
+DEGENERATE_AMPLITUDE = 10.0
+
+
+def step_notes(loss_fit: FitResult, metric_fit: FitResult, metric_values: np.ndarray) -> list[str]:
+    """Why either step of :func:`two_step` cannot be trusted: each fit's notes (not converged, ...),
+    and a degenerate sigmoid (asymptotes far outside the observed metric: no saturation in the data)."""
+    said = [f"step 1 (loss law {loss_fit.law.name!r}): {n}" for n in loss_fit.notes()]
+    said += [f"step 2 (metric law {metric_fit.law.name!r}): {n}" for n in metric_fit.notes()]
+    params = metric_fit.params
+    if {"a", "b"} <= set(params.index):
+        span = float(np.ptp(metric_values)) if np.size(metric_values) else 0.0
+        a, b = float(params["a"]), float(params["b"])
+        if not np.isfinite(a) or abs(a) > DEGENERATE_AMPLITUDE * max(span, 1e-12):
+            said.append(f"step 2 (metric law {metric_fit.law.name!r}): degenerate sigmoid, a = {a:.4g}, b = {b:.4g}: its "
+                        f"asymptotes (b and a + b) lie far outside the observed metric range (span {span:.3g}), so the "
+                        "data show no saturation and the curve is an exponential piece with arbitrary asymptotes; "
+                        "consider metric='exponential_metric' (Gadre et al.: Err = eps - k exp(-gamma L))")
+    return said
+
+
 @legacy_options()
 def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metric: str | Law | None = None,
              metric_col: str = "accuracy", loss_col: str = "loss", n_resamples: int = 200, seed: int = 0,
@@ -157,12 +180,17 @@ def two_step(loss_data, metric_data, *, loss_law: str | Law = "chinchilla", metr
                                         metric_problem.log_x, metric_problem.log_y)
     loss_fit = fit_problem(loss_problem, np.ones(len(l_y)), seed, search.replace(starts=loss_starts), Runner())
     metric_fit = fit_problem(metric_problem, np.ones(len(m_y)), seed, search.replace(starts=metric_starts), Runner())
+    said = step_notes(loss_fit, metric_fit, m_y)
+    if said:
+        warnings.warn("two_step: " + "; ".join(said), UserWarning, stacklevel=2)
     if pair_on is not None:
         for name, frame in (("loss_data", l_frame), ("metric_data", m_frame)):
             if pair_on not in frame.columns:
                 raise ValueError(f"pair_on={pair_on!r}: column not in {name}; give a key present in both data sets")
         keys, codes = np.unique(np.concatenate([l_frame[pair_on].to_numpy(), m_frame[pair_on].to_numpy()]),
                                 return_inverse=True)
+        if keys.size < 2:
+            refuse_one_cluster(int(keys.size), f"pair_on={pair_on!r}", keys)
         counts = cluster_counts(seed, np.arange(R), codes, stream=0)
         l_counts, m_counts = counts[:, :len(l_frame)], counts[:, len(l_frame):]
     else:

@@ -95,9 +95,10 @@ def _check_train(log_x: np.ndarray, train: np.ndarray, law: Law, name: str) -> N
     if k <= law.n_params:
         raise ValueError(f"split {name!r}: only {k} training rows for {law.n_params} parameters; hold out fewer "
                          "budgets (holdout=, min_train=)")
-    for j, inp in enumerate(law.inputs):
-        if np.unique(log_x[train, j]).size < 2:
-            raise ValueError(f"split {name!r}: input {inp} takes one value in the training rows; hold out fewer")
+    for j, (inp, needed) in enumerate(zip(law.inputs, law.distinct_needed)):
+        if np.unique(log_x[train, j]).size < needed:
+            raise ValueError(f"split {name!r}: input {inp} takes {np.unique(log_x[train, j]).size} distinct value(s) "
+                             f"in the training rows; law {law.name!r} needs {needed}; hold out fewer")
 
 
 def split_counts(train: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:

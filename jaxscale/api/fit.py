@@ -1,6 +1,7 @@
 """``jaxscale.fit``: multi-start robust fits of a scaling law, with a pandas-friendly result."""
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 import numpy as np
@@ -14,9 +15,10 @@ from .migration import legacy_options
 from .options import Columns, Runner, as_columns, as_runner
 from .problem import (Problem, check_compute, input_arrays, input_columns, predict_inputs, prepare, recipe,
                       resolve_law, row_weights, tokens_from_compute)
-from .results.fit import VANISHING_LOG, FitResult, _starts_frame, load_fit, vanishing, vanishing_params
+from .results.fit import (VANISHING_LOG, FitResult, _starts_frame, absurd_points, load_fit, vanishing,
+                          vanishing_params)
 from .search import FIT_POLISH, Search, as_search, resolve_prune, resolve_solver
-from .validation import check_seed, identifiability_problem
+from .validation import check_memory, check_seed, identifiability_problem
 
 __all__ = ["fit", "FitResult", "load_fit"]  # the rest is re-exported for code written before the split
 
@@ -109,12 +111,18 @@ def fit(data, law: str | Law = "chinchilla", *, loss: str | Loss = "huber", delt
         else None
     if unidentified:
         raise ValueError(f"weights: {unidentified}. Give weight to more runs")
-    return fit_problem(problem, w, seed, search, runner)
+    result = fit_problem(problem, w, seed, search, runner)
+    said = result.notes()
+    if said:
+        warnings.warn(f"fit ({problem.law.name}): " + "; ".join(said), UserWarning, stacklevel=2)
+    return result
 
 
 def fit_problem(problem: Problem, weights: np.ndarray, seed: int, search: Search, runner: Runner) -> FitResult:
     """The multi-start fit of a prepared problem with row ``weights``: best of the starts, with its recipe."""
     law = problem.law
+    if isinstance(search.starts, (int, np.integer)) and not isinstance(search.starts, bool):
+        check_memory("starts", int(search.starts), int(search.starts) * (2 * law.n_params + len(problem.log_y)) * 8)
     start_points = resolve_starts(law, search.starts, seed)
     prune, prune_iter = resolve_prune(search.prune, search.prune_iter, len(start_points))
     polish = search.polish_or(FIT_POLISH)
@@ -124,5 +132,30 @@ def fit_problem(problem: Problem, weights: np.ndarray, seed: int, search: Search
     if not np.isfinite(best.value[0]):
         raise RuntimeError("every start produced a non-finite objective; check the data and the starts")
     made = recipe(problem, start_points, search.starts, prune=prune, prune_iter=prune_iter, polish=polish)
-    return FitResult(law, problem.loss, best.theta[0], float(best.value[0]), bool(best.converged[0]),
+    unused = unused_params(law, np.concatenate([best.theta[:1], start_points[:2]]), problem.log_x[weights > 0])
+    if unused:
+        made["unused_params"] = unused
+    return FitResult(law, problem.loss, best.theta[0], float(best.value[0]),
+                     bool(best.converged[0]) and not absurd_points(best.theta[0])[0],
                      _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(weights)), made)
+
+
+def unused_params(law: Law, thetas: np.ndarray, log_x: np.ndarray) -> list[str]:
+    """Parameters of a user-defined law that never move its prediction: their Jacobian column is exactly 0 at
+    every point of ``thetas`` on the data (the law's ``log_predict`` ignores them). Built-in laws are skipped."""
+    import jax.numpy as jnp
+
+    from ..engine import float64
+    from ..kernels.laws import LAWS
+    from ..kernels.solvers.objective import predict_and_jacobian
+
+    if LAWS.get(law.base.name) is law.base:
+        return []
+    plain = Law(law.name, law.inputs, law.param_names, law.natural_names, law.log_predict, law.log_scale,
+                law.grid, None, law.input_scale, law.target_scale)  # autodiff, not a hand-written Jacobian
+    moved = np.zeros(law.n_params, bool)
+    with float64():
+        for theta in np.asarray(thetas, np.float64):
+            _, jac = predict_and_jacobian(plain, jnp.asarray(theta), jnp.asarray(log_x))
+            moved |= np.any(np.asarray(jac) != 0, axis=0)
+    return [n for n, m in zip(law.natural_names, moved) if not m]

@@ -10,6 +10,7 @@ Groups may differ in size and input range; validation errors name the group.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,9 +22,9 @@ from ..engine.scheduler import TASK_FIELDS, RowsJob, run_rows
 from .options import Columns, Runner
 from .problem import Problem, prepare, recipe, versions
 from .results.bootstrap import BootstrapResult
-from .results.fit import FitResult, _starts_frame
+from .results.fit import FitResult, _starts_frame, absurd_points
 from .results.grouped import GroupedBootstrapResult, GroupedFitResult
-from .search import FIT_POLISH, RESAMPLE_POLISH, Search, resample_strategy, resolve_prune
+from .search import BOOTSTRAP_STARTS, FIT_POLISH, RESAMPLE_POLISH, Search, resample_strategy, resolve_prune
 from .validation import as_frame
 
 
@@ -118,9 +119,15 @@ def fit_groups(data, by, *, law="chinchilla", loss="huber", delta=1e-3, fixed=No
     results = {}
     for g, key in enumerate(keys):
         tasks = TaskResults(*(best.tasks[name][g] for name in TASK_FIELDS))
-        results[key] = FitResult(law_obj, loss_fn, best.theta[g], float(best.value[g]), bool(best.converged[g]),
+        results[key] = FitResult(law_obj, loss_fn, best.theta[g], float(best.value[g]),
+                                 bool(best.converged[g]) and not absurd_points(best.theta[g])[0],
                                  _starts_frame(law_obj, start_points, tasks), int(mask[g].sum()),
                                  dict(made, group=key if not isinstance(key, tuple) else list(key)))
+    flagged = {key: said for key, said in ((k, r.notes()) for k, r in results.items()) if said}
+    if flagged:
+        warnings.warn(f"fit(by={cols}): {len(flagged)} of {len(keys)} group(s) cannot be trusted as they stand: "
+                      + " | ".join(f"group {key!r}: " + "; ".join(said) for key, said in list(flagged.items())[:5])
+                      + (" | ..." if len(flagged) > 5 else "") + " (see summary()['notes'])", UserWarning, stacklevel=3)
     return GroupedFitResult(cols, results, dict(made, by=cols))
 
 
@@ -134,12 +141,13 @@ def bootstrap_groups(data, by, *, law="chinchilla", n_resamples=4000, seed=0, lo
     :func:`~jaxscale.engine.resampling.resample_counts` ``(seed, r // G, n_g)`` (the draw a
     bootstrap of that group alone makes), and every (group, resample, start) triple is a lane of
     the same compiled run, in chunks that can be checkpointed or sent to an ``executor``
-    exactly as an ungrouped bootstrap's. ``starts``: ``"grid"`` (the law's grid, pruned as
+    exactly as an ungrouped bootstrap's. ``starts``: ``"subgrid"`` (default: each group's full-data
+    optimum plus ``n_subgrid - 1`` spread grid starts, as :func:`jaxscale.bootstrap`), ``"grid"`` (the law's grid, pruned as
     ``prune``/``prune_iter`` say), ``"best"`` (each group's full-data optimum, with the warm-start
     solver unless one is given), ``"subgrid"`` (that optimum plus ``n_subgrid - 1`` spread grid
     starts), an int or an array; the vocabulary is that of :func:`jaxscale.fit`.
     """
-    starts = "grid" if search.starts is None else search.starts
+    starts = BOOTSTRAP_STARTS if search.starts is None else search.starts
     R = int(n_resamples)
     if R < 1 or R != n_resamples:
         raise ValueError(f"n_resamples must be a whole number >= 1, got {n_resamples!r}")

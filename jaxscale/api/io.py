@@ -34,7 +34,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..engine.npzfile import MAX_BYTES, Npz, atomic_file, read_npz, write_npz
-from ..kernels.laws import constrain, get_law
+from ..kernels.laws import LAWS, constrain, get_law
 from ..kernels.losses import get_loss
 
 FORMAT = 2
@@ -80,6 +80,10 @@ def law_loss_header(meta: dict, path, kind: str) -> Header:
         raise ValueError(f"{path}: meta field 'fixed' must be a dict of parameter name -> finite number")
     if not (isinstance(tied, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in tied.items())):
         raise ValueError(f"{path}: meta field 'tied' must be a dict of parameter name -> parameter name")
+    if law_name not in LAWS:
+        raise ValueError(f"{path}: the result was fitted with unknown law {law_name!r}, which is not registered in this "
+                         "session. Define that law again and register it with jaxscale.register_law(law) before "
+                         "jaxscale.load(path)")
     try:
         law = constrain(get_law(law_name), fixed, tied)
     except ValueError as err:
@@ -120,6 +124,8 @@ def checked_array(arrays: dict, name: str, path, kinds: str, shape: tuple, *, fi
 
 # ---------------------------------------------------------------------- the kind registry
 KINDS: dict[str, type] = {}
+#: The order kinds are listed in messages (whatever order their modules were imported in).
+SHOWN_ORDER = ("fit", "bootstrap", "grouped-fit")
 
 
 def register_kind(kind: str):
@@ -188,6 +194,9 @@ def load(path: str | Path, *, kind: str | None = None, max_bytes: int = MAX_BYTE
     max_bytes : int
         Limit on the file's inflated size (default 1 GiB).
     """
+    if kind is not None and kind not in KINDS:
+        shown = tuple(sorted(KINDS, key=lambda k: (SHOWN_ORDER.index(k) if k in SHOWN_ORDER else len(SHOWN_ORDER), k)))
+        raise ValueError(f"kind must be one of {shown} or None (any), got {kind!r}")
     found = []
 
     def check(meta: dict) -> set[str]:
@@ -199,6 +208,19 @@ def load(path: str | Path, *, kind: str | None = None, max_bytes: int = MAX_BYTE
     return KINDS[found[0].kind]._from_file(meta, arrays, found[0], path)
 
 
+#: Suffixes of data, figures and code: a result (an .npz) is never saved under them.
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".parquet", ".feather", ".xlsx", ".xls", ".png", ".pdf", ".svg",
+                 ".py", ".ipynb")
+
+
+def refuse_data_suffix(path: str | Path) -> None:
+    """A result is an ``.npz``: refuse a path whose suffix belongs to data, a figure or code (e.g. the input CSV)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in DATA_SUFFIXES:
+        raise ValueError(f"{path}: a result is saved as an .npz file, and {suffix} is the suffix of a data, figure or "
+                         f"code file (perhaps the input); save it as e.g. {Path(path).with_suffix('.npz').name}")
+
+
 def save_result(result, path: str | Path) -> Path:
     """Write a registered result (a fit, a bootstrap, a grouped fit ...) at ``path`` (format 2, atomically).
 
@@ -208,5 +230,6 @@ def save_result(result, path: str | Path) -> Path:
     if not any(type(result) is cls for cls in KINDS.values()):
         raise ValueError(f"save_result takes a FitResult or BootstrapResult (or another registered result: "
                          f"{[cls.__name__ for cls in KINDS.values()]}), got {type(result).__name__}")
+    refuse_data_suffix(path)
     meta, arrays = result._to_file()
     return write_npz(path, arrays, json.loads(json.dumps(meta, default=str)))

@@ -22,6 +22,7 @@ import pandas as pd
 from ..engine import float64
 from ..engine.resampling import resample_counts, stratified_counts
 from ..kernels import isoflop as kernels
+from . import notes
 from .migration import legacy_options
 from .options import Columns, Runner, as_columns
 from .search import Search
@@ -31,6 +32,8 @@ METHODS = ("parabola", "profile")
 #: Resamples per compiled call (fixed, so that a draw never depends on ``n_resamples``).
 CHUNK = {"parabola": 256, "profile": 32, "envelope": 128}
 LN10 = float(np.log(10.0))
+#: A per-budget interval needs a usable minimum in at least this share of resamples (else NaN bounds and a note).
+MIN_USABLE_SHARE = 0.5
 
 
 # ---------------------------------------------------------------------- shared: power laws from draws
@@ -252,15 +255,18 @@ def _budgets(labels: np.ndarray, log10_c: np.ndarray, N: np.ndarray) -> list[Bud
     return sorted(out, key=lambda b: b.log10_c)
 
 
-@partial(jax.jit, static_argnames=("method", "robust", "n_iter"))
-def _minima_kernel(x, y, centre, log10_c, use, counts, exponents, method, robust, n_iter):
-    """Per resample (row of ``counts``) and budget: minimum, curvature; per resample: the power law."""
+@partial(jax.jit, static_argnames=("method", "robust", "n_iter", "require_bracket"))
+def _minima_kernel(x, y, centre, log10_c, use, counts, exponents, method, robust, n_iter, require_bracket):
+    """Per resample (row of ``counts``) and budget: minimum, curvature, bracketed; per resample: the power law
+    (over the budgets in ``use`` whose minimum that resample brackets, when ``require_bracket``)."""
     one_budget = partial(kernels.budget_minimum, method=method, robust=robust, n_iter=n_iter, exponents=exponents)
     per_budget = jax.vmap(lambda xx, yy, ww: one_budget(xx, yy, ww))
     x_star, l_star, curvature = jax.vmap(lambda w: per_budget(x, y, w))(counts)
+    bracket = jax.vmap(lambda w: jax.vmap(kernels.bracketed)(x, y, w))(counts)
     log10_n = (x_star + centre[None, :]) / LN10
-    slope, intercept = jax.vmap(lambda ln: kernels.power_law_fit(log10_c, ln, use))(log10_n)
-    return log10_n, l_star, curvature, slope, intercept
+    use_r = use[None, :] & (bracket | (not require_bracket))
+    slope, intercept = jax.vmap(lambda ln, u: kernels.power_law_fit(log10_c, ln, u))(log10_n, use_r)
+    return log10_n, l_star, curvature, slope, intercept, bracket
 
 
 @dataclass
@@ -274,8 +280,11 @@ class IsoflopResult(_PowerLawTables):
         ``N_opt`` (the fitted minimum), ``lower``/``upper`` (percentile interval over resamples),
         ``D_opt = C/(6 N_opt)``, ``loss_opt``, ``n_runs``, ``n_sizes``, ``N_min``/``N_max`` (sampled
         range), ``outside_range`` (the minimum lies outside it: vertex extrapolation),
-        ``outside_share`` and ``no_minimum_share`` (shares of resamples whose minimum lies outside,
-        or that have none), ``used`` (entered the power law).
+        ``bracketed`` (the lowest observed loss lies strictly between the smallest and largest size:
+        the data show a minimum), ``outside_share``, ``no_minimum_share`` and
+        ``unbracketed_share`` (shares of resamples whose minimum lies outside, that have none, or
+        whose drawn runs do not bracket it), ``usable_share`` (resamples entering the interval;
+        below one half the bounds are NaN), ``used`` (entered the power law).
     allocation : DataFrame
         Index ``a``, ``b``; columns ``estimate``, ``lower``, ``upper`` at ``level``.
     power_law : PowerLaw
@@ -285,7 +294,8 @@ class IsoflopResult(_PowerLawTables):
     assignment : Series
         The budget of every input row (same index as the data).
     vertex_draws : ndarray (R, G)
-        :math:`N_{opt}` of every resample and budget of ``minima`` (NaN: no minimum).
+        :math:`N_{opt}` of every resample and budget of ``minima`` (NaN: no minimum, or, with
+        ``exclude_unbracketed``, no bracketed minimum in that resample).
     recipe : dict
     """
 
@@ -308,23 +318,45 @@ class IsoflopResult(_PowerLawTables):
         lines = [f"jaxscale isoFLOP profiles (Hoffmann et al. 2022, Approach 2): {fit}",
                  f"{len(self.minima)} budgets from {int(self.minima['n_runs'].sum())} runs, grouped {grouping}; "
                  f"{self.n_resamples} resamples within budgets, seed {r['seed']}", ""]
-        table = self.minima[["C", "N_opt", "lower", "upper", "n_runs", "N_min", "N_max", "outside_range"]]
+        table = self.minima[["C", "N_opt", "lower", "upper", "n_runs", "N_min", "N_max", "outside_range", "bracketed",
+                             "used"]]
         lines += [table.to_string(float_format=lambda v: f"{v:.4g}"), ""]
         lines += self.power_law.describe()
-        notes = []
-        for label, row in self.minima.iterrows():
-            if row["outside_range"]:
-                notes.append(f"budget {label!r}: fitted minimum outside the sampled N range [{row['N_min']:.3g}, "
-                             f"{row['N_max']:.3g}] (vertex extrapolation, Czech et al.)")
-            if row["no_minimum_share"] > 0:
-                notes.append(f"budget {label!r}: {row['no_minimum_share']:.1%} of resamples had no minimum "
-                             "(left out of their power law)")
-        if len(self.excluded):
-            notes.append(f"{len(self.excluded)} budget(s) excluded (< {r['min_sizes']} distinct model sizes): "
-                         + ", ".join(f"{b!r}" for b in self.excluded.index))
-        if notes:
-            lines += ["", "notes:"] + [f"  {i}. {n}" for i, n in enumerate(notes, 1)]
+        said = self.notes()
+        if said:
+            lines += ["", "notes:"] + [f"  {i}. {n}" for i, n in enumerate(said, 1)]
         return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        """Every caveat of this result in words: unbracketed budgets, extrapolated vertices, resamples
+        without a minimum, intervals not reported, an allocation interval outside [0, 1], excluded budgets."""
+        r, said = self.recipe, []
+        for label, row in self.minima.iterrows():
+            if not row["bracketed"]:
+                said.append(f"budget {label!r}: no bracketed minimum (lowest loss at the smallest or largest size "
+                            f"in [{row['N_min']:.3g}, {row['N_max']:.3g}]); N_opt is an invented vertex"
+                            + ("" if row["used"] else ", not used in the power law"))
+            if row["outside_range"]:
+                said.append(f"budget {label!r}: fitted minimum outside the sampled N range [{row['N_min']:.3g}, "
+                            f"{row['N_max']:.3g}] (vertex extrapolation, Czech et al.)")
+            lost = 1.0 - row["usable_share"]
+            if lost > 0:
+                kind = "bracketed minimum" if r.get("exclude_unbracketed", True) else "minimum"
+                said.append(f"budget {label!r}: {lost:.1%} of resamples have no {kind} (left out of their power law)"
+                            + ("; " + notes.minority_interval(row["usable_share"], MIN_USABLE_SHARE)
+                               if row["usable_share"] < MIN_USABLE_SHARE else ""))
+        bad = (~self.minima["bracketed"]) | (self.minima["usable_share"] < MIN_USABLE_SHARE)
+        if (bad.sum() + len(self.excluded)) * 2 >= len(self.minima) + len(self.excluded):
+            said.append(notes.NOT_ISOFLOP)
+        alloc = self.allocation
+        absurd = notes.allocation_interval(alloc.loc["a", "estimate"], alloc.loc["a", "lower"],
+                                           alloc.loc["a", "upper"], self.power_law.level)
+        if absurd:
+            said.append(absurd)
+        if len(self.excluded):
+            said.append(f"{len(self.excluded)} budget(s) excluded (< {r['min_sizes']} distinct model sizes): "
+                        + ", ".join(f"{b!r}" for b in self.excluded.index))
+        return said
 
     def __repr__(self) -> str:
         table = self.allocation
@@ -338,7 +370,7 @@ class IsoflopResult(_PowerLawTables):
 def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: float = 0.1,
             columns: Columns | Mapping[str, str] | None = None, method: str = "parabola", robust: bool = True,
             n_resamples: int = 1000, seed: int = 0, level: float = 0.95, min_sizes: int = 3,
-            exclude_outside: bool = False, n_iter: int = 50) -> IsoflopResult:
+            exclude_outside: bool = False, exclude_unbracketed: bool = True, n_iter: int = 50) -> IsoflopResult:
     r"""Approach 2 of Hoffmann et al. (2022): isoFLOP profiles, their minima and the allocation power laws.
 
     1. Runs are grouped into compute budgets on :math:`C = 6ND` (or the column ``c``):
@@ -383,6 +415,14 @@ def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: fl
         (at least 3: a parabola needs 3 points).
     exclude_outside : bool
         Leave budgets whose full-data minimum lies outside their sampled N range out of the power law.
+    exclude_unbracketed : bool
+        Leave budgets without a bracketed minimum out of the power law (default): a budget whose lowest
+        observed loss sits at its smallest or largest model size shows no minimum, so a fitted vertex
+        there is invented. Applied per budget (full data, with a warning naming the budgets) and per
+        resample (a resample whose drawn runs of a budget do not bracket its minimum leaves that budget
+        out of its own power law and out of the budget's interval). Fewer than 2 budgets left: an error.
+        A budget's interval needs a usable minimum in at least half of the resamples; otherwise its
+        bounds are NaN, with a note.
     n_iter : int
         IRLS iterations.
 
@@ -438,32 +478,42 @@ def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: fl
         with float64():
             return _minima_kernel(jnp.asarray(x), jnp.asarray(y_pad), jnp.asarray(centre), jnp.asarray(budget_c),
                                   jnp.asarray(use), jnp.asarray(counts, jnp.float64),
-                                  jnp.asarray(kernels.PROFILE_EXPONENTS), method, bool(robust), int(n_iter))
+                                  jnp.asarray(kernels.PROFILE_EXPONENTS), method, bool(robust), int(n_iter),
+                                  bool(exclude_unbracketed))
 
-    use = np.ones(G, bool)
     full = np.broadcast_to(mask, (CHUNK[method], G, M))  # the full-data fit, in the shape the draws compile to
-    log10_n, l_star, _, slope, intercept = (np.asarray(o)[0] for o in run(full, use))
+    log10_n, l_star, _, slope, intercept, bracket = (np.asarray(o)[0] for o in run(full, np.ones(G, bool)))
     outside = ~((log10_n >= np.log10(n_min) - 1e-12) & (log10_n <= np.log10(n_max) + 1e-12)) & np.isfinite(log10_n)
-    if exclude_outside:
-        use = ~outside
-        slope, intercept = (float(np.asarray(v)[0]) for v in run(full, use)[3:])
+    use = ~outside if exclude_outside else np.ones(G, bool)
+    if exclude_unbracketed:
+        use = use & bracket
+    if not use.all():
+        slope, intercept = (float(np.asarray(v)[0]) for v in run(full, use)[3:5])
     used = use & np.isfinite(log10_n)
+    names = [f"budget {b.label!r} (C ≈ {10 ** b.log10_c:.3g} FLOP, N {lo:.3g}..{hi:.3g})"
+             for b, lo, hi in zip(kept, n_min, n_max)]
     if used.sum() < 2:
-        raise ValueError(f"only {int(used.sum())} budget(s) have a fitted minimum usable for the power law; "
-                         "check the runs (a profile needs a minimum) or use exclude_outside=False")
+        raise ValueError(notes.too_few_bracketed(int(used.sum()), names, bracket, outside, exclude_outside,
+                                                 exclude_unbracketed))
+    if exclude_unbracketed and not bracket.all():
+        warnings.warn(notes.unbracketed_budgets([n for n, ok in zip(names, bracket) if not ok], G), stacklevel=2)
 
     def draw_chunk(ids):
         counts = stratified_counts(seed, ids, sizes, M)
         out = run(counts, use)
-        return out[0], out[3], out[4]
+        return out[0], out[3], out[4], out[5]
 
-    draws_n, draws_a, draws_k = _chunked(draw_chunk, np.arange(n_resamples), CHUNK[method])
+    draws_n, draws_a, draws_k, draws_bracket = _chunked(draw_chunk, np.arange(n_resamples), CHUNK[method])
     power = PowerLaw(float(slope), float(intercept), draws_a, draws_k, level)
 
-    bounds = np.array([_interval(draws_n[:, g], level) for g in range(G)])
-    vertex_draws = 10.0 ** draws_n
     finite = np.isfinite(draws_n)
-    out_draws = finite & ((vertex_draws < n_min[None, :] * (1 - 1e-12)) | (vertex_draws > n_max[None, :] * (1 + 1e-12)))
+    usable = finite & (draws_bracket | (not exclude_unbracketed))
+    draws_n = np.where(usable, draws_n, np.nan)
+    usable_share = usable.mean(axis=0)
+    bounds = np.array([_interval(draws_n[:, g], level) if usable_share[g] >= MIN_USABLE_SHARE else (np.nan, np.nan)
+                       for g in range(G)])
+    vertex_draws = 10.0 ** draws_n
+    out_draws = usable & ((vertex_draws < n_min[None, :] * (1 - 1e-12)) | (vertex_draws > n_max[None, :] * (1 + 1e-12)))
     budget_index = pd.Index([b.label for b in kept], name="budget")
     minima = pd.DataFrame({"C": 10.0 ** budget_c, "N_opt": 10.0 ** log10_n, "lower": 10.0 ** bounds[:, 0],
                            "upper": 10.0 ** bounds[:, 1]}, index=budget_index)
@@ -473,8 +523,11 @@ def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: fl
     minima["n_sizes"] = [b.n_sizes for b in kept]
     minima["N_min"], minima["N_max"] = n_min, n_max
     minima["outside_range"] = outside
+    minima["bracketed"] = bracket
     minima["outside_share"] = out_draws.mean(axis=0)
     minima["no_minimum_share"] = (~finite).mean(axis=0)
+    minima["unbracketed_share"] = (~draws_bracket).mean(axis=0)
+    minima["usable_share"] = usable_share
     minima["used"] = used
     excluded = pd.DataFrame({"C": [10.0 ** b.log10_c for b in dropped], "n_runs": [b.rows.size for b in dropped],
                              "n_sizes": [b.n_sizes for b in dropped],
@@ -485,7 +538,8 @@ def isoflop(data, *, budget: str | Sequence[float] | None = None, budget_tol: fl
               "budget": budget if budget is None or isinstance(budget, str) else np.ravel(budget).astype(float).tolist(),
               "budget_tol": None if isinstance(budget, str) else float(budget_tol), "n": n, "d": d, "y": y, "c": c,
               "compute": c if c is not None else "6 N D", "min_sizes": int(min_sizes),
-              "exclude_outside": bool(exclude_outside), "n_resamples": n_resamples, "seed": int(seed),
+              "exclude_outside": bool(exclude_outside), "exclude_unbracketed": bool(exclude_unbracketed),
+              "n_resamples": n_resamples, "seed": int(seed),
               "level": level, "resampling": "within budgets, fold_in(fold_in(fold_in(PRNGKey(seed), r), budget), draw)",
               "profile_exponents": list(kernels.PROFILE_EXPONENTS) if method == "profile" else None}
     return IsoflopResult(minima, power, excluded, assignment, vertex_draws, recipe)
@@ -535,6 +589,11 @@ class EnvelopeResult(_PowerLawTables):
         lines += self.power_law.describe()
         lines += ["", f"envelope attained by {kept['run'].nunique()} distinct runs "
                       f"(N {kept['N_opt'].min():.3g} .. {kept['N_opt'].max():.3g})"]
+        alloc = self.allocation
+        absurd = notes.allocation_interval(alloc.loc["a", "estimate"], alloc.loc["a", "lower"],
+                                           alloc.loc["a", "upper"], self.power_law.level)
+        if absurd:
+            lines += ["", "notes:", f"  1. {absurd}"]
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -99,7 +99,8 @@ def as_columns(columns) -> Columns:
                                  f"input names {sorted(unknown)}; put input names under 'inputs'")
             return Columns(**columns)
         return Columns(inputs=columns)
-    raise ValueError(f"columns must be a jaxscale.Columns or a dict, got {type(columns).__name__}")
+    raise ValueError(f"columns must map law inputs to column names, e.g. columns={{'N': 'params'}}, or be a "
+                     f"jaxscale.Columns; got {columns!r} ({type(columns).__name__})")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

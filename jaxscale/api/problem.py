@@ -68,8 +68,19 @@ class Problem:
 def input_columns(law: Law, columns: Columns) -> tuple[list[str], list[str]]:
     """Column name and the option naming it, for each law input (``N -> n``, ``D -> d``, ``x -> x``,
     others ``columns['U']``); the option is quoted in error messages."""
+    unknown = [k for k in columns.inputs if k not in law.inputs]
+    if unknown:
+        raise ValueError(f"columns={dict(columns.inputs)!r}: law {law.name!r} has no input {unknown[0]!r}; its inputs "
+                         f"are {list(law.inputs)} (map those, e.g. columns={{{law.inputs[0]!r}: 'my_column'}})")
     names = [columns.column(name) for name in law.inputs]
     options = [KEYWORDS.get(name, f"columns[{name!r}]") for name in law.inputs]
+    seen = {}
+    for name, column, option in zip(law.inputs, names, options):
+        if column in seen:
+            other, other_option = seen[column]
+            raise ValueError(f"inputs {other} ({other_option}) and {name} ({option}) both read column {column!r}; law "
+                             f"{law.name!r} would fit L({other}, {name}) on one column. Name a different column for each")
+        seen[column] = (name, option)
     return names, options
 
 
@@ -90,6 +101,7 @@ def prepare(data, law: str | Law = "chinchilla", loss: str | Loss = "huber", del
     if columns.compute is not None:
         frame, names, options = tokens_from_compute(frame, law, names, options, columns.compute, where)
     log_x, log_y = validation.prepare(frame, law, names, columns.y, options, where)
+    validation.check_law_shapes(law, log_x)
     return Problem(law, loss_fn, solver, frame, columns, names, log_x, log_y)
 
 

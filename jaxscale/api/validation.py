@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -43,6 +44,22 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be an integer{bounds}{extra}, got {value}")
     return value
+
+
+def available_memory() -> int:
+    """Physical memory of this machine in bytes (a large number when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 1 << 50
+
+
+def check_memory(name: str, value: int, n_bytes: int) -> None:
+    """Refuse an argument whose arrays alone (``n_bytes``) would exceed this machine's memory."""
+    have = available_memory()
+    if n_bytes > have:
+        raise ValueError(f"{name}={value:,} needs at least {n_bytes / 2**30:,.1f} GiB for its arrays alone, more than "
+                         f"this machine's {have / 2**30:,.1f} GiB; use a smaller {name}")
 
 
 def check_seed(value, name: str = "seed") -> int:
@@ -95,6 +112,10 @@ def as_frame(data) -> pd.DataFrame:
                 f"column {other!r} has {lengths[other]} values but {first!r} has {lengths[first]}; "
                 "every column must have one value per run")
         return pd.DataFrame({k: np.ravel(np.asarray(v)) for k, v in data.items()})
+    module = type(data).__module__.split(".")[0]
+    if module in ("polars", "pyarrow"):
+        raise ValueError(f"data is a {module} {type(data).__name__}; jaxscale reads pandas. Convert it with "
+                         f"data.to_pandas() (or pass a dict of numpy arrays)")
     raise ValueError(f"data must be a pandas DataFrame or a dict of arrays, got {type(data).__name__}")
 
 
@@ -129,6 +150,10 @@ def _checked_column(frame: pd.DataFrame, column: str, role: str, option: str, po
         raise ValueError(f"the data has no rows (a CSV with only a header?); column {column!r} ({role}) is empty. "
                          "Give one row per training run")
     series = frame[column]
+    if pd.api.types.is_complex_dtype(series):
+        raise ValueError(f"column {column!r} ({role}) holds complex numbers (dtype {series.dtype}); a scaling law needs "
+                         f"real values. Give the real quantity, e.g. data[{column!r}] = data[{column!r}].to_numpy().real "
+                         "if the imaginary parts are 0")
     if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
         coerced = pd.to_numeric(series, errors="coerce")
         bad = np.flatnonzero(coerced.isna().to_numpy() & series.notna().to_numpy())
@@ -171,12 +196,12 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
             f"{where}only {n_rows} row(s); law {law.name!r} has {law.n_params} free parameters {law.param_names} "
             f"and needs at least {law.n_params + 1} runs. Add runs, fix parameters (fixed=...) or use a law with "
             "fewer parameters")
-    for c, name, values in zip(columns, law.inputs, inputs):
-        if np.unique(values).size < 2 and name not in law.constant_inputs:
-            raise ValueError(
-                f"{where}column {c!r} (input {name}) has a single distinct value ({values[0]:g}) in all {n_rows} "
-                f"rows, so its exponent cannot be identified. Use runs at several values of {name}")
     features = law.features(np.stack(inputs, axis=1))
+    if np.unique(features, axis=0).shape[0] <= law.n_params:  # the points rule first: it says more
+        raise ValueError(f"{where}{identifiability_problem(law, features, np.ones(n_rows), columns, f'{n_rows} rows')}")
+    for c, name, values, needed in zip(columns, law.inputs, inputs, law.distinct_needed):
+        if np.unique(values).size < needed:
+            raise ValueError(f"{where}{too_few_values(law, c, name, np.unique(values), needed, f'all {n_rows} rows')}")
     problem = identifiability_problem(law, features, np.ones(n_rows), columns, what=f"{n_rows} rows")
     if problem:
         raise ValueError(f"{where}{problem}")
@@ -184,6 +209,17 @@ def prepare(data, law: Law, columns: Sequence[str], target: str, options: Sequen
 
 
 # ---------------------------------------------------------------------- identifiability
+def too_few_values(law: Law, column: str, name: str, values: np.ndarray, needed: int, what: str,
+                   show: bool = True) -> str:
+    """Message: input ``name`` (column ``column``) takes too few distinct ``values`` among ``what`` for ``law``."""
+    shown = " (" + ", ".join(f"{v:g}" for v in values[:4]) + ")" if show else ""
+    count = "a single distinct value" if values.size == 1 else f"only {values.size} distinct values"
+    why = f" ({law.distinct_reason})" if law.distinct_reason and needed > 2 else ""
+    return (f"column {column!r} (input {name}) has {count}{shown} in {what}; law {law.name!r} needs at least "
+            f"{needed} distinct values of {name} to identify its parameters{why}. Use runs at several values of "
+            f"{name}, or fix that term's exponent (fixed=...)")
+
+
 def _levels(ids: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Number of distinct ``ids`` among the rows where ``positive[r]`` is True, per weights row ``r``.
 
@@ -206,8 +242,9 @@ def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:
     - the rows with :math:`w_i > 0` hold at most ``law.n_params`` distinct input points
       (a ``p``-parameter curve through ``p`` points is an interpolation: objective ~0, no
       information on the parameters), or
-    - one input takes a single value among those rows (its exponent is not identified), unless
-      the law lists it in ``constant_inputs``.
+    - one input takes fewer distinct values among those rows than the law needs for it
+      (``law.distinct_needed``: 3 for an input whose power term sits beside a free constant, e.g.
+      Chinchilla's N and D; 2 otherwise; 1 for ``constant_inputs``).
 
     Returns a bool array of shape ``(R,)`` (a bool for 1-D ``weights``).
     """
@@ -215,11 +252,11 @@ def identifiable(law: Law, features: np.ndarray, weights) -> np.ndarray:
     features = np.asarray(features)
     _, points = np.unique(features, axis=0, return_inverse=True)
     ok = _levels(points.ravel(), positive) > law.n_params
-    for j in range(features.shape[1]):
-        if j < len(law.inputs) and law.inputs[j] in law.constant_inputs:
+    for j, needed in enumerate(law.distinct_needed[:features.shape[1]]):
+        if needed <= 1:
             continue
         _, level = np.unique(features[:, j], return_inverse=True)
-        ok &= _levels(level.ravel(), positive) >= 2
+        ok &= _levels(level.ravel(), positive) >= needed
     return ok if np.ndim(weights) > 1 else bool(ok[0])
 
 
@@ -234,8 +271,32 @@ def identifiability_problem(law: Law, features: np.ndarray, weights, columns: Se
         return (f"the {what} hold only {n_points} distinct input point(s); law {law.name!r} has {law.n_params} "
                 f"free parameters {tuple(law.param_names)} and needs at least {law.n_params + 1} distinct points "
                 "(with fewer the curve interpolates them: objective ~0, parameters not identified)")
-    for c, name, values in zip(columns, law.inputs, feats.T):
-        if np.unique(values).size < 2 and name not in law.constant_inputs:
-            return (f"among the {what}, column {c!r} (input {name}) has a single distinct value, so its "
-                    f"parameters cannot be identified; use runs at several values of {name}")
+    for c, name, values, needed in zip(columns, law.inputs, feats.T, law.distinct_needed):
+        if np.unique(values).size < needed:
+            return too_few_values(law, c, name, np.unique(values), needed, f"the {what}", show=False)
     return None
+
+
+def check_law_shapes(law: Law, features: np.ndarray) -> None:
+    """A user-defined law's ``grid()`` must be ``(K, p)`` and its ``log_predict(theta[p], features[m, k])`` must
+    return ``(m,)``; say so, naming the law, instead of a shape error deep in pandas or JAX. Built-ins are skipped."""
+    from ..kernels.laws import LAWS
+
+    if LAWS.get(law.base.name) is law.base:
+        return
+    p, names = law.n_params, tuple(law.param_names)
+    grid = np.asarray(law.grid())
+    if grid.ndim != 2 or grid.shape[1] != p or grid.shape[0] == 0:
+        raise ValueError(f"law {law.name!r}: grid() returns shape {grid.shape}; it must be (K, {p}), one column per "
+                         f"parameter {names}, in fitting space")
+    sample = np.asarray(features[:3], np.float64)
+    try:
+        out = np.shape(law.log_predict(grid[0], sample))
+    except Exception as err:  # noqa: BLE001 - a user's function: report whatever it raised, naming the law
+        raise ValueError(f"law {law.name!r}: log_predict(theta of shape ({p},), features of shape {sample.shape}) "
+                         f"raised {type(err).__name__}: {err}. Index the inputs as x[:, j] and the parameters as "
+                         "theta[i]") from None
+    if out != (sample.shape[0],):
+        raise ValueError(f"law {law.name!r}: log_predict(theta of shape ({p},), features of shape {sample.shape}) "
+                         f"returns shape {out}; it must return one value per row, shape ({sample.shape[0]},) "
+                         "(index the inputs as x[:, j], not x)")

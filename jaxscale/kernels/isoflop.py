@@ -172,6 +172,20 @@ def budget_minimum(x: Array, y: Array, w: Array, method: str, robust: bool, n_it
     return jnp.where(identified, x_star, jnp.nan), jnp.where(identified, l_star, jnp.nan), curvature
 
 
+def bracketed(x: Array, y: Array, w: Array) -> Array:
+    r"""Whether the lowest observed loss lies strictly inside the sampled sizes (a bracketed minimum).
+
+    Among the runs with :math:`w > 0`, the run of lowest :math:`y` has :math:`x` above the smallest
+    and below the largest sampled :math:`x`. Where it sits at an end, the data show no minimum: the
+    loss still falls beyond the sizes trained, and any fitted vertex is an extrapolation.
+    """
+    on = w > 0
+    best_x = x[jnp.argmin(jnp.where(on, y, jnp.inf))]
+    lowest = jnp.min(jnp.where(on, x, jnp.inf))
+    highest = jnp.max(jnp.where(on, x, -jnp.inf))
+    return (best_x > lowest) & (best_x < highest)
+
+
 def power_law_fit(log_c: Array, log_n: Array, use: Array) -> tuple[Array, Array]:
     r"""Least-squares line :math:`\log N = \log k + a \log C` through the points with ``use``.
 

@@ -15,6 +15,7 @@ from ...engine.resampling import resample_counts
 from ...kernels.laws import Law
 from ...kernels.losses import Loss
 from .. import io
+from .. import notes as notes_wording
 from ..problem import check_compute, input_arrays
 from ..validation import check_bool, check_level, identifiable
 from .summary import Summary
@@ -61,6 +62,11 @@ class BootstrapResult:
     distinct input points for ``p`` free parameters, or a single value of an input; see
     :attr:`identifiable`). Each call warns with the counts it left out;
     ``include_unidentifiable=True`` keeps the unidentifiable ones.
+
+    A resample whose best start did **not converge** (finite objective, ``converged`` False) stays
+    in the intervals: leaving it out would keep only the resamples that are easy to fit and narrow
+    the interval. It is counted instead (``summary().attrs["n_not_converged"]``, among the used
+    draws) and every call warns with that count.
     """
 
     law: Law
@@ -136,10 +142,15 @@ class BootstrapResult:
         why = []
         if n_unid:
             why.append(f"{n_unid} unidentifiable (their drawn rows hold at most {self.law.n_params} distinct input "
-                       "points or a single value of an input; keep them with include_unidentifiable=True)")
+                       "points or too few distinct values of an input for the law's power terms, "
+                       f"{dict(zip(self.law.inputs, self.law.distinct_needed))}; keep them with "
+                       "include_unidentifiable=True)")
         if n_failed:
             why.append(f"{n_failed} failed (non-finite objective or parameters)")
         used = int(np.sum(mask))
+        n_unconverged = int(np.sum(mask & ~np.asarray(self.converged, bool)))
+        if n_unconverged and used and warn:
+            warnings.warn(notes_wording.unconverged_resamples(n_unconverged, used), RuntimeWarning, stacklevel=3)
         if used == 0:
             raise ValueError(f"none of the {self.n_resamples} bootstrap resamples can be used: {'; '.join(why)}. "
                              + ("Too few runs for a bootstrap of this law: add runs. " if n_unid else "")
@@ -241,15 +252,22 @@ class BootstrapResult:
             lo, hi = self._interval(name, level, method, mask)
             used = draws[mask]
             rows.append({"estimate": est, "se": float(np.std(used, ddof=1)) if used.size > 1 else float("nan"),
-                         "ci_low": lo, "ci_high": hi,
+                         "se_robust": notes_wording.robust_spread(used), "ci_low": lo, "ci_high": hi,
                          "held": "fixed" if name in fixed else f"tied to {tied[name]}" if name in tied else ""})
         table = pd.DataFrame(rows, index=pd.Index(names, name="parameter"))
         if not (fixed or tied):
             table = table.drop(columns="held")
         failed = self.failed
+        n_unconverged = int(np.sum(mask & ~np.asarray(self.converged, bool)))
+        said = ([notes_wording.unconverged_resamples(n_unconverged, int(np.sum(mask)))] if n_unconverged else [])
+        said += notes_wording.heavy_tails(table["se"], table["se_robust"])
+        said += notes_wording.outside_own_interval(table, level)
+        interval = (f"{level:.0%} {method} confidence interval of each parameter over bootstrap resamples "
+                    f"({self.recipe.get('resample', 'case')}) of the runs")
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples, n_used=int(np.sum(mask)),
                            n_failed=int(np.sum(failed)),
-                           n_unidentifiable=int(np.sum(~failed & ~self.identifiable)))
+                           n_unidentifiable=int(np.sum(~failed & ~self.identifiable)),
+                           n_not_converged=n_unconverged, notes=said, interval=interval)
         left_out = self.n_resamples - table.attrs["n_used"]
         title = [f"jaxscale bootstrap: law={self.law.name}, loss={self.loss.name}, {self.n_resamples} resamples "
                  f"({self.recipe.get('resample', 'case')}), {table.attrs['n_used']} used",
@@ -257,6 +275,8 @@ class BootstrapResult:
                  "new run)"]
         notes = [f"{left_out} resamples left out ({table.attrs['n_failed']} failed, "
                  f"{table.attrs['n_unidentifiable']} unidentifiable)" if left_out else ""]
+        if said:
+            notes.append("\n".join(["warnings:"] + [f"  {i}. {n}" for i, n in enumerate(said, 1)]))
         return Summary.of(table, title, notes)
 
     def cov(self, log: bool = False, *, include_unidentifiable: bool = False) -> pd.DataFrame:
@@ -296,7 +316,11 @@ class BootstrapResult:
             x, _ = input_arrays(base, n_opt.ravel(), d_opt.ravel(), {k: np.full(n_opt.size, v) for k, v in extra.items()})
             return base.predict(theta, x)
 
-        loss_est = loss_at(full_est, np.asarray(n_est), np.asarray(d_est))
+        n_est, d_est = np.asarray(n_est, np.float64), np.asarray(d_est, np.float64)
+        found = np.isfinite(n_est) & np.isfinite(d_est) & (n_est > 0) & (d_est > 0)
+        loss_est = np.full(C_arr.size, np.nan)  # no optimum (e.g. a non-positive exponent): NaN, not an error
+        if found.any():
+            loss_est[found] = loss_at(full_est, n_est[found], d_est[found])
         loss_draw = _predict_draws(base, full_draws, n_draw, d_draw, extra)
         tail = (1 - level) / 2
         rows = []
@@ -309,7 +333,12 @@ class BootstrapResult:
                 lo, hi = np.nanquantile(draws[q], [tail, 1 - tail])
                 row.update({q: float(est[q]), f"{q}_low": lo, f"{q}_high": hi})
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        if not found.all():
+            table.attrs["usable"] = False
+            table.attrs["notes"] = [notes_wording.no_optimum(C_arr[~found])]
+            warnings.warn(f"compute_optimal: {table.attrs['notes'][0]}", RuntimeWarning, stacklevel=2)
+        return table
 
     def predict(self, N=None, D=None, level: float = 0.95, kind: str = "mean", *,
                 include_unidentifiable: bool = False, **inputs) -> pd.DataFrame:

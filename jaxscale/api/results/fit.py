@@ -13,6 +13,7 @@ from ...kernels.laws import Law, get_law
 from ...kernels.losses import Loss, get_loss
 from ...kernels.solvers import STATUS_NAMES
 from .. import io
+from .. import notes as notes_wording
 from ..problem import check_compute, predict_inputs
 from .summary import Summary
 
@@ -95,9 +96,12 @@ class FitResult:
         n_opt, d_opt = self.law.compute_optimal(self.theta, C_arr, **other_inputs)
         frame = pd.DataFrame({"C": np.ravel(C_arr), "N_opt": np.ravel(n_opt), "D_opt": np.ravel(d_opt)})
         frame["D_over_N"] = frame["D_opt"] / frame["N_opt"]
-        frame["loss"] = np.ravel(self.predict(N=frame["N_opt"].to_numpy(), D=frame["D_opt"].to_numpy(),
-                                              **{k: np.full(len(frame), v, np.float64)
-                                                 for k, v in other_inputs.items()}))
+        found = (np.isfinite(frame[["N_opt", "D_opt"]]) & (frame[["N_opt", "D_opt"]] > 0)).all(axis=1).to_numpy()
+        frame["loss"] = np.nan  # no optimum (e.g. a non-positive exponent): NaN, not an error
+        if found.any():
+            frame.loc[found, "loss"] = np.ravel(self.predict(
+                N=frame["N_opt"].to_numpy()[found], D=frame["D_opt"].to_numpy()[found],
+                **{k: np.full(int(found.sum()), v, np.float64) for k, v in other_inputs.items()}))
         return frame.iloc[0] if C_arr.ndim == 0 else frame
 
     def n_at_best(self, tol: float = 1e-9) -> int:
@@ -133,16 +137,41 @@ class FitResult:
             lines.append(f"{name:<10}{value:>22.10g}  {log_col:>16}" + (f"  ({held})" if held else ""))
             rows.append({"parameter": name, "estimate": value, "log_name": log_name, "log_value": raw, "held": held})
         notes = []
-        derived = base.derived(dict(self.params))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # said in the notes below
+            derived = base.derived(dict(self.params))
         if "a_opt" in derived:
             notes.append(f"N_opt ~ C^{derived['a_opt']:.4f}   D_opt ~ C^{derived['b_opt']:.4f}   (C = 6ND)")
-        small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
-        if small:
-            notes.append(f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
-                         "may still fall in that direction, so no minimum is attained; the law is not identified "
-                         "by these data (consider fixed=... or a law without that term)")
+        said = self.notes()
+        if said:
+            title.insert(1, notes_wording.banner(len(said)))
+            notes.append("\n".join(["warnings:"] + [f"  {i}. {n}" for i, n in enumerate(said, 1)]))
         table = pd.DataFrame(rows).set_index("parameter")
+        table.attrs["notes"] = said
         return Summary.of(table, title, ["\n\n".join(notes)], body="\n".join(lines))
+
+    def notes(self) -> list[str]:
+        """Why this estimate cannot be trusted, in words (empty when nothing applies): not converged (not
+        a verified minimum), a vanishing term (no attained minimum), a non-positive decay exponent, an
+        allocation exponent outside [0, 1], parameters a custom law ignores. ``summary()``, ``repr`` and a
+        warning from :func:`jaxscale.fit` say them (wording: :mod:`jaxscale.api.notes`)."""
+        if not np.all(np.isfinite(self.theta)):
+            return ["the estimate is not finite"]
+        best = self.starts.iloc[int(np.argmin(self.starts["objective"].to_numpy()))] if len(self.starts) else None
+        small = [n for n, gone in zip(self.law.natural_names, vanishing_params(self.law, self.theta)[0]) if gone]
+        params = self.params
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a bad estimate is what is reported
+            derived = self.law.base.derived(dict(params))
+        a_opt = float(derived["a_opt"]) if "a_opt" in derived else None
+        said = notes_wording.fit_notes(self.converged, None if best is None else str(best["status"]),
+                                       None if best is None else float(best["grad_norm"]), small,
+                                       {k: float(params[k]) for k in self.law.base.exponents
+                                        if k not in self.law.fixed}, a_opt)
+        unused = self.recipe.get("unused_params") or []
+        if unused:
+            said.append(f"unused parameter(s) {', '.join(unused)}: law {self.law.name!r}'s prediction does not depend "
+                        "on them (zero derivative at the estimate and the starts), so their values are arbitrary; "
+                        "check the law's log_predict or fix them (fixed=...)")
+        return said
 
     def __repr__(self) -> str:
         return self.summary().text
@@ -220,6 +249,17 @@ def vanishing_params(law: Law, theta: np.ndarray) -> np.ndarray:
     return np.asarray(law.log_scale, bool)[None, :] & (theta < VANISHING_LOG)
 
 
+#: A fitting-space parameter beyond this magnitude (e.g. alpha = 1e300) is no fitted value: every term it
+#: touches has overflowed or vanished, the gradient is 0 there and a solver would report it converged.
+ABSURD_PARAM = 1e6
+
+
+def absurd_points(theta: np.ndarray) -> np.ndarray:
+    """``(K,)`` bool: end points ``theta[K, p]`` with a parameter beyond :data:`ABSURD_PARAM` in fitting space."""
+    theta = np.atleast_2d(np.asarray(theta, np.float64))
+    return np.any(np.abs(theta) > ABSURD_PARAM, axis=1)
+
+
 def vanishing(law: Law, theta: np.ndarray) -> np.ndarray:
     """``(K,)`` bool: end points ``theta[K, p]`` where a log-scale parameter is below ``exp(VANISHING_LOG)``."""
     return vanishing_params(law, theta).any(axis=1)
@@ -233,9 +273,10 @@ def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.D
     for j, name in enumerate(law.param_names):
         frame[name] = res.theta[:, j]
     frame["objective"] = res.value
-    frame["converged"] = res.converged.astype(bool)
+    absurd = absurd_points(res.theta.reshape(-1, law.n_params))
+    frame["converged"] = res.converged.astype(bool) & ~absurd
     frame["iterations"] = res.iterations
     frame["grad_norm"] = res.grad_norm
-    frame["status"] = [STATUS_NAMES.get(int(s), "padding") for s in res.status]
+    frame["status"] = ["absurd" if far else STATUS_NAMES.get(int(s), "padding") for s, far in zip(res.status, absurd)]
     frame["vanishing"] = vanishing(law, res.theta.reshape(-1, law.n_params))
     return frame

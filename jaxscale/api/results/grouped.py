@@ -1,6 +1,7 @@
 """Results of grouped runs (``by=``): one fit or bootstrap per group, and the grouped fit's file codec."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -96,10 +97,14 @@ class GroupedFitResult:
         table["n_points"] = [r.n_points for r in self.results.values()]
         table["converged"] = self.converged
         table["at_best"] = [r.n_at_best() for r in self.results.values()]
+        said = {key: r.notes() for key, r in self.results.items()}
+        table["notes"] = ["; ".join(n) for n in said.values()]
         first = next(iter(self.results.values()))
         failed = [key for key, r in self.results.items() if not r.converged]
+        flagged = [f"group {key!r}: " + "; ".join(n) for key, n in said.items() if n]
         return Summary.of(table, [f"jaxscale grouped fit: law={first.law.name}, by={self.by}, {len(self)} groups"],
-                          [f"not converged: groups {failed}" if failed else ""])
+                          [f"not converged: groups {failed}" if failed else "",
+                           "\n".join(["warnings:"] + [f"  {line}" for line in flagged]) if flagged else ""])
 
     def save(self, path):
         """Write every group's result in one ``.npz`` (no pickle, atomic); read it back with :func:`jaxscale.load`."""
@@ -189,25 +194,74 @@ class GroupedBootstrapResult:
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
 
+    def _each(self, call, keep: tuple[str, ...] = ()) -> dict:
+        """``call(result)`` per group. Every warning is re-issued naming its group; a group whose call
+        fails (ValueError: nothing usable) gets the rows of a good group with NaN values (columns in
+        ``keep`` kept) instead of an exception for all. Adds ``usable`` and ``note`` columns."""
+        frames, errors = {}, {}
+        for key, res in self.results.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    frames[key] = call(res)
+                except ValueError as err:
+                    errors[key] = str(err)
+            for w in caught:
+                warnings.warn(f"group {key!r}: {w.message}", w.category, stacklevel=3)
+        if not frames:
+            key, message = next(iter(errors.items()))
+            raise ValueError(f"no group has a usable bootstrap; group {key!r}: {message}")
+        template = next(iter(frames.values()))
+        out = {}
+        for key in self.results:
+            if key in frames:
+                frame = frames[key].copy()
+                said = frame.attrs.get("notes", [])
+                frame["usable"], frame["note"] = frame.attrs.get("usable", True), "; ".join(said)
+            else:
+                frame = template.copy()
+                for col in frame.columns:
+                    if col not in keep and pd.api.types.is_float_dtype(frame[col]):
+                        frame[col] = np.nan
+                frame["usable"], frame["note"] = False, f"unusable: {errors[key]}"
+                warnings.warn(f"group {key!r}: no usable bootstrap, its rows are NaN ({errors[key]})", RuntimeWarning,
+                              stacklevel=3)
+            out[key] = frame
+        return out
+
     def summary(self, level: float = 0.95, method: str = "percentile") -> Summary:
         """Each group's bootstrap table (estimate, SE, CI per parameter), stacked with the group in the index
-        (a :class:`Summary`)."""
-        frames = {key: pd.DataFrame(res.summary(level, method)).reset_index() for key, res in self.results.items()}
+        (a :class:`Summary`).
+
+        Warnings name their group; a group without usable resamples gets NaN rows with ``usable``
+        False and the reason in ``note`` (also the group's notes: unconverged draws, heavy tails,
+        an estimate outside its own interval)."""
+        frames = self._each(lambda res: _with_attrs(res.summary(level, method)))
         first = next(iter(self.results.values()))
+        unusable = [key for key, frame in frames.items() if not frame["usable"].all()]
         return Summary.of(self._tidy(frames).set_index(self.by + ["parameter"]),
                           [f"jaxscale grouped bootstrap: law={first.law.name}, by={self.by}, {len(self)} groups, "
                            f"{first.n_resamples} resamples each", f"{level:.0%} {method} intervals of the parameters"],
-                          [])
+                          [f"no usable bootstrap (NaN rows): groups {unusable}" if unusable else ""])
 
     def predict(self, level: float = 0.95, **inputs) -> pd.DataFrame:
-        """Each group's prediction with its percentile interval over the draws (a CI of the mean curve)."""
-        return self._tidy({key: res.predict(level=level, **inputs) for key, res in self.results.items()})
+        """Each group's prediction with its percentile interval over the draws (a CI of the mean curve);
+        an unusable group's rows are NaN with ``usable`` False."""
+        return self._tidy(self._each(lambda res: res.predict(level=level, **inputs), keep=tuple(inputs)))
 
     def compute_optimal(self, C, level: float = 0.95, **other_inputs) -> pd.DataFrame:
-        """Each group's compute-optimal allocation with intervals, tidy."""
-        return self._tidy({key: res.compute_optimal(C, level, **other_inputs) for key, res in self.results.items()})
+        """Each group's compute-optimal allocation with intervals, tidy; a group without usable draws or
+        optimum gets NaN rows with ``usable`` False and the reason in ``note``, never an error for all."""
+        return self._tidy(self._each(lambda res: res.compute_optimal(C, level, **other_inputs), keep=("C",)))
 
     def __repr__(self) -> str:
         first = next(iter(self.results.values()))
         return (f"GroupedBootstrapResult(law={first.law.name!r}, by={self.by}, groups={len(self)}, "
                 f"n_resamples={first.n_resamples})")
+
+
+def _with_attrs(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (a plain DataFrame) with its index as a column, keeping ``attrs`` (``reset_index`` may drop them)."""
+    out = pd.DataFrame(table).reset_index()
+    out.attrs.update(table.attrs)
+    return out

@@ -15,8 +15,10 @@ from .data_constrained import DATA_CONSTRAINED, MUENNIGHOFF_PARAMS
 from .broken_power_law import BROKEN_POWER_LAW, broken_power_law
 from .sigmoid import SIGMOID
 from .lr_annealing import FORWARD_MOMENTUM, LR_ANNEALING
+from .exponential_metric import EXPONENTIAL_METRIC
 
-_BUILTIN = (CHINCHILLA, POWER_LAW, PURE_POWER_LAW, KAPLAN, DATA_CONSTRAINED, BROKEN_POWER_LAW, SIGMOID, LR_ANNEALING, FORWARD_MOMENTUM)
+_BUILTIN = (CHINCHILLA, POWER_LAW, PURE_POWER_LAW, KAPLAN, DATA_CONSTRAINED, BROKEN_POWER_LAW, SIGMOID, LR_ANNEALING, FORWARD_MOMENTUM,
+            EXPONENTIAL_METRIC)
 
 #: Registered laws by name.
 LAWS: dict[str, Law] = {law.name: law for law in _BUILTIN}
@@ -43,6 +45,6 @@ def get_law(law: str | Law) -> Law:
 
 
 __all__ = ["Law", "LAWS", "CHINCHILLA", "ChinchillaLaw", "POWER_LAW", "PURE_POWER_LAW", "KAPLAN", "KAPLAN_PARAMS", "KaplanLaw",
-           "DATA_CONSTRAINED", "MUENNIGHOFF_PARAMS", "BROKEN_POWER_LAW", "broken_power_law", "SIGMOID", "LR_ANNEALING", "FORWARD_MOMENTUM", "ConstrainedLaw",
+           "DATA_CONSTRAINED", "MUENNIGHOFF_PARAMS", "BROKEN_POWER_LAW", "broken_power_law", "SIGMOID", "EXPONENTIAL_METRIC", "LR_ANNEALING", "FORWARD_MOMENTUM", "ConstrainedLaw",
            "constrain", "get_law", "register_law", "product_grid", "lse_terms", "lse_terms_and_jacobian",
            "linear_term_max", "chinchilla_grid", "chinchilla_log_predict"]

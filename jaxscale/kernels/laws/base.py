@@ -70,6 +70,16 @@ class Law:
         Inputs that may take one value in a data set and still leave the parameters identified
         (e.g. the unique-token budget ``U`` of ``data_constrained``: one ``U`` with several epoch
         counts ``D/U`` identifies ``R_D*``). Every other input needs at least two values.
+    min_distinct : tuple of int, optional
+        The distinct values each input needs for the law's power terms to be identified (default:
+        1 for ``constant_inputs``, 2 for every other input). A term :math:`A X^{-\alpha}` beside a
+        free constant :math:`E` needs 3 values of :math:`X`: two values fix only one difference
+        :math:`A (X_1^{-\alpha} - X_2^{-\alpha})`, which any :math:`\alpha` matches.
+    distinct_reason : str
+        Why, in words (shown in the error when the data have too few values).
+    exponents : tuple of str
+        Natural names of the decay exponents, which must come out > 0 for the fit to be a scaling
+        law (a non-positive one is named in ``summary()``).
     """
 
     name: str
@@ -86,6 +96,9 @@ class Law:
     description: str = ""
     example: dict | None = field(default=None, repr=False)
     constant_inputs: tuple[str, ...] = ()
+    min_distinct: tuple[int, ...] | None = None
+    distinct_reason: str = ""
+    exponents: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.input_scale is None:
@@ -94,12 +107,29 @@ class Law:
             raise ValueError(f"law {self.name!r}: input_scale needs one of 'log'/'raw' per input {self.inputs}")
         if set(self.constant_inputs) - set(self.inputs):
             raise ValueError(f"law {self.name!r}: constant_inputs {self.constant_inputs} must be among {self.inputs}")
+        if self.min_distinct is not None and len(self.min_distinct) != len(self.inputs):
+            raise ValueError(f"law {self.name!r}: min_distinct needs one count per input {self.inputs}")
+        if set(self.exponents) - set(self.natural_names):
+            raise ValueError(f"law {self.name!r}: exponents {self.exponents} must be among {self.natural_names}")
         if self.target_scale not in ("log", "raw"):
             raise ValueError(f"law {self.name!r}: target_scale must be 'log' or 'raw'")
         if not (len(self.param_names) == len(self.natural_names) == len(self.log_scale)):
             raise ValueError(f"law {self.name!r}: param_names, natural_names and log_scale differ in length")
+        for what, names in (("param_names", self.param_names), ("natural_names", self.natural_names),
+                            ("inputs", self.inputs)):
+            twice = sorted({n for n in names if list(names).count(n) > 1})
+            if twice:
+                raise ValueError(f"law {self.name!r}: {what} {tuple(names)} name {twice[0]!r} more than once; give "
+                                 "every parameter and input its own name")
 
     # ------------------------------------------------------------------ parameters
+    @property
+    def distinct_needed(self) -> tuple[int, ...]:
+        """Distinct values each input needs (see ``min_distinct``)."""
+        if self.min_distinct is not None:
+            return tuple(int(k) for k in self.min_distinct)
+        return tuple(1 if name in self.constant_inputs else 2 for name in self.inputs)
+
     @property
     def n_params(self) -> int:
         return len(self.param_names)

@@ -65,6 +65,10 @@ class ChinchillaLaw(Law):
         return allocation.compute_optimal(A, B, alpha, beta, C)
 
 
+#: Why each input of an additive law ``E + A N^-alpha + B D^-beta`` needs 3 distinct values.
+CHINCHILLA_DISTINCT_REASON = ("N and D each enter as a power term (A N^-alpha, B D^-beta) beside the constant E: two "
+                              "values of an input fix only one difference, which every exponent matches")
+
 CHINCHILLA = ChinchillaLaw(
     name="chinchilla",
     inputs=("N", "D"),
@@ -75,6 +79,9 @@ CHINCHILLA = ChinchillaLaw(
     grid=chinchilla_grid,
     log_predict_and_jacobian=chinchilla_log_predict_and_jacobian,
     description="L = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022)",
+    min_distinct=(3, 3),
+    distinct_reason=CHINCHILLA_DISTINCT_REASON,
+    exponents=("alpha", "beta"),
     example={"params": {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28},
              "inputs": {"N": (1e7, 3e10), "D": (5e8, 2e12)}},
 )

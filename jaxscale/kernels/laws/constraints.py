@@ -102,6 +102,9 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
     values, given = {}, {}
     for name, value in fixed.items():
         j = _resolve(law, name, "fixed")
+        if isinstance(value, (str, bytes, bool)) or isinstance(value, np.bool_):
+            raise ValueError(f"fixed[{name!r}] must be a number, got {value!r} ({type(value).__name__}); give e.g. "
+                             f"fixed={{{name!r}: 0.3}}")
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -123,8 +126,12 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
         j, k = _resolve(law, name, "tied"), _resolve(law, target, "tied")
         if j == k:
             raise ValueError(f"tied[{name!r}] = {target!r} ties a parameter to itself")
-        if j in values or k in values:
-            raise ValueError(f"tied[{name!r}] = {target!r}: a tied parameter cannot also be fixed")
+        if j in values:
+            raise ValueError(f"tied[{name!r}] = {target!r}: {name!r} is also fixed; a parameter is either fixed or "
+                             "tied, drop one of the two")
+        if k in values:
+            raise ValueError(f"tied[{name!r}] = {target!r}: {target!r} is fixed, so {name!r} cannot be tied to it; fix "
+                             f"{name!r} to the same value instead (fixed={{{name!r}: ...}})")
         if law.log_scale[j] != law.log_scale[k]:
             raise ValueError(f"tied[{name!r}] = {target!r}: one is log-scale and the other is not")
         links[j] = k
@@ -169,6 +176,7 @@ def constrain(law: Law, fixed: Mapping[str, float] | None = None, tied: Mapping[
         natural_names=tuple(law.natural_names[j] for j in free), log_predict=log_predict,
         log_scale=tuple(law.log_scale[j] for j in free), grid=grid, log_predict_and_jacobian=jac_fn if law.log_predict_and_jacobian is not None else None,
         input_scale=law.input_scale, target_scale=law.target_scale, description=law.description,
-        constant_inputs=law.constant_inputs, base_law=law, embedding=tuple(map(tuple, embedding)), offset=tuple(offset),
+        constant_inputs=law.constant_inputs, exponents=tuple(n for n in law.exponents if n in
+                                                             {law.natural_names[j] for j in free}), base_law=law, embedding=tuple(map(tuple, embedding)), offset=tuple(offset),
         fixed_natural=fixed_natural,
         tied_pairs=tuple(sorted((law.natural_names[j], law.natural_names[k]) for j, k in links.items())))

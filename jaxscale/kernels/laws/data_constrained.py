@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import Law, lse_terms, product_grid
+from .chinchilla import CHINCHILLA_DISTINCT_REASON
 
 #: The datablations README's C4 coefficients (a, b, e = log A, log B, log E) in natural form.
 MUENNIGHOFF_PARAMS = {"A": float(np.exp(6.255414)), "B": float(np.exp(7.3049974)), "E": float(np.exp(0.6254804)),
@@ -88,6 +89,9 @@ DATA_CONSTRAINED = Law(
     example={"params": {"A": 520.8, "B": 1487.7, "E": 1.869, "alpha": 0.34, "beta": 0.37, "R_N_star": 5.31,
                         "R_D_star": 15.39}, "inputs": {"N": (1e8, 1e10), "D": (1e10, 1e12), "U": (1e9, 1e11)}},
     constant_inputs=("U",),
+    min_distinct=(3, 3, 1),
+    distinct_reason=CHINCHILLA_DISTINCT_REASON,
+    exponents=("alpha", "beta"),
     description="L = E + A / N'^alpha + B / D'^beta with repeated data and excess parameters decaying "
                 "(Muennighoff et al. 2023)",
 )

@@ -99,6 +99,8 @@ KAPLAN = KaplanLaw(
     grid=kaplan_grid,
     log_predict_and_jacobian=kaplan_log_predict_and_jacobian,
     description="L = [(N_c / N)^(alpha_N / alpha_D) + D_c / D]^alpha_D (Kaplan et al. 2020)",
+    distinct_reason="no free constant: two values of N (or D) fix the scale and exponent of its term",
+    exponents=("alpha_N", "alpha_D"),
     example={"params": {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103},
              "inputs": {"N": (1e6, 3e9), "D": (1e8, 1e11)}},
 )

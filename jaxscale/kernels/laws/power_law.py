@@ -42,6 +42,9 @@ POWER_LAW = Law(
     grid=power_law_grid,
     log_predict_and_jacobian=power_law_log_predict_and_jacobian,
     description="L = E + A / x^alpha (x: N, D or C, mapped by the user)",
+    min_distinct=(3,),
+    distinct_reason="the term A x^-alpha sits beside the constant E: two values of x fix only one difference",
+    exponents=("alpha",),
     example={"params": {"A": 310.0, "E": 1.7, "alpha": 0.31}, "inputs": {"x": (1e7, 1e11)}},
 )
 
@@ -72,5 +75,7 @@ PURE_POWER_LAW = Law(
     grid=pure_power_law_grid,
     log_predict_and_jacobian=pure_power_law_log_predict_and_jacobian,
     description="L = (x_c / x)^alpha (Kaplan et al. 2020, one variable)",
+    distinct_reason="log L is linear in log x: two values of x fix the line",
+    exponents=("alpha",),
     example={"params": {"x_c": 8.8e13, "alpha": 0.076}, "inputs": {"x": (1e6, 1e10)}},  # Kaplan's L(N)
 )
