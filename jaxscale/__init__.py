@@ -16,7 +16,7 @@ from .api.fit import FitResult, fit
 from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
-from .kernels.losses import Loss, huber, squared
+from .kernels.losses import Loss, asymmetric_huber, huber, squared
 from .api.groups import GroupedBootstrapResult, GroupedFitResult
 from .api.cluster import HOFFMANN_BUDGETS, budget_labels
 from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
@@ -35,7 +35,7 @@ def cpu_devices_note() -> str:
 
 __all__ = ["configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
-           "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
+           "get_law", "register_law", "Loss", "huber", "asymmetric_huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__",
            "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches",
            "extrapolation", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",

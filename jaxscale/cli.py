@@ -32,6 +32,7 @@ from .api.bootstrap import BootstrapResult, bootstrap
 from .api.fit import FitResult, fit
 from .api.io import atomic_file, load
 from .api.isoflop import isoflop
+from .api.reach import reach_note
 from .api.validation import check_int, check_seed
 
 PUBLISHED = {"epoch": (datasets.EPOCH_PARAMS, "Epoch AI (2024) refit of Hoffmann et al.'s data"),
@@ -177,7 +178,7 @@ def _predict_table(model, n: list[float], d: list[float], level: float) -> pd.Da
     n_arr, d_arr = np.broadcast_arrays(np.asarray(n), np.asarray(d))
     if isinstance(model, BootstrapResult):
         return model.predict(n_arr, d_arr, level=level)
-    return pd.DataFrame({"N": n_arr, "D": d_arr, "loss": np.atleast_1d(model.predict(N=n_arr, D=d_arr))})
+    return model.predict(N=n_arr, D=d_arr, labelled=True)
 
 
 # ---------------------------------------------------------------------- commands
@@ -285,7 +286,9 @@ def cmd_optimal(args) -> None:
 def cmd_predict(args) -> None:
     model, source = _model(args)
     table = _predict_table(model, args.n_values, args.d_values, args.level)
-    emit(table, args.format, title=f"Predicted loss (nats/token), law from {source}", payload={"source": source})
+    note = reach_note(table)
+    emit(table, args.format, title=f"Predicted loss (nats/token), law from {source}\n{note}",
+         payload={"source": source, "reach": note})
 
 
 def cmd_plot(args) -> None:

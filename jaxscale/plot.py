@@ -809,7 +809,11 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | No
     ax.set_aspect("equal", adjustable="box")
     level = table.attrs.get("level", 0.95)
     n_in, n_all = int(table["inside"].sum()), len(table)
-    ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval")
+    from .api.reach import reach_note
+
+    note = reach_note(table)
+    ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval"
+                 + (f"\n{note}" if note else ""), fontsize=9 if note else None)
     ax.set_xlabel("predicted loss (fit without these runs)")
     ax.set_ylabel("actual loss")
     handles = [Line2D([], [], color="0.5", alpha=0.6, lw=1.2, label=f"{level:.0%} prediction interval (new run)"),

@@ -18,6 +18,7 @@ from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from ..engine.multistart import POLISHER, PRUNE_KEEP, WARM_SOLVER
 from .fit import FitResult, check_compute, fit, input_arrays, resolve_prune, setup
+from .reach import data_span, describe_span, label_predictions
 from .validation import check_bool, check_int, check_level, check_seed, identifiable
 
 
@@ -250,6 +251,7 @@ class BootstrapResult:
         if not (fixed or tied):
             table = table.drop(columns="held")
         failed = self.failed
+        table.attrs.update(data_span=describe_span(base, self.data_span))
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples, n_used=int(np.sum(mask)),
                            n_failed=int(np.sum(failed)),
                            n_unidentifiable=int(np.sum(~failed & ~self.identifiable)))
@@ -339,8 +341,14 @@ class BootstrapResult:
         else:
             tail = (1 - level) / 2
             out[f"{target}_low"], out[f"{target}_high"] = np.nanquantile(draws, [tail, 1 - tail], axis=0)
+        out = pd.concat([out, label_predictions(base, self.data_span, x)], axis=1)
         out.attrs.update(kind=kind, level=level)
         return out
+
+    @property
+    def data_span(self) -> dict[str, list[float]]:
+        """Range of every input (and of ``6ND``) over the rows with weight > 0 (see :mod:`jaxscale.api.reach`)."""
+        return data_span(self.law.base, self.log_x, self.weights)
 
     def residuals(self) -> np.ndarray:
         """Leverage-corrected fitting-space residuals of the full-data estimate (rows with weight > 0),

@@ -39,6 +39,7 @@ from ..kernels.losses import Loss
 from .bootstrap import check_level
 from .cluster import budget_labels, compute_of
 from .fit import resolve_prune, setup
+from .reach import data_span, label_predictions
 from .prediction import corrected_residuals, new_run_bounds, quantile_pair
 
 MODES = ("holdout", "leave-one-out", "rolling")
@@ -164,7 +165,8 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         inputs, ``actual``, ``predicted`` (the split's fit), ``lower``/``upper`` (the prediction interval
         for a new run), ``inside`` (bool), ``mean_lower``/``mean_upper`` (the interval of the mean curve),
         ``log_residual`` (``log actual - log predicted``; ``residual`` for raw-target laws),
-        ``relative_error`` (``actual / predicted - 1``), ``n_train``. ``attrs`` hold the level, mode,
+        ``relative_error`` (``actual / predicted - 1``), ``n_train``, and the distance beyond the split's
+        training data (``beyond_log10_C``, ``beyond_log10_N`` ..., ``regime``; :mod:`jaxscale.api.reach`). ``attrs`` hold the level, mode,
         resamples and the split names.
     """
     check_level(level)
@@ -206,6 +208,8 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
             part["log_residual" if law.target_scale == "log" else "residual"] = log_y[test] - point
             part["relative_error"] = actual / predicted - 1.0
             part["n_train"] = int(train[s].sum())
+            x_test = np.stack([part[inp].to_numpy() for inp in law.inputs], axis=1)
+            part = pd.concat([part, label_predictions(law.base, data_span(law.base, log_x, train[s]), x_test)], axis=1)
             rows.append(part)
     table = pd.concat(rows, ignore_index=True)
     table.attrs.update(level=level, mode=mode, n_resamples=R, splits=split_names, law=law.name,

@@ -13,6 +13,7 @@ from ..engine.multistart import best_of_starts
 from ..kernels.laws import Law, constrain, get_law
 from ..kernels.losses import Loss, get_loss
 from ..kernels.solvers import SOLVERS, STATUS_NAMES, LaneSolver, LevenbergMarquardt
+from .reach import data_span
 from .validation import (as_frame, check_int, check_positive_number, check_seed, identifiability_problem,
                          positive_column, prepare)
 
@@ -236,12 +237,22 @@ class FitResult:
         """Parameters tied to another (name -> the parameter it equals)."""
         return self.law.tied
 
-    def predict(self, N=None, D=None, **inputs) -> np.ndarray | float:
+    def predict(self, N=None, D=None, *, labelled: bool = False, **inputs) -> np.ndarray | float | pd.DataFrame:
         """Prediction of the law at the given inputs (broadcast), in natural units (loss, accuracy).
 
         Every input of the law must be given (``N``, ``D``, ``U``, ``x`` ...); a missing or unknown
-        input raises instead of guessing.
+        input raises instead of guessing. ``labelled=True`` returns a table: the inputs, the prediction
+        and how far beyond the fitted data each point lies (``beyond_log10_C``, ``beyond_log10_N`` ...,
+        ``regime``: interpolation/extrapolation; see :func:`jaxscale.api.reach.label_predictions`).
         """
+        if labelled:
+            from .reach import label_predictions
+
+            x, _ = input_arrays(self.law.base, N, D, inputs)
+            out = pd.DataFrame({name: x[:, j] for j, name in enumerate(self.law.base.inputs)})
+            out["loss" if self.law.base.target_scale == "log" else "prediction"] = self.law.base.predict(
+                self.law.expand(self.theta), x)
+            return pd.concat([out, label_predictions(self.law.base, self.recipe.get("data_span"), x)], axis=1)
         return predict_inputs(self.law, self.law.expand(self.theta), N, D, inputs)
 
     def compute_optimal(self, C, **other_inputs) -> pd.Series | pd.DataFrame:
@@ -297,6 +308,9 @@ class FitResult:
             lines += ["", f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
                           "may still fall in that direction, so no minimum is attained; the law is not identified "
                           "by these data (consider fixed=... or a law without that term)"]
+        from .reach import describe_span
+
+        lines += ["", describe_span(self.law.base, self.recipe.get("data_span"))]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -500,6 +514,7 @@ def fit(data, law: str | Law = "chinchilla", starts=None, loss: str | Loss = "hu
     if not np.isfinite(best.value[0]):
         raise RuntimeError("every start produced a non-finite objective; check the data and the starts")
     recipe = fit_recipe(law, loss_fn, solver, start_points, starts, prune, prune_iter, polish, names, y)
+    recipe["data_span"] = data_span(law.base, log_x, w)
     return FitResult(law, loss_fn, best.theta[0], float(best.value[0]), bool(best.converged[0]),
                      _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(w)), recipe)
 
