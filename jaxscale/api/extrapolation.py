@@ -87,6 +87,14 @@ def make_splits(frame: pd.DataFrame, split, mode: str, holdout: int, min_train: 
     return np.array(tests), labels, names
 
 
+def training_rows(held: np.ndarray, budget: np.ndarray, mode: str) -> np.ndarray:
+    """``train[S, n]``: the rows each split fits. ``"rolling"`` fits only the budgets BELOW the held-out one
+    (budgets ``1..k`` for predicting ``k + 1``); the other modes fit every row not held out."""
+    if mode != "rolling":
+        return ~held
+    return np.array([budget < budget[h].min() for h in held])
+
+
 def _check_train(log_x: np.ndarray, train: np.ndarray, law: Law, name: str) -> None:
     k = int(train.sum())
     if k <= law.n_params:
@@ -177,7 +185,7 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
     if resample_starts not in ("best", "subgrid"):
         raise ValueError(f"resample_starts must be 'best' or 'subgrid', got {resample_starts!r}")
     held, budget, split_names = make_splits(frame, split, mode, holdout, min_train, n, d, budgets, step)
-    train = ~held
+    train = training_rows(held, budget, mode)
     for s, name in enumerate(split_names):
         if not held[s].any():
             raise ValueError(f"split {name!r} holds out no rows")
