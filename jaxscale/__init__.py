@@ -22,6 +22,7 @@ from .api.cluster import HOFFMANN_BUDGETS, budget_labels
 from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
 from .api.emergence import metric_artefact, two_step
 from .api.extrapolation import extrapolation
+from .api.compare import LawComparison, compare_laws
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 __version__ = "0.1.0"
@@ -38,7 +39,7 @@ __all__ = ["configure_cpu_devices", "enable_compilation_cache", "cpu_devices_not
            "get_law", "register_law", "Loss", "huber", "asymmetric_huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__",
            "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches",
-           "extrapolation", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",
+           "extrapolation", "compare_laws", "LawComparison", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",
            "HOFFMANN_BUDGETS", "two_step", "metric_artefact"]
 
 

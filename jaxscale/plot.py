@@ -578,8 +578,24 @@ def tokens_per_parameter(result: FitResult | BootstrapResult, *, compare: Mappin
     ax.grid(True, which="major", alpha=0.3)
     ax.grid(True, which="minor", alpha=0.1)
     ax.set_title("Compute-optimal tokens per parameter")
+    _shade_extrapolation(ax, result, C)
     ax.legend(loc="best", framealpha=0.9, fontsize=9)
     return ax
+
+
+def _shade_extrapolation(ax: Axes, result: Any, C: np.ndarray) -> None:
+    """Shade the compute outside the fitted runs' span (``gid="extrapolation"``): predictions there extrapolate."""
+    from .api.reach import result_span
+
+    span = result_span(result)
+    if not span or "C" not in span:
+        return
+    low, high = span["C"]
+    label = "extrapolation (compute outside the fitted runs)"
+    for a, b in ((C[0], low), (high, C[-1])):
+        if b > a:
+            ax.axvspan(a, b, color="0.85", alpha=0.5, lw=0, zorder=0, gid="extrapolation", label=label)
+            label = None
 
 
 # ---------------------------------------------------------------------- residuals

@@ -232,6 +232,13 @@ def test_cli_and_plot_show_the_label(tmp_path, data, comparison):
     payload = json.loads(buf.getvalue())
     assert [r["regime"] for r in payload["rows"]] == ["interpolation", "extrapolation"]
     assert "EXTRAPOLATE" in payload["reach"]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):  # the comparison itself, same settings as the fixture
+        main(["compare", str(path), "--starts", str(STARTS), "--resamples", str(R), "--seed", "1", "--n", "3e8",
+              "--d", "2e10", "--json"])
+    payload = json.loads(buf.getvalue())
+    assert payload["weights"] == pytest.approx(comparison.weights.to_dict(), rel=1e-9)
+    assert payload["interval"] == "model-form new-run" and payload["rows"][0]["regime"] == "interpolation"
     pytest.importorskip("matplotlib")
     import matplotlib
 
@@ -239,3 +246,6 @@ def test_cli_and_plot_show_the_label(tmp_path, data, comparison):
     table = js.extrapolation(data, holdout=1, n_resamples=R, starts=STARTS)
     ax = js.plot.extrapolation(table)
     assert "EXTRAPOLATE" in ax.get_title()
+    ax = js.plot.tokens_per_parameter(comparison.boots["chinchilla"], C=np.geomspace(1e17, 1e24, 50))
+    shaded = [p for p in ax.patches if p.get_gid() == "extrapolation"]
+    assert len(shaded) == 2  # below 1e18 and above 1e20 FLOP, the span of the runs

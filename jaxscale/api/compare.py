@@ -220,7 +220,7 @@ class LawComparison:
                  f"{self.recipe.get('n_resamples')} paired resamples", "",
                  self.scores.to_string(float_format=lambda v: f"{v:.6g}"), "",
                  f"score differences ({self.level:.0%} paired-bootstrap intervals; negative: first law better):",
-                 self.differences.to_string(index=False, float_format=lambda v: f"{v:.3g}"), "",
+                 self._pairs().to_string(index=False, float_format=lambda v: f"{v:.3g}"), "",
                  "model-form weight (stacking): " + ", ".join(f"{k} {v:.2f}" for k, v in self.weights.items()),
                  f"predict() gives a {INTERVAL} interval (mixture of the laws by these weights, each law's bootstrap "
                  "draws plus its own out-of-sample errors)",
@@ -229,6 +229,12 @@ class LawComparison:
         if reach:
             lines.append("held-out runs: " + reach)
         return "\n".join(lines)
+
+    def _pairs(self) -> pd.DataFrame:
+        """Each unordered pair once (in the order the laws were given)."""
+        order = {name: k for k, name in enumerate(self.scores.index)}
+        keep = [order[a] < order[b] for a, b in zip(self.differences["law"], self.differences["other"])]
+        return self.differences[keep].drop(columns="n_resamples")
 
     def _seed_note(self) -> str:
         if self.n_replicate_groups:
@@ -331,8 +337,9 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
     n_resamples : int
         Paired resamples of every split (score differences) and of the full data (each law's draws).
     seed : int
-    starts, loss, delta, solver : as in :func:`jaxscale.fit` (``starts`` also seeds each law's bootstrap;
-        default its grid).
+    starts, loss, delta, solver : as in :func:`jaxscale.fit`; ``starts`` is used by the split fits and each
+        law's full-data bootstrap (default: the law's grid, pruned, for the fits and ``"subgrid"`` for the
+        bootstrap: its estimate plus 15 spread grid starts per resample).
 
     Returns
     -------
@@ -372,7 +379,7 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
     for law, lf, sv, *_ in setups:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            boots[law.name] = bootstrap(data, law=law, n_resamples=R, starts="grid" if starts is None else starts,
+            boots[law.name] = bootstrap(data, law=law, n_resamples=R, starts="subgrid" if starts is None else starts,
                                         seed=seed, loss=lf, solver=sv, n=n, d=d, y=y, x=x, columns=columns,
                                         progress=False)
     squared = all(s[1].name == "squared" for s in setups)

@@ -100,3 +100,11 @@ def reach_note(table: pd.DataFrame) -> str:
             unit = " decades" if col.startswith("beyond_log10_") else ""
             far.append(f"{col.replace('beyond_log10_', '').replace('beyond_', '')} {values[j]:+.2f}{unit}")
     return f"{n_out} of {len(table)} predictions EXTRAPOLATE beyond the data (farthest: {', '.join(far)})"
+
+
+def result_span(result) -> dict | None:
+    """The data span of a fit or bootstrap result (``None`` when unknown, e.g. a published law)."""
+    span = getattr(result, "data_span", None)
+    if span is None:
+        span = getattr(result, "recipe", {}).get("data_span")
+    return span or None
