@@ -12,6 +12,7 @@ from ..kernels.losses import Loss
 from .groups import fit_groups
 from .migration import legacy_options
 from .options import Columns, Runner, as_columns, as_runner
+from .reach import data_span
 from .problem import (Problem, check_compute, input_arrays, input_columns, predict_inputs, prepare, recipe,
                       resolve_law, row_weights, tokens_from_compute)
 from .results.fit import VANISHING_LOG, FitResult, _starts_frame, load_fit, vanishing, vanishing_params
@@ -124,5 +125,6 @@ def fit_problem(problem: Problem, weights: np.ndarray, seed: int, search: Search
     if not np.isfinite(best.value[0]):
         raise RuntimeError("every start produced a non-finite objective; check the data and the starts")
     made = recipe(problem, start_points, search.starts, prune=prune, prune_iter=prune_iter, polish=polish)
+    made["data_span"] = data_span(law.base, problem.log_x, weights)
     return FitResult(law, problem.loss, best.theta[0], float(best.value[0]), bool(best.converged[0]),
                      _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(weights)), made)

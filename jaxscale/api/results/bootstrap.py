@@ -16,6 +16,7 @@ from ...kernels.laws import Law
 from ...kernels.losses import Loss
 from .. import io
 from ..problem import check_compute, input_arrays
+from ..reach import data_span, describe_span, label_predictions
 from ..validation import check_bool, check_level, identifiable
 from .summary import Summary
 
@@ -247,6 +248,7 @@ class BootstrapResult:
         if not (fixed or tied):
             table = table.drop(columns="held")
         failed = self.failed
+        table.attrs.update(data_span=describe_span(base, self.data_span))
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples, n_used=int(np.sum(mask)),
                            n_failed=int(np.sum(failed)),
                            n_unidentifiable=int(np.sum(~failed & ~self.identifiable)))
@@ -256,7 +258,7 @@ class BootstrapResult:
                  f"{level:.0%} {method} intervals of the parameters (a confidence interval of the law, not of a "
                  "new run)"]
         notes = [f"{left_out} resamples left out ({table.attrs['n_failed']} failed, "
-                 f"{table.attrs['n_unidentifiable']} unidentifiable)" if left_out else ""]
+                 f"{table.attrs['n_unidentifiable']} unidentifiable)" if left_out else "", table.attrs["data_span"]]
         return Summary.of(table, title, notes)
 
     def cov(self, log: bool = False, *, include_unidentifiable: bool = False) -> pd.DataFrame:
@@ -343,8 +345,14 @@ class BootstrapResult:
         else:
             tail = (1 - level) / 2
             out[f"{target}_low"], out[f"{target}_high"] = np.nanquantile(draws, [tail, 1 - tail], axis=0)
+        out = pd.concat([out, label_predictions(base, self.data_span, x)], axis=1)
         out.attrs.update(kind=kind, level=level)
         return out
+
+    @property
+    def data_span(self) -> dict[str, list[float]]:
+        """Range of every input (and of ``6ND``) over the rows with weight > 0 (see :mod:`jaxscale.api.reach`)."""
+        return data_span(self.law.base, self.log_x, self.weights)
 
     def residuals(self) -> np.ndarray:
         """Leverage-corrected fitting-space residuals of the full-data estimate (rows with weight > 0),
