@@ -208,7 +208,7 @@ class LawComparison:
         out.insert(len(widest.inputs), "loss", np.exp(point))
         out.insert(len(widest.inputs) + 1, "loss_low", np.exp(bounds[:, 0]))
         out.insert(len(widest.inputs) + 2, "loss_high", np.exp(bounds[:, 1]))
-        span = data_span(widest, self.boots[widest_name(self, widest)].log_x)
+        span = data_span(widest, self.boots[_widest_name(self, widest)].log_x)
         out = pd.concat([out, label_predictions(widest, span, x_all)], axis=1)
         out.attrs.update(interval=INTERVAL, level=level, weights=self.weights.to_dict(), reach=reach_note(out))
         return out
@@ -246,7 +246,7 @@ class LawComparison:
         return self.summary()
 
 
-def widest_name(comparison: LawComparison, widest: Law) -> str:
+def _widest_name(comparison: LawComparison, widest: Law) -> str:
     """The name under which the law ``widest`` sits in ``comparison.boots``."""
     return next(k for k, b in comparison.boots.items() if b.law.base is widest)
 
@@ -306,6 +306,24 @@ def _gaussian_aic(boot: BootstrapResult) -> float:
     rss = float(np.sum(boot.weights[keep] * (boot.log_y[keep] - z) ** 2))
     n = float(boot.weights[keep].sum())
     return n * np.log(rss / n) + 2.0 * (boot.law.n_params + 1)
+
+
+def _full_bootstrap(data, law: Law, loss_fn, solver, n_resamples: int, seed: int, starts, cols: dict) -> BootstrapResult:
+    """Law ``law``'s full-data bootstrap (its draws for the model-form and single-law new-run intervals)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return bootstrap(data, law=law, n_resamples=n_resamples, starts="subgrid" if starts is None else starts,
+                         seed=seed, loss=loss_fn, solver=solver, progress=False, **cols)
+
+
+def _split_labels(law: Law, features: np.ndarray, rows: np.ndarray, split_of: np.ndarray,
+                  train: np.ndarray) -> pd.DataFrame:
+    """Distance of each held-out run beyond its split's training rows (:func:`label_predictions`)."""
+    logs = np.asarray([s == "log" for s in law.input_scale])
+    x_nat = np.where(logs, np.exp(np.where(logs, features[rows], 0.0)), features[rows])
+    labels = [label_predictions(law, data_span(law, features, train[s]), x_nat[split_of == s])
+              for s in range(len(train))]
+    return pd.concat(labels, ignore_index=True)
 
 
 def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, split="compute",
@@ -375,13 +393,8 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
     resampled = np.stack([f[1] for f in forecasts])  # (L, R, m)
     z_held = z[rows]
     weights = pd.Series(stacking_weights(z_held, point), index=names, name="weight")
-    boots = {}
-    for law, lf, sv, *_ in setups:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            boots[law.name] = bootstrap(data, law=law, n_resamples=R, starts="subgrid" if starts is None else starts,
-                                        seed=seed, loss=lf, solver=sv, n=n, d=d, y=y, x=x, columns=columns,
-                                        progress=False)
+    boots = {law.name: _full_bootstrap(data, law, lf, sv, R, seed, starts, dict(n=n, d=d, y=y, x=x, columns=columns))
+             for law, lf, sv, *_ in setups}
     squared = all(s[1].name == "squared" for s in setups)
     criterion = ("Gaussian AIC n log(RSS/n) + 2(k + 1) (loss='squared': i.i.d. Gaussian log-loss noise assumed)"
                  if squared else IC_NOTE.format(loss=setups[0][1].name))
@@ -390,17 +403,12 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
                            "aic": [_gaussian_aic(boots[k]) if squared else np.nan for k in names]},
                           index=pd.Index(names, name="law"))
     scores["rank"] = scores["score"].rank(method="min").astype(int)
-    widest = max((s[0] for s in setups), key=lambda law: len(law.inputs))
-    feats = next(s[5] for s in setups if s[0] is widest)
     errors = pd.DataFrame({"split": split_of, "split_name": [split_names[s] for s in split_of], "row": rows,
                            "budget": budget[rows], "actual": z_held})
     for k, name in enumerate(names):
         errors[f"error_{name}"] = z_held - point[k]
-    logs = np.asarray([s == "log" for s in widest.base.input_scale])
-    x_nat = np.where(logs, np.exp(np.where(logs, feats[rows], 0.0)), feats[rows])
-    labels = [label_predictions(widest.base, data_span(widest.base, feats, train[s]), x_nat[split_of == s])
-              for s in range(len(held))]
-    errors = pd.concat([errors, pd.concat(labels, ignore_index=True)], axis=1)
+    widest, feats = max(((s[0], s[5]) for s in setups), key=lambda pair: len(pair[0].inputs))
+    errors = pd.concat([errors, _split_labels(widest.base, feats, rows, split_of, train)], axis=1)
     groups = replicate_groups(np.concatenate([s[5] for s in setups], axis=1))
     n_rep = int(np.sum(np.bincount(groups) > 1))
     devs = seed_deviations(z, groups)
