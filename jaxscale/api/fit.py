@@ -13,7 +13,7 @@ from ..engine.multistart import best_of_starts
 from ..kernels.laws import Law, constrain, get_law
 from ..kernels.losses import Loss, get_loss
 from ..kernels.solvers import SOLVERS, STATUS_NAMES, LaneSolver, LevenbergMarquardt
-from .reach import data_span
+from .reach import data_span, describe_span, label_predictions
 from .validation import (as_frame, check_int, check_positive_number, check_seed, identifiability_problem,
                          positive_column, prepare)
 
@@ -246,8 +246,6 @@ class FitResult:
         ``regime``: interpolation/extrapolation; see :func:`jaxscale.api.reach.label_predictions`).
         """
         if labelled:
-            from .reach import label_predictions
-
             x, _ = input_arrays(self.law.base, N, D, inputs)
             out = pd.DataFrame({name: x[:, j] for j, name in enumerate(self.law.base.inputs)})
             out["loss" if self.law.base.target_scale == "log" else "prediction"] = self.law.base.predict(
@@ -308,8 +306,6 @@ class FitResult:
             lines += ["", f"warning: {', '.join(small)} ran to ~0 (below 2e-9): that term vanishes and the objective "
                           "may still fall in that direction, so no minimum is attained; the law is not identified "
                           "by these data (consider fixed=... or a law without that term)"]
-        from .reach import describe_span
-
         lines += ["", describe_span(self.law.base, self.recipe.get("data_span"))]
         return "\n".join(lines)
 
