@@ -213,7 +213,7 @@ class LawComparison:
         out.insert(len(widest.inputs), "loss", np.exp(point))
         out.insert(len(widest.inputs) + 1, "loss_low", np.exp(bounds[:, 0]))
         out.insert(len(widest.inputs) + 2, "loss_high", np.exp(bounds[:, 1]))
-        span = data_span(widest, self.boots[widest_name(self, widest)].log_x)
+        span = data_span(widest, self.boots[_widest_name(self, widest)].log_x)
         out = pd.concat([out, label_predictions(widest, span, x_all)], axis=1)
         out.attrs.update(interval=INTERVAL, level=level, weights=self.weights.to_dict(), reach=reach_note(out))
         return out
@@ -251,7 +251,7 @@ class LawComparison:
         return self.summary()
 
 
-def widest_name(comparison: LawComparison, widest: Law) -> str:
+def _widest_name(comparison: LawComparison, widest: Law) -> str:
     """The name under which the law ``widest`` sits in ``comparison.boots``."""
     return next(k for k, b in comparison.boots.items() if b.law.base is widest)
 
@@ -393,7 +393,7 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
     resampled = np.stack([f[1] for f in forecasts])  # (L, R, m)
     z_held = z[rows]
     weights = pd.Series(stacking_weights(z_held, point), index=names, name="weight")
-    boots = _law_bootstraps(data, problems, R, seed, columns, search, runner)
+    boots = {p.law.name: _full_bootstrap(data, p, R, seed, columns, search, runner) for p in problems}
     squared = all(p.loss.name == "squared" for p in problems)
     criterion = ("Gaussian AIC n log(RSS/n) + 2(k + 1) (loss='squared': i.i.d. Gaussian log-loss noise assumed)"
                  if squared else IC_NOTE.format(loss=first.loss.name))
@@ -402,7 +402,12 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
                            "aic": [_gaussian_aic(boots[k]) if squared else np.nan for k in names]},
                           index=pd.Index(names, name="law"))
     scores["rank"] = scores["score"].rank(method="min").astype(int)
-    errors = _held_out_errors(problems, names, held, train, rows, split_of, split_names, budget, z_held, point)
+    errors = pd.DataFrame({"split": split_of, "split_name": [split_names[s] for s in split_of], "row": rows,
+                           "budget": budget[rows], "actual": z_held})
+    for k, name in enumerate(names):
+        errors[f"error_{name}"] = z_held - point[k]
+    widest = max(problems, key=lambda p: len(p.law.inputs))
+    errors = pd.concat([errors, _split_labels(widest.law.base, widest.log_x, rows, split_of, train)], axis=1)
     groups = replicate_groups(np.concatenate([p.log_x for p in problems], axis=1))
     n_rep = int(np.sum(np.bincount(groups) > 1))
     devs = seed_deviations(z, groups)
@@ -416,31 +421,23 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
         _z=z, _groups=groups)
 
 
-def _law_bootstraps(data, problems: list[Problem], n_resamples: int, seed: int, columns: Columns, search: Search,
-                    runner: Runner) -> dict[str, BootstrapResult]:
-    """Each law's full-data bootstrap (its draws for the model-form interval), ``"subgrid"`` starts by default."""
-    search = search.replace(starts="subgrid") if search.starts is None else search
+def _full_bootstrap(data, problem: Problem, n_resamples: int, seed: int, columns: Columns, search: Search,
+                    runner: Runner) -> BootstrapResult:
+    """The law's full-data bootstrap (its draws for the model-form and single-law new-run intervals):
+    ``"subgrid"`` starts unless ``search`` names some, no progress bar unless the runner asks for one."""
+    search = search.replace(starts="subgrid" if search.starts is None else search.starts, solver=problem.solver)
     runner = runner.replace(progress=False) if runner.progress is None else runner
-    boots = {}
-    for p in problems:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            boots[p.law.name] = bootstrap(data, law=p.law, n_resamples=n_resamples, seed=seed, loss=p.loss,
-                                          columns=columns, search=search.replace(solver=p.solver), runner=runner)
-    return boots
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return bootstrap(data, law=problem.law, n_resamples=n_resamples, seed=seed, loss=problem.loss,
+                         columns=columns, search=search, runner=runner)
 
 
-def _held_out_errors(problems, names, held, train, rows, split_of, split_names, budget, z_held, point):
-    """Per held-out run: split, row, budget, actual, each law's error and the distance beyond its split's
-    training data (labelled with the law of the most inputs)."""
-    widest = max(problems, key=lambda p: len(p.law.inputs))
-    law, feats = widest.law, widest.log_x
-    errors = pd.DataFrame({"split": split_of, "split_name": [split_names[s] for s in split_of], "row": rows,
-                           "budget": budget[rows], "actual": z_held})
-    for k, name in enumerate(names):
-        errors[f"error_{name}"] = z_held - point[k]
-    logs = np.asarray([s == "log" for s in law.base.input_scale])
-    x_nat = np.where(logs, np.exp(np.where(logs, feats[rows], 0.0)), feats[rows])
-    labels = [label_predictions(law.base, data_span(law.base, feats, train[s]), x_nat[split_of == s])
-              for s in range(len(held))]
-    return pd.concat([errors, pd.concat(labels, ignore_index=True)], axis=1)
+def _split_labels(law: Law, features: np.ndarray, rows: np.ndarray, split_of: np.ndarray,
+                  train: np.ndarray) -> pd.DataFrame:
+    """Distance of each held-out run beyond its split's training rows (:func:`label_predictions`)."""
+    logs = np.asarray([s == "log" for s in law.input_scale])
+    x_nat = np.where(logs, np.exp(np.where(logs, features[rows], 0.0)), features[rows])
+    labels = [label_predictions(law, data_span(law, features, train[s]), x_nat[split_of == s])
+              for s in range(len(train))]
+    return pd.concat(labels, ignore_index=True)

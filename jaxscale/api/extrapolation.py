@@ -182,8 +182,8 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         for a new run), ``inside`` (bool), ``mean_lower``/``mean_upper`` (the interval of the mean curve),
         ``log_residual`` (``log actual - log predicted``; ``residual`` for raw-target laws),
         ``relative_error`` (``actual / predicted - 1``), ``n_train``, and the distance beyond the split's
-        training data (``beyond_log10_C``, ``beyond_log10_N`` ..., ``regime``; :mod:`jaxscale.api.reach`). ``attrs`` hold the level, mode,
-        resamples and the split names.
+        training data (``beyond_log10_C``, ``beyond_log10_N`` ..., ``regime``; :mod:`jaxscale.api.reach`).
+        ``attrs`` hold the level, mode, resamples and the split names.
     """
     check_level(level)
     columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
