@@ -21,7 +21,7 @@ from .api.results import BootstrapResult, FitResult, GroupedBootstrapResult, Gro
 from .api.isoflop import EnvelopeResult, IsoflopResult, approach1, compare_approaches, isoflop
 from .engine.grids import chinchilla_grid, random_starts
 from .kernels.laws import CHINCHILLA, LAWS, POWER_LAW, PURE_POWER_LAW, Law, constrain, get_law, register_law
-from .kernels.losses import Loss, huber, squared
+from .kernels.losses import Loss, asymmetric_huber, huber, squared
 from .api.cluster import HOFFMANN_BUDGETS, budget_labels
 from .api.decisions import delta_sweep, inference_optimal, plan, rank_next_runs
 from .api.emergence import metric_artefact, two_step
@@ -30,6 +30,7 @@ from .api.curves import (CurveColumns, CurveResult, bootstrap_curves, curve_area
                          synthetic_curves)
 from .api.arms import ArmsResult, bootstrap_arms, compare_sharing, fit_arms
 from .kernels.schedules import annealing_area, annealing_momentum, forward_area, lr_schedule
+from .api.compare import LawComparison, compare_laws
 from .kernels.solvers import BFGS, LaneSolver, LevenbergMarquardt, register_solver
 
 from ._version import __version__
@@ -50,11 +51,11 @@ def compilation_cache_note() -> str:
 
 __all__ = ["Columns", "Search", "Runner", "ClusterResample", "search", "configure_cpu_devices", "enable_compilation_cache", "cpu_devices_note", "compilation_cache_note", "fit", "FitResult", "GroupedFitResult", "GroupedBootstrapResult", "bootstrap", "BootstrapResult", "load", "datasets",
            "chinchilla_grid", "random_starts", "Law", "LAWS", "CHINCHILLA", "POWER_LAW", "PURE_POWER_LAW", "constrain",
-           "get_law", "register_law", "Loss", "huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
+           "get_law", "register_law", "Loss", "huber", "asymmetric_huber", "squared", "BFGS", "LevenbergMarquardt", "LaneSolver",
            "register_solver", "__version__",
            "isoflop", "IsoflopResult", "approach1", "EnvelopeResult", "compare_approaches",
-           "extrapolation", "delta_sweep", "plan", "rank_next_runs", "inference_optimal", "budget_labels",
-           "HOFFMANN_BUDGETS", "two_step", "metric_artefact",
+           "extrapolation", "compare_laws", "LawComparison", "delta_sweep", "plan", "rank_next_runs",
+           "inference_optimal", "budget_labels", "HOFFMANN_BUDGETS", "two_step", "metric_artefact",
            "fit_curves", "bootstrap_curves", "curve_areas", "CurveColumns", "CurveResult", "schedules_from_columns",
            "synthetic_curves", "lr_schedule", "forward_area", "annealing_area", "annealing_momentum",
            "fit_arms", "bootstrap_arms", "compare_sharing", "ArmsResult"]

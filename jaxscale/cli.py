@@ -36,6 +36,7 @@ from .engine.npzfile import atomic_file
 from .api.isoflop import isoflop
 from .api.notes import NOT_ISOFLOP
 from .api.options import Columns, Runner
+from .api.reach import reach_note
 from .api.search import Search
 from .api.tables import read_table
 from .api.validation import check_int, check_seed
@@ -218,7 +219,7 @@ def _predict_table(model, n: list[float], d: list[float], level: float, interval
     if interval == "new-run":
         raise ValueError("--interval new-run needs a bootstrap: pass --from BOOT.npz saved by 'bootstrap --out' "
                          "(a single fit has no interval)")
-    return pd.DataFrame({"N": n_arr, "D": d_arr, "loss": np.atleast_1d(model.predict(N=n_arr, D=d_arr))})
+    return model.predict(N=n_arr, D=d_arr, labelled=True)
 
 
 # ---------------------------------------------------------------------- commands
@@ -336,8 +337,9 @@ def cmd_predict(args) -> None:
     model, source = _model(args)
     table = _predict_table(model, args.n_values, args.d_values, args.level, args.interval)
     words = INTERVAL_WORDS[args.interval if isinstance(model, BootstrapResult) else "none"].format(level=args.level)
-    emit(table, args.format, title=f"Predicted loss (nats/token), law from {source}; {words}",
-         payload={"source": source, "interval": words})
+    note = reach_note(table)
+    emit(table, args.format, title=f"Predicted loss (nats/token), law from {source}; {words}\n{note}",
+         payload={"source": source, "interval": words, "reach": note})
 
 
 def cmd_plot(args) -> None:
@@ -496,6 +498,28 @@ def cmd_extrapolate(args) -> None:
          payload={"level": args.level, "mode": args.mode, "inside": int(table["inside"].sum()), "held_out": len(table)})
 
 
+def cmd_compare(args) -> None:
+    from .api.compare import compare_laws
+
+    columns, search, runner = call_options(args)
+    result = compare_laws(read_data(args.data), args.laws, mode=args.mode, min_train=args.min_train,
+                          budgets=args.budgets, step=args.step, score=args.score, level=args.level,
+                          n_resamples=args.resamples, seed=args.seed, delta=args.delta, columns=columns,
+                          search=search, runner=runner)
+    table = result.predict(N=np.asarray(args.n_values), D=np.asarray(args.d_values)) if args.n_values else None
+    if args.format == "text":
+        print(result.summary())
+        if table is not None:
+            emit(table, "text", title=f"\nStacked prediction, loss_low/loss_high: {args.level:.0%} model-form new-run "
+                                      f"interval\n{table.attrs['reach']}")
+        return
+    emit(result.scores.reset_index() if table is None else table, args.format, payload={
+        "scores": json.loads(result.scores.to_json(orient="index", double_precision=15)),
+        "differences": json.loads(result.differences.to_json(orient="records", double_precision=15)),
+        "weights": result.weights.to_dict(), "criterion": result.criterion, "seed_sd": result.seed_sd,
+        "interval": "model-form new-run" if table is not None else None})
+
+
 def cmd_plan(args) -> None:
     from .api.decisions import plan
 
@@ -527,6 +551,26 @@ def _decision_commands(sub) -> None:
     p.add_argument("--plot", default=None, metavar="FILE", help="also draw actual vs predicted to this image")
     _output_options(p)
     p.set_defaults(run=cmd_extrapolate)
+
+    p = sub.add_parser("compare", help="which law forecasts better: out-of-sample scores on rolling splits, score "
+                                       "differences with intervals, stacking weights, a model-form prediction")
+    _data_options(p)
+    _fit_options(p)
+    p.add_argument("--laws", nargs="+", default=["chinchilla", "kaplan"], help="laws to compare (default chinchilla "
+                                                                                "kaplan)")
+    p.add_argument("--mode", default="rolling", choices=["holdout", "leave-one-out", "rolling"])
+    p.add_argument("--min-train", type=int, default=2, help="budgets in the first rolling training set (default 2)")
+    p.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP")
+    p.add_argument("--step", type=_positive_float, default=0.1, help="budget width in decades (default 0.1)")
+    p.add_argument("--score", default="squared", choices=["squared", "absolute"])
+    p.add_argument("--resamples", type=int, default=200, help="paired bootstrap resamples (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=_level, default=0.95)
+    p.add_argument("--n", dest="n_values", type=_positive_float, nargs="+", default=None, metavar="N",
+                   help="also predict at these model sizes (with --d) with the model-form new-run interval")
+    p.add_argument("--d", dest="d_values", type=_positive_float, nargs="+", default=None, metavar="D")
+    _output_options(p)
+    p.set_defaults(run=cmd_compare)
 
     p = sub.add_parser("plan", help="isoFLOP grids of (N, D) runs per compute budget with FLOPs and GPU-hours")
     p.add_argument("--compute", "-C", type=_positive_float, nargs="+", required=True, metavar="FLOP")

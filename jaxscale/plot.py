@@ -580,8 +580,24 @@ def tokens_per_parameter(result: FitResult | BootstrapResult, *, compare: Mappin
     ax.grid(True, which="major", alpha=0.3)
     ax.grid(True, which="minor", alpha=0.1)
     ax.set_title("Compute-optimal tokens per parameter")
+    _shade_extrapolation(ax, result, C)
     ax.legend(loc="best", framealpha=0.9, fontsize=9)
     return ax
+
+
+def _shade_extrapolation(ax: Axes, result: Any, C: np.ndarray) -> None:
+    """Shade the compute outside the fitted runs' span (``gid="extrapolation"``): predictions there extrapolate."""
+    from .api.reach import result_span
+
+    span = result_span(result)
+    if not span or "C" not in span:
+        return
+    low, high = span["C"]
+    label = "extrapolation (compute outside the fitted runs)"
+    for a, b in ((C[0], low), (high, C[-1])):
+        if b > a:
+            ax.axvspan(a, b, color="0.85", alpha=0.5, lw=0, zorder=0, gid="extrapolation", label=label)
+            label = None
 
 
 # ---------------------------------------------------------------------- residuals
@@ -799,7 +815,11 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | No
     ax.set_aspect("equal", adjustable="box")
     level = table.attrs.get("level", 0.95)
     n_in, n_all = int(table["inside"].sum()), len(table)
-    ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval")
+    from .api.reach import reach_note
+
+    note = reach_note(table)
+    ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval"
+                 + (f"\n{note}" if note else ""), fontsize=9 if note else None)
     ax.set_xlabel("predicted loss (fit without these runs)")
     ax.set_ylabel("actual loss")
     handles = [Line2D([], [], color="0.5", alpha=0.6, lw=1.2, label=f"{level:.0%} prediction interval (new run)"),

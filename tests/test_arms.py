@@ -45,6 +45,13 @@ def test_noise_free_arms_give_multiplier_two_everywhere():
     back = result.compare(C_GRID, baseline="B", other="A")
     np.testing.assert_allclose(back["multiplier"], 0.5, rtol=1e-6)
     assert "extrapolation" in table.attrs["note"] and "1e+23" in table.attrs["note"]
+    # an arm's law labels its predictions against that arm's own runs (api/reach.py)
+    own = data[data["arm"] == "A"]
+    N, D = np.array([own["N"].iloc[0], own["N"].max() * 100]), np.array([own["D"].iloc[0], own["D"].max()])
+    labelled = result.arm("A").predict(N=N, D=D, labelled=True)
+    assert list(labelled["regime"]) == ["interpolation", "extrapolation"]
+    np.testing.assert_allclose(labelled["beyond_log10_N"], [0.0, 2.0], atol=1e-12)
+    np.testing.assert_allclose(labelled["loss"], result.arm("A").predict(N=N, D=D), rtol=1e-14)
 
 
 def test_separate_arms_equal_separate_fits():

@@ -178,6 +178,7 @@ def test_run_bootstrap_resamples_runs_and_predicts_a_new_run(six_sizes):
     assert list(table["step"]) == [8000, 16000]
     assert np.all(table["loss_new_run_low"] < table["loss"]) and np.all(table["loss"] < table["loss_new_run_high"])
     assert "extrapolation" in table.attrs["note"] and "longer run" in table.attrs["note"]
+    assert table["regime"].iloc[1] == "extrapolation" and table["beyond_log10_S1"].iloc[1] > 0
     mean = result.predict(longer, steps=[16000], N=1e9, kind="mean")
     assert mean["loss_high"].iloc[0] - mean["loss_low"].iloc[0] < \
         table["loss_new_run_high"].iloc[1] - table["loss_new_run_low"].iloc[1]
@@ -191,6 +192,9 @@ def test_columns_are_configurable():
     schedules = js.schedules_from_columns(runs, run="id", peak_lr=3e-3, warmup=0.01)
     result = js.fit_curves(runs, columns=CurveColumns(run="id", step="it", loss="val"), schedules=schedules)
     assert result.params["alpha"] == pytest.approx(TRUTH["alpha"], rel=1e-3)
+    longer = {"kind": "linear", "total_steps": 30000, "peak_lr": 3e-3, "warmup": 0.01}
+    table = result.predict(longer, steps=[30000])  # no bootstrap: the fit's prediction, labelled too
+    assert table["regime"].iloc[0] == "extrapolation" and table["beyond_log10_S1"].iloc[0] > 0
 
 
 def test_cli_curves_fit_and_new_run(tmp_path, capsys):

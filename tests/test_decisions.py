@@ -83,7 +83,8 @@ def test_new_run_interval_matches_numpy_and_contains_mean_interval(toy, toy_boot
     N, D = np.array([1e9, 7e10]), np.array([2e10, 1.4e12])
     new = toy_boot.predict(N=N, D=D, kind="new_run", level=0.9)
     mean = toy_boot.predict(N=N, D=D, level=0.9)
-    assert list(new.columns) == ["N", "D", "loss", "loss_new_run_low", "loss_new_run_high"]
+    assert list(new.columns)[:5] == ["N", "D", "loss", "loss_new_run_low", "loss_new_run_high"]
+    assert list(new.columns)[5:] == ["beyond_log10_C", "beyond_log10_N", "beyond_log10_D", "regime"]
     assert new.attrs["kind"] == "new_run" and mean.attrs["kind"] == "mean"
     expected = np.exp(np_new_run(toy_boot.theta, np_corrected(toy_boot.estimate, toy), N, D, 0.9))
     np.testing.assert_allclose(new[["loss_new_run_low", "loss_new_run_high"]].to_numpy(), expected, rtol=1e-10)

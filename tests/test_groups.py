@@ -45,6 +45,7 @@ def test_grouped_equals_separate_fits(twelve, starts):
         np.testing.assert_allclose(res.objective, alone.objective, rtol=1e-12)
         np.testing.assert_allclose(grouped.objective[key], alone.objective, rtol=1e-12)
         np.testing.assert_allclose(res.params.to_numpy(), alone.params.to_numpy(), rtol=1e-6)
+        assert res.recipe["data_span"] == alone.recipe["data_span"]  # each group labelled against its own runs
     table = grouped.summary()
     assert {"objective", "n_points", "converged"} <= set(table.columns) and len(table) == 12
 

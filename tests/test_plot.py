@@ -204,7 +204,8 @@ def test_tokens_band_only_with_bootstrap_and_comparison_lines(fit, boot):
     np.testing.assert_allclose(compare[0].get_ydata(), dn_ratio(HOFFMANN, C), rtol=1e-10)
     np.testing.assert_allclose(compare[1].get_ydata(), table["D_over_N"], rtol=1e-10)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert len(labels) == 4 and any("95% bootstrap interval" in t for t in labels)
+    assert len(labels) == 5 and any("95% bootstrap interval" in t for t in labels)
+    assert any(t.startswith("extrapolation") for t in labels)  # the compute outside the fitted runs is shaded
 
 
 def test_tokens_rejects_bad_inputs(fit):

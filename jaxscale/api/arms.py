@@ -45,6 +45,7 @@ from ..kernels.laws.chinchilla import ChinchillaLaw
 from ..kernels.losses import get_loss
 from .cluster import budget_labels, compute_of
 from .fit import FitResult, fit
+from .reach import data_span
 from .validation import as_frame, check_level
 
 #: Arm code column added to the data (the extra input of the joint law).
@@ -236,7 +237,12 @@ class ArmsResult:
         """Arm ``label``'s law as a :class:`FitResult` (``predict``, ``compute_optimal``, plots)."""
         if label not in self.arms:
             raise ValueError(f"no arm {label!r}; arms: {self.arms}")
-        return FitResult.from_params(dict(self.params.loc[label]), law=self.base, source=f"arm {label!r} of fit_arms")
+        result = FitResult.from_params(dict(self.params.loc[label]), law=self.base,
+                                       source=f"arm {label!r} of fit_arms")
+        spans = self.recipe.get("data_spans")
+        if spans:  # the arm's own runs: predict(labelled=True) says how far beyond them a point lies
+            result.recipe["data_span"] = spans[self.arms.index(label)]
+        return result
 
     def _pair(self, baseline, other) -> tuple[int, int]:
         labels = list(self.arms)
@@ -347,8 +353,17 @@ def fit_arms(data, arm: str = "arm", law: str | Law = "chinchilla", shared: Sequ
     columns = dict(fit_options.pop("columns", None) or {}, arm=ARM_CODE)
     fitted = fit(frame, law=joint, starts=starts, n=n, d=d, y=y, columns=columns, seed=seed, **fit_options)
     recipe = {"arm": arm, "n": n, "d": d, "y": y, "c": c, "columns": fitted.recipe["columns"],
-              "compute_range": _compute_range(frame, base, n, d, c, fit_options.get("x"))}
+              "compute_range": _compute_range(frame, base, n, d, c, fit_options.get("x")),
+              "data_spans": _arm_spans(frame, base, fitted.recipe["columns"], len(labels))}
     return ArmsResult(fitted, labels, base, tuple(p for p in base.natural_names if p in shared), None, recipe)
+
+
+def _arm_spans(frame: pd.DataFrame, base: Law, columns: Mapping[str, str], n_arms: int) -> list[dict]:
+    """Each arm's data span (:func:`jaxscale.api.reach.data_span` of its own runs), in arm order."""
+    x = frame[[columns[name] for name in base.inputs]].to_numpy(np.float64)
+    feats = np.where(np.asarray(base.input_scale) == "log", np.log(np.where(x > 0, x, 1.0)), x)
+    codes = frame[ARM_CODE].to_numpy()
+    return [data_span(base, feats[codes == k]) for k in range(n_arms)]
 
 
 def _compute_range(frame, base: Law, n, d, c, x) -> tuple[float, float]:

@@ -186,7 +186,8 @@ class CurveResult:
         (``kind="mean"``: interval of the mean curve) or ``loss_new_run_low``/``_high`` (``kind="new_run"``,
         default: one new run, the draws' curves plus the leverage-corrected checkpoint residuals).
         Beyond the fitted runs' longest schedule or largest size it is an extrapolation: ``attrs["note"]``
-        says so.
+        says so, and every row carries its distance beyond the fitted checkpoints (``beyond_log10_S1``,
+        ``beyond_S2`` ..., ``regime``; :mod:`jaxscale.api.reach`).
         """
         check_level(level)
         areas = self.areas(schedule, steps)
@@ -200,8 +201,7 @@ class CurveResult:
         if self.boot is not None:
             out = self.boot.predict(level=level, kind=kind, **inputs)
         else:
-            out = pd.DataFrame(inputs)
-            out["loss"] = np.atleast_1d(self.fit.predict(**inputs))
+            out = self.fit.predict(labelled=True, **inputs)
         step_values = np.arange(1, areas["S1"].size + 1) if steps is None else np.asarray(steps)
         out.insert(0, "step", step_values)
         out.attrs["note"] = self._extrapolation_note(areas["S1"], N)

@@ -43,6 +43,7 @@ from .migration import legacy_options
 from .options import Columns, Runner, as_columns, as_runner
 from .problem import prepare
 from .search import Search, as_search, resolve_prune
+from .reach import data_span, label_predictions
 from .prediction import corrected_residuals, new_run_bounds, quantile_pair
 
 MODES = ("holdout", "leave-one-out", "rolling")
@@ -88,6 +89,14 @@ def make_splits(frame: pd.DataFrame, split, mode: str, holdout: int, min_train: 
         tests = [rank == k for k in range(int(min_train), G)]
         names = [f"fit budgets 1-{k}, predict {k + 1}" for k in range(int(min_train), G)]
     return np.array(tests), labels, names
+
+
+def training_rows(held: np.ndarray, budget: np.ndarray, mode: str) -> np.ndarray:
+    """``train[S, n]``: the rows each split fits. ``"rolling"`` fits only the budgets BELOW the held-out one
+    (budgets ``1..k`` for predicting ``k + 1``); the other modes fit every row not held out."""
+    if mode != "rolling":
+        return ~held
+    return np.array([budget < budget[h].min() for h in held])
 
 
 def _check_train(log_x: np.ndarray, train: np.ndarray, law: Law, name: str) -> None:
@@ -173,8 +182,9 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         inputs, ``actual``, ``predicted`` (the split's fit), ``lower``/``upper`` (the prediction interval
         for a new run), ``inside`` (bool), ``mean_lower``/``mean_upper`` (the interval of the mean curve),
         ``log_residual`` (``log actual - log predicted``; ``residual`` for raw-target laws),
-        ``relative_error`` (``actual / predicted - 1``), ``n_train``. ``attrs`` hold the level, mode,
-        resamples and the split names.
+        ``relative_error`` (``actual / predicted - 1``), ``n_train``, and the distance beyond the split's
+        training data (``beyond_log10_C``, ``beyond_log10_N`` ..., ``regime``; :mod:`jaxscale.api.reach`).
+        ``attrs`` hold the level, mode, resamples and the split names.
     """
     check_level(level)
     columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
@@ -187,7 +197,7 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
     if resample_starts not in ("best", "subgrid"):
         raise ValueError(f"resample_starts must be 'best' or 'subgrid', got {resample_starts!r}")
     held, budget, split_names = make_splits(frame, split, mode, holdout, min_train, n, d, budgets, step)
-    train = ~held
+    train = training_rows(held, budget, mode)
     for s, name in enumerate(split_names):
         if not held[s].any():
             raise ValueError(f"split {name!r} holds out no rows")
@@ -219,6 +229,8 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
             part["log_residual" if law.target_scale == "log" else "residual"] = log_y[test] - point
             part["relative_error"] = actual / predicted - 1.0
             part["n_train"] = int(train[s].sum())
+            x_test = np.stack([part[inp].to_numpy() for inp in law.inputs], axis=1)
+            part = pd.concat([part, label_predictions(law.base, data_span(law.base, log_x, train[s]), x_test)], axis=1)
             rows.append(part)
     table = pd.concat(rows, ignore_index=True)
     table.attrs.update(level=level, mode=mode, n_resamples=R, splits=split_names, law=law.name,

@@ -13,6 +13,7 @@ from ..kernels.losses import Loss
 from .groups import fit_groups
 from .migration import legacy_options
 from .options import Columns, Runner, as_columns, as_runner
+from .reach import data_span
 from .problem import (Problem, check_compute, input_arrays, input_columns, predict_inputs, prepare, recipe,
                       resolve_law, row_weights, tokens_from_compute)
 from .results.fit import (VANISHING_LOG, FitResult, _starts_frame, absurd_points, load_fit, vanishing,
@@ -135,6 +136,7 @@ def fit_problem(problem: Problem, weights: np.ndarray, seed: int, search: Search
     unused = unused_params(law, np.concatenate([best.theta[:1], start_points[:2]]), problem.log_x[weights > 0])
     if unused:
         made["unused_params"] = unused
+    made["data_span"] = data_span(law.base, problem.log_x, weights)
     return FitResult(law, problem.loss, best.theta[0], float(best.value[0]),
                      bool(best.converged[0]) and not absurd_points(best.theta[0])[0],
                      _starts_frame(law, start_points, best.tasks), int(np.count_nonzero(weights)), made)

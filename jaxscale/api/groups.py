@@ -21,6 +21,7 @@ from ..engine.batching import TaskResults
 from ..engine.scheduler import TASK_FIELDS, RowsJob, run_rows
 from .options import Columns, Runner
 from .problem import Problem, prepare, recipe, versions
+from .reach import data_span
 from .results.bootstrap import BootstrapResult
 from .results.fit import FitResult, _starts_frame, absurd_points
 from .results.grouped import GroupedBootstrapResult, GroupedFitResult
@@ -122,7 +123,8 @@ def fit_groups(data, by, *, law="chinchilla", loss="huber", delta=1e-3, fixed=No
         results[key] = FitResult(law_obj, loss_fn, best.theta[g], float(best.value[g]),
                                  bool(best.converged[g]) and not absurd_points(best.theta[g])[0],
                                  _starts_frame(law_obj, start_points, tasks), int(mask[g].sum()),
-                                 dict(made, group=key if not isinstance(key, tuple) else list(key)))
+                                 dict(made, group=key if not isinstance(key, tuple) else list(key),
+                                      data_span=data_span(law_obj.base, problems[g].log_x)))
     flagged = {key: said for key, said in ((k, r.notes()) for k, r in results.items()) if said}
     if flagged:
         warnings.warn(f"fit(by={cols}): {len(flagged)} of {len(keys)} group(s) cannot be trusted as they stand: "

@@ -64,6 +64,8 @@ class Loss:
             return (huber, (dict(self.params)["delta"],))
         if self.name == "squared" and self is squared():
             return (squared, ())
+        if self.name == "asymmetric_huber" and self is _asymmetric_huber(*(v for _, v in self.params)):
+            return (asymmetric_huber, tuple(v for _, v in self.params))
         return (Loss, (self.name, self.rho, self.psi, self.curvature, self.hessian, self.params))
 
     def total(self, residuals: Array, weights: Array) -> Array:
@@ -105,6 +107,53 @@ def _huber(delta: float) -> Loss:
     )
 
 
+#: OLMo-core's suggested overestimate penalty when the law should trace the lower bound of achievable loss.
+OVERESTIMATE_PENALTY = 10.0
+
+
+def asymmetric_huber(delta: float = 1e-3, overestimate_penalty: float = OVERESTIMATE_PENALTY) -> Loss:
+    """See :func:`_asymmetric_huber`; validated, then one cached instance per setting."""
+    huber(delta)  # validates delta with its error message
+    try:
+        penalty = float(overestimate_penalty)
+    except (TypeError, ValueError):
+        raise ValueError(f"overestimate_penalty must be a number >= 1, got {overestimate_penalty!r}") from None
+    if not (np.isfinite(penalty) and penalty >= 1.0):
+        raise ValueError(f"overestimate_penalty must be a finite number >= 1 (1 is plain Huber), got "
+                         f"{overestimate_penalty!r}")
+    return _asymmetric_huber(float(delta), penalty)
+
+
+@lru_cache(maxsize=None)
+def _asymmetric_huber(delta: float, overestimate_penalty: float) -> Loss:
+    r"""Huber with a heavier penalty for over-estimates, as OLMo-core's model ladder fits the best achievable loss.
+
+    With :math:`r = \log L - \log\hat L` (an over-estimate :math:`\hat L > L` has :math:`r < 0`) and
+    :math:`k(r) = \kappa` for :math:`r < 0`, else 1 (:math:`\kappa` = ``overestimate_penalty`` >= 1):
+
+    .. math:: \rho(r) = k(r)\,H_\delta(r), \quad \psi(r) = k(r)\,\mathrm{clip}(r, -\delta, \delta),
+              \quad c(r) = k(r)\min(1, \delta/|r|), \quad \rho''(r) = k(r)\,[|r| \le \delta].
+
+    The fit then sits below most points (a lower envelope): with :math:`\kappa = 1` it is :func:`huber`.
+    ``rho`` is convex with a continuous ``psi`` (0 at ``r = 0`` from both sides); only the curvature jumps
+    at 0 (:math:`\kappa` vs 1), so the Gauss-Newton/IRLS solvers apply unchanged. OLMo-core suggests :math:`\kappa = 10` for the lower bound
+    (``overestimate_penalty`` of ``ChinchillaParametricFit.fit``).
+    """
+    k = overestimate_penalty
+
+    def side(r):
+        return jnp.where(r < 0, k, 1.0)
+
+    return Loss(
+        name="asymmetric_huber",
+        rho=lambda r: side(r) * huber_rho(r, delta),
+        psi=lambda r: side(r) * jnp.clip(r, -delta, delta),
+        curvature=lambda r: side(r) * jnp.minimum(1.0, delta / jnp.maximum(jnp.abs(r), 1e-300)),
+        hessian=lambda r: side(r) * (jnp.abs(r) <= delta).astype(r.dtype),
+        params=(("delta", delta), ("overestimate_penalty", k)),
+    )
+
+
 @lru_cache(maxsize=None)
 def squared() -> Loss:
     r"""Squared error :math:`\sum_i w_i r_i^2 / 2` (Huber with :math:`\delta = \infty`)."""
@@ -117,12 +166,15 @@ def squared() -> Loss:
     )
 
 
-def get_loss(loss: str | Loss, delta: float = 1e-3) -> Loss:
-    """Loss by name (``"huber"`` with ``delta``, or ``"squared"``), or ``loss`` itself."""
+def get_loss(loss: str | Loss, delta: float = 1e-3, overestimate_penalty: float = OVERESTIMATE_PENALTY) -> Loss:
+    """Loss by name (``"huber"`` with ``delta``, ``"asymmetric_huber"`` with ``delta`` and
+    ``overestimate_penalty``, or ``"squared"``), or ``loss`` itself."""
     if isinstance(loss, Loss):
         return loss
     if loss == "huber":
         return huber(delta)
+    if loss == "asymmetric_huber":
+        return asymmetric_huber(delta, overestimate_penalty)
     if loss in ("squared", "mse", "l2"):
         return squared()
-    raise ValueError(f"unknown loss {loss!r}; choose 'huber' or 'squared'")
+    raise ValueError(f"unknown loss {loss!r}; choose 'huber', 'asymmetric_huber' or 'squared'")

@@ -17,6 +17,7 @@ from ...kernels.losses import Loss
 from .. import io
 from .. import notes as notes_wording
 from ..problem import check_compute, input_arrays
+from ..reach import data_span, describe_span, label_predictions
 from ..validation import check_bool, check_level, identifiable
 from .summary import Summary
 
@@ -264,6 +265,7 @@ class BootstrapResult:
         said += notes_wording.outside_own_interval(table, level)
         interval = (f"{level:.0%} {method} confidence interval of each parameter over bootstrap resamples "
                     f"({self.recipe.get('resample', 'case')}) of the runs")
+        table.attrs.update(data_span=describe_span(base, self.data_span))
         table.attrs.update(level=level, method=method, n_resamples=self.n_resamples, n_used=int(np.sum(mask)),
                            n_failed=int(np.sum(failed)),
                            n_unidentifiable=int(np.sum(~failed & ~self.identifiable)),
@@ -274,7 +276,7 @@ class BootstrapResult:
                  f"{level:.0%} {method} intervals of the parameters (a confidence interval of the law, not of a "
                  "new run)"]
         notes = [f"{left_out} resamples left out ({table.attrs['n_failed']} failed, "
-                 f"{table.attrs['n_unidentifiable']} unidentifiable)" if left_out else ""]
+                 f"{table.attrs['n_unidentifiable']} unidentifiable)" if left_out else "", table.attrs["data_span"]]
         if said:
             notes.append("\n".join(["warnings:"] + [f"  {i}. {n}" for i, n in enumerate(said, 1)]))
         return Summary.of(table, title, notes)
@@ -372,8 +374,14 @@ class BootstrapResult:
         else:
             tail = (1 - level) / 2
             out[f"{target}_low"], out[f"{target}_high"] = np.nanquantile(draws, [tail, 1 - tail], axis=0)
+        out = pd.concat([out, label_predictions(base, self.data_span, x)], axis=1)
         out.attrs.update(kind=kind, level=level)
         return out
+
+    @property
+    def data_span(self) -> dict[str, list[float]]:
+        """Range of every input (and of ``6ND``) over the rows with weight > 0 (see :mod:`jaxscale.api.reach`)."""
+        return data_span(self.law.base, self.log_x, self.weights)
 
     def residuals(self) -> np.ndarray:
         """Leverage-corrected fitting-space residuals of the full-data estimate (rows with weight > 0),

@@ -14,7 +14,8 @@ from ...kernels.losses import Loss, get_loss
 from ...kernels.solvers import STATUS_NAMES
 from .. import io
 from .. import notes as notes_wording
-from ..problem import check_compute, predict_inputs
+from ..problem import check_compute, input_arrays, predict_inputs
+from ..reach import describe_span, label_predictions
 from .summary import Summary
 
 
@@ -77,12 +78,20 @@ class FitResult:
         """Parameters tied to another (name -> the parameter it equals)."""
         return self.law.tied
 
-    def predict(self, N=None, D=None, **inputs) -> np.ndarray | float:
+    def predict(self, N=None, D=None, *, labelled: bool = False, **inputs) -> np.ndarray | float | pd.DataFrame:
         """Prediction of the law at the given inputs (broadcast), in natural units (loss, accuracy).
 
         Every input of the law must be given (``N``, ``D``, ``U``, ``x`` ...); a missing or unknown
-        input raises instead of guessing.
+        input raises instead of guessing. ``labelled=True`` returns a table: the inputs, the prediction
+        and how far beyond the fitted data each point lies (``beyond_log10_C``, ``beyond_log10_N`` ...,
+        ``regime``: interpolation/extrapolation; see :func:`jaxscale.api.reach.label_predictions`).
         """
+        if labelled:
+            x, _ = input_arrays(self.law.base, N, D, inputs)
+            out = pd.DataFrame({name: x[:, j] for j, name in enumerate(self.law.base.inputs)})
+            out["loss" if self.law.base.target_scale == "log" else "prediction"] = self.law.base.predict(
+                self.law.expand(self.theta), x)
+            return pd.concat([out, label_predictions(self.law.base, self.recipe.get("data_span"), x)], axis=1)
         return predict_inputs(self.law, self.law.expand(self.theta), N, D, inputs)
 
     def compute_optimal(self, C, **other_inputs) -> pd.Series | pd.DataFrame:
@@ -145,6 +154,7 @@ class FitResult:
         if said:
             title.insert(1, notes_wording.banner(len(said)))
             notes.append("\n".join(["warnings:"] + [f"  {i}. {n}" for i, n in enumerate(said, 1)]))
+        notes.append(describe_span(self.law.base, self.recipe.get("data_span")))
         table = pd.DataFrame(rows).set_index("parameter")
         table.attrs["notes"] = said
         return Summary.of(table, title, ["\n\n".join(notes)], body="\n".join(lines))
