@@ -52,16 +52,17 @@ SMOKE_K_TINY = "huber_matches_definition or spd_solve"
 # ------------------------------------------------------------------ every jaxscale call of the script
 # The one place to update when the keywords move (issue 17: starts/solver/prune into ``search=``).
 def call_fit(js, runs, starts, exhaustive: bool):
-    """P1: ``js.fit(runs)`` (default pruned grid) or ``js.fit(runs, prune=None)`` (every start)."""
-    return js.fit(runs, starts=starts, prune=None) if exhaustive else js.fit(runs, starts=starts)
+    """P1: ``js.fit(runs)`` (default pruned grid) or every start to its end (``prune=None``)."""
+    return js.fit(runs, search=js.Search(starts=starts, prune=None if exhaustive else "auto"))
 
 
 def call_bootstrap(js, runs, indices, starts, estimate=None, exhaustive: bool = False, chunk=None):
     """P3 (``starts=HOFFMANN``), P2 exhaustive (the grid, ``prune=None``), ``"subgrid"`` and ``"best"``."""
     if exhaustive:
-        return js.bootstrap(runs, indices=indices, starts=starts, estimate=estimate, prune=None,
-                            chunk_size=chunk, progress=False)
-    return js.bootstrap(runs, indices=indices, starts=starts, estimate=estimate, progress=False)
+        return js.bootstrap(runs, indices=indices, estimate=estimate, search=js.Search(starts=starts, prune=None),
+                            runner=js.Runner(chunk_size=chunk, progress=False))
+    return js.bootstrap(runs, indices=indices, estimate=estimate, search=js.Search(starts=starts),
+                        runner=js.Runner(progress=False))
 
 
 # ------------------------------------------------------------------ environment
