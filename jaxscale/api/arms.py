@@ -40,11 +40,12 @@ import pandas as pd
 from ..engine.cluster_resampling import cluster_counts
 from ..engine.grids import spread_grid
 from ..engine.multistart import WARM_SOLVER, best_of_starts
+from ..kernels import allocation
 from ..kernels.laws import Law, get_law
 from ..kernels.laws.chinchilla import ChinchillaLaw
 from ..kernels.losses import get_loss
 from .cluster import budget_labels, compute_of
-from .fit import FitResult, fit
+from .fit import FitResult, fit, resolve_solver
 from .validation import as_frame, check_level
 
 #: Arm code column added to the data (the extra input of the joint law).
@@ -130,6 +131,10 @@ def optimal_loss(base: Law, theta: np.ndarray, C: np.ndarray) -> np.ndarray:
     r""":math:`L^*(C)` for parameters ``theta[R, p]`` (fitted space) at budgets ``C[m]``: ``(R, m)``."""
     theta = np.atleast_2d(np.asarray(theta, np.float64))
     C = np.atleast_1d(np.asarray(C, np.float64))
+    if isinstance(base, ChinchillaLaw):  # closed form, vectorised over draws and budgets
+        A, B, E, alpha, beta = (base.to_natural(theta)[:, j:j + 1] for j in range(5))
+        n_opt, d_opt = allocation.compute_optimal(A, B, alpha, beta, C[None, :])
+        return allocation.chinchilla_loss(A, B, E, alpha, beta, n_opt, d_opt)
     if base.has_allocation:
         n_opt, d_opt = base.compute_optimal(theta, C)
         n_opt, d_opt = np.broadcast_to(n_opt, (len(theta), C.size)), np.broadcast_to(d_opt, (len(theta), C.size))
@@ -419,8 +424,6 @@ def bootstrap_arms(data, arm: str = "arm", law: str | Law = "chinchilla",
         start_points, solver = np.vstack([est.fit.theta[None, :], spread_grid(joint, n_subgrid - 1)]), None
     else:
         raise ValueError(f"starts={starts!r}: use 'best' or 'subgrid'")
-    from .fit import resolve_solver
-
     solver = resolve_solver(fit_options.get("solver")) if solver is None else solver
     loss_fn = get_loss(fit_options.get("loss", "huber"), fit_options.get("delta", 1e-3))
     draws = np.empty((int(n_resamples), joint.n_params))
