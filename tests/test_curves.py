@@ -67,6 +67,9 @@ def test_schedule_shapes():
     assert np.all(wsd[:800] == peak) and wsd[-1] == 0.0 and np.all(np.diff(wsd[800:]) < 0)
     lin = lr_schedule("linear", T, peak)
     assert lin[-1] == 0.0 and np.allclose(np.diff(lin), -peak / T)
+    # rounding once gave the last WSD step -4e-19 (peak * K / K != peak), which check_lr then refused
+    wsd_long = lr_schedule("wsd", 17075, 3e-3, warmup=0.01)
+    assert wsd_long.min() >= 0.0 and wsd_long[-1] == 0.0
     with pytest.raises(ValueError, match="unknown"):
         lr_schedule("step", T)
     with pytest.raises(ValueError, match="exceed"):

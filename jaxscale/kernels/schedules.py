@@ -107,6 +107,7 @@ def lr_schedule(kind: str, total_steps: int, peak_lr: float = 1.0, *, warmup: fl
             raise ValueError(f"warmup ({warmup}) + decay ({decay}) fractions exceed the run; shorten one")
         if K:
             lr[T - K:] = peak_lr - (peak_lr - final_lr) * np.arange(1, K + 1) / K
+    lr[W:] = np.clip(lr[W:], final_lr, peak_lr)  # rounding (e.g. 1 + cos(pi u) = -1e-16) never leaves the range
     return lr
 
 
