@@ -14,8 +14,10 @@ Tissue et al. (2024), "Scaling Law with Learning Rate Annealing" (arXiv 2408.110
 
 with :math:`m_0 = 0`, :math:`\eta_0 = \eta_1` (no annealing before the first step) and decay factor
 :math:`\lambda` (0.999 in the paper; 0.99-0.999 work). Our convention for a warm-up: the ``warmup``
-first steps add to :math:`S_1` but not to the momentum (their LR rises; Tissue et al. ignore the
-warm-up in :math:`S_2`), i.e. :math:`m_i = \lambda m_{i-1}` for :math:`i \le` ``warmup_steps``.
+first steps add to :math:`S_1` but not to the momentum (their LR rises, which the annealing area is not
+meant to count; with ``warmup_steps=0`` a rising LR would make :math:`S_2` negative), i.e.
+:math:`m_i = \lambda m_{i-1}` for :math:`i \le` ``warmup_steps``. Schedule descriptions pass their warm-up
+length; a per-step LR array passes none (``warmup_steps=0``): the formula as written.
 
 Wang et al. (AAAI 2026, arXiv 2512.13705; their reference code ``compute_S2`` in
 ``siqi-wang25/fm-annealing``) replace :math:`S_2` by an Adam-style annealing momentum over logged
