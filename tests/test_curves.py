@@ -117,6 +117,16 @@ def test_lr_column_logged_every_100_steps_gives_the_schedule_areas():
         np.testing.assert_allclose(from_column[key].to_numpy(), exact[key], rtol=1e-12, atol=1e-12)
 
 
+def test_lr_column_at_every_step_finds_the_warmup():
+    lr = lr_schedule("cosine", 3000, 3e-3, warmup=0.02)
+    data = pd.DataFrame({"run": 0, "step": np.arange(1, 3001), "lr": lr, "loss": 3.0})
+    described = js.curve_areas(data, schedules={"kind": "cosine", "peak_lr": 3e-3, "warmup": 0.02})
+    from_column = js.curve_areas(data)
+    for key in ("S1", "S2", "M"):
+        np.testing.assert_allclose(from_column[key], described[key], rtol=1e-12, atol=1e-15)
+    assert from_column["S2"].min() >= 0  # the rising warm-up adds no (negative) annealing
+
+
 def test_bad_inputs_name_the_problem():
     runs = curve_runs("cosine", TRUTH, lengths=(1000,))
     with pytest.raises(ValueError, match="no learning rates"):
