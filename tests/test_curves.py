@@ -67,6 +67,9 @@ def test_schedule_shapes():
     assert np.all(wsd[:800] == peak) and wsd[-1] == 0.0 and np.all(np.diff(wsd[800:]) < 0)
     lin = lr_schedule("linear", T, peak)
     assert lin[-1] == 0.0 and np.allclose(np.diff(lin), -peak / T)
+    # rounding once gave the last WSD step -4e-19 (peak * K / K != peak), which check_lr then refused
+    wsd_long = lr_schedule("wsd", 17075, 3e-3, warmup=0.01)
+    assert wsd_long.min() >= 0.0 and wsd_long[-1] == 0.0
     with pytest.raises(ValueError, match="unknown"):
         lr_schedule("step", T)
     with pytest.raises(ValueError, match="exceed"):
@@ -112,6 +115,16 @@ def test_lr_column_logged_every_100_steps_gives_the_schedule_areas():
     exact = schedule_areas(lr, at)
     for key in ("S1", "S2", "M"):
         np.testing.assert_allclose(from_column[key].to_numpy(), exact[key], rtol=1e-12, atol=1e-12)
+
+
+def test_lr_column_at_every_step_finds_the_warmup():
+    lr = lr_schedule("cosine", 3000, 3e-3, warmup=0.02)
+    data = pd.DataFrame({"run": 0, "step": np.arange(1, 3001), "lr": lr, "loss": 3.0})
+    described = js.curve_areas(data, schedules={"kind": "cosine", "peak_lr": 3e-3, "warmup": 0.02})
+    from_column = js.curve_areas(data)
+    for key in ("S1", "S2", "M"):
+        np.testing.assert_allclose(from_column[key], described[key], rtol=1e-12, atol=1e-15)
+    assert from_column["S2"].min() >= 0  # the rising warm-up adds no (negative) annealing
 
 
 def test_bad_inputs_name_the_problem():

@@ -16,7 +16,7 @@ NEEDS_CHINCHILLA = {"02_replicate_chinchilla", "03_uncertainty_at_scale", "04_ma
 
 def test_all_notebooks_present():
     assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_replicate_chinchilla", "03_uncertainty_at_scale",
-                                           "04_many_laws", "05_decisions"]
+                                           "04_many_laws", "05_decisions", "06_curves_and_arms"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -40,12 +40,16 @@ import pandas as pd
 from ..engine.cluster_resampling import cluster_counts
 from ..engine.grids import spread_grid
 from ..engine.multistart import WARM_SOLVER, best_of_starts
+from ..kernels import allocation
 from ..kernels.laws import Law, get_law
 from ..kernels.laws.chinchilla import ChinchillaLaw
 from ..kernels.losses import get_loss
 from .cluster import budget_labels, compute_of
+from .cluster import warn_few_clusters
 from .fit import FitResult, fit
 from .reach import data_span
+from .results.fit import vanishing_params
+from .search import resolve_solver
 from .validation import as_frame, check_level
 
 #: Arm code column added to the data (the extra input of the joint law).
@@ -131,6 +135,10 @@ def optimal_loss(base: Law, theta: np.ndarray, C: np.ndarray) -> np.ndarray:
     r""":math:`L^*(C)` for parameters ``theta[R, p]`` (fitted space) at budgets ``C[m]``: ``(R, m)``."""
     theta = np.atleast_2d(np.asarray(theta, np.float64))
     C = np.atleast_1d(np.asarray(C, np.float64))
+    if isinstance(base, ChinchillaLaw):  # closed form, vectorised over draws and budgets
+        A, B, E, alpha, beta = (base.to_natural(theta)[:, j:j + 1] for j in range(5))
+        n_opt, d_opt = allocation.compute_optimal(A, B, alpha, beta, C[None, :])
+        return allocation.chinchilla_loss(A, B, E, alpha, beta, n_opt, d_opt)
     if base.has_allocation:
         n_opt, d_opt = base.compute_optimal(theta, C)
         n_opt, d_opt = np.broadcast_to(n_opt, (len(theta), C.size)), np.broadcast_to(d_opt, (len(theta), C.size))
@@ -311,6 +319,10 @@ class ArmsResult:
                  "", self.params.to_string()]
         if self.draws is not None:
             lines += ["", f"bootstrap: {len(self.draws)} resamples ({self.recipe.get('resampling')})"]
+        gone = [p for p, v in zip(self.fit.law.natural_names, vanishing_params(self.fit.law, self.fit.theta)[0]) if v]
+        if gone:
+            lines += ["", f"warning: {', '.join(gone)} ran to ~0: that term vanishes and is not identified by these "
+                          "runs (share it across arms or fix it)"]
         return "\n".join(lines)
 
     __repr__ = summary
@@ -378,6 +390,17 @@ def _compute_range(frame, base: Law, n, d, c, x) -> tuple[float, float]:
     return float(np.min(C)), float(np.max(C))
 
 
+def _pair_keys(frame: pd.DataFrame, paired, n: str, d: str) -> np.ndarray:
+    """The key matching runs across arms: a column, ``"size"`` (``n``) or ``"budget"`` (6ND, 0.1 decade)."""
+    if isinstance(paired, str) and paired in frame:
+        return frame[paired].to_numpy()
+    if paired == "budget":
+        return budget_labels(compute_of(frame, n, d))
+    if paired == "size":
+        return frame[n].to_numpy()
+    raise ValueError(f"paired={paired!r}: not 'size', 'budget' or a column; columns: {list(map(str, frame.columns))}")
+
+
 def resample_weights(frame: pd.DataFrame, seed: int, ids: np.ndarray, *, paired=None, run: str | None = None,
                      n: str = "N", d: str = "D") -> np.ndarray:
     """Row weights ``(len(ids), n_rows)`` of :func:`bootstrap_arms`' resamples ``ids``.
@@ -390,15 +413,7 @@ def resample_weights(frame: pd.DataFrame, seed: int, ids: np.ndarray, *, paired=
     codes_arm = frame[ARM_CODE].to_numpy(np.int64)
     units = np.arange(len(frame)) if run is None else pd.factorize(frame[run])[0]
     if paired is not None:
-        if paired == "budget" and "budget" not in frame:
-            keys = budget_labels(compute_of(frame, n, d))
-        elif paired == "size" and "size" not in frame:
-            keys = frame[n].to_numpy()
-        elif paired in frame:
-            keys = frame[paired].to_numpy()
-        else:
-            raise ValueError(f"paired={paired!r}: not 'size', 'budget' or a column; columns: {list(frame.columns)}")
-        return cluster_counts(seed, ids, pd.factorize(keys)[0].astype(np.int64))
+        return cluster_counts(seed, ids, pd.factorize(_pair_keys(frame, paired, n, d))[0].astype(np.int64))
     total = np.zeros((len(ids), len(frame)))
     for k in np.unique(codes_arm):
         inside = codes_arm == k
@@ -434,10 +449,15 @@ def bootstrap_arms(data, arm: str = "arm", law: str | Law = "chinchilla",
         start_points, solver = np.vstack([est.fit.theta[None, :], spread_grid(joint, n_subgrid - 1)]), None
     else:
         raise ValueError(f"starts={starts!r}: use 'best' or 'subgrid'")
-    from .fit import resolve_solver
-
     solver = resolve_solver(fit_options.get("solver")) if solver is None else solver
     loss_fn = get_loss(fit_options.get("loss", "huber"), fit_options.get("delta", 1e-3))
+    if paired is not None:
+        warn_few_clusters(int(pd.unique(_pair_keys(frame, paired, n, est.recipe["d"])).size),
+                          f"bootstrap_arms(paired={paired!r}): matched keys")
+    else:
+        units = frame[run].to_numpy() if run is not None else np.arange(len(frame))
+        warn_few_clusters(int(pd.Series(units).groupby(frame[ARM_CODE].to_numpy()).nunique().min()),
+                          "bootstrap_arms: runs of the smallest arm")
     draws = np.empty((int(n_resamples), joint.n_params))
     for lo in range(0, int(n_resamples), chunk):
         ids = np.arange(lo, min(lo + chunk, int(n_resamples)))

@@ -2,7 +2,7 @@ r"""Laws over whole training curves: every checkpoint is a row, a run is a clust
 
 Input: a long-format table, one row per checkpoint: a run id, the step, the loss, and the learning
 rate, either a column (the LR at each logged step; logs at some steps only are linearly interpolated
-to every step) or ``schedules=`` (a description per run, or one for all, see
+to every step; its initially rising steps are the warm-up) or ``schedules=`` (a description per run, or one for all, see
 :func:`jaxscale.kernels.schedules.lr_schedule`). Optional columns: tokens, model size ``N``.
 
 For every run the per-step LR gives, at each checkpoint :math:`s`,
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..kernels.laws import get_law
-from ..kernels.schedules import TISSUE_LAMBDA, lr_schedule, schedule_areas, warmup_steps_of
+from ..kernels.schedules import TISSUE_LAMBDA, lr_schedule, rising_steps, schedule_areas, warmup_steps_of
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
 from .validation import as_frame, check_level, positive_column
@@ -66,7 +66,7 @@ def _schedule_of(spec, run_id, last_step: int) -> tuple[np.ndarray, int]:
     if lr.ndim != 1 or lr.size < last_step:
         raise ValueError(f"run {run_id!r}: its per-step learning rates have shape {lr.shape}; give one per step "
                          f"up to the last checkpoint ({last_step})")
-    return lr, 0
+    return lr, rising_steps(lr)
 
 
 def _lr_from_column(steps: np.ndarray, lrs: np.ndarray, run_id) -> np.ndarray:
@@ -119,7 +119,8 @@ def curve_areas(data, *, columns: CurveColumns = CurveColumns(), schedules=None,
         if np.unique(run_steps).size != run_steps.size:
             raise ValueError(f"run {run_id!r} has two checkpoints at one step; keep one row per (run, step)")
         if schedules is None:
-            lr, warm = _lr_from_column(run_steps, frame[columns.lr].to_numpy(np.float64)[rows], run_id), 0
+            lr = _lr_from_column(run_steps, frame[columns.lr].to_numpy(np.float64)[rows], run_id)
+            warm = rising_steps(lr)
         else:
             spec = schedules if one_for_all else schedules.get(run_id) if isinstance(schedules, Mapping) else None
             if spec is None:

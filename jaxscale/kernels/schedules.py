@@ -14,8 +14,10 @@ Tissue et al. (2024), "Scaling Law with Learning Rate Annealing" (arXiv 2408.110
 
 with :math:`m_0 = 0`, :math:`\eta_0 = \eta_1` (no annealing before the first step) and decay factor
 :math:`\lambda` (0.999 in the paper; 0.99-0.999 work). Our convention for a warm-up: the ``warmup``
-first steps add to :math:`S_1` but not to the momentum (their LR rises; Tissue et al. ignore the
-warm-up in :math:`S_2`), i.e. :math:`m_i = \lambda m_{i-1}` for :math:`i \le` ``warmup_steps``.
+first steps add to :math:`S_1` but not to the momentum (their LR rises, which the annealing area is not
+meant to count; with ``warmup_steps=0`` a rising LR would make :math:`S_2` negative), i.e.
+:math:`m_i = \lambda m_{i-1}` for :math:`i \le` ``warmup_steps``. Schedule descriptions pass their warm-up
+length; a per-step LR array (or an LR column) its initially rising steps (:func:`rising_steps`).
 
 Wang et al. (AAAI 2026, arXiv 2512.13705; their reference code ``compute_S2`` in
 ``siqi-wang25/fm-annealing``) replace :math:`S_2` by an Adam-style annealing momentum over logged
@@ -107,6 +109,7 @@ def lr_schedule(kind: str, total_steps: int, peak_lr: float = 1.0, *, warmup: fl
             raise ValueError(f"warmup ({warmup}) + decay ({decay}) fractions exceed the run; shorten one")
         if K:
             lr[T - K:] = peak_lr - (peak_lr - final_lr) * np.arange(1, K + 1) / K
+    lr[W:] = np.clip(lr[W:], final_lr, peak_lr)  # rounding (e.g. 1 + cos(pi u) = -1e-16) never leaves the range
     return lr
 
 
@@ -115,6 +118,15 @@ def warmup_steps_of(spec: Mapping | None, total_steps: int) -> int:
     if not spec:
         return 0
     return int(round(float(spec.get("warmup", 0.0)) * int(total_steps)))
+
+
+def rising_steps(lr) -> int:
+    """Length of the warm-up of a per-step LR array: the steps of its initial strictly rising run
+    (``W`` for :func:`lr_schedule`'s warm-up of ``W`` steps; 0 when the LR does not rise at first)."""
+    lr = np.asarray(lr, np.float64)
+    falls = np.flatnonzero(np.diff(lr) <= 0)
+    run = int(falls[0]) + 1 if falls.size else lr.size
+    return run if run > 1 else 0
 
 
 def check_lr(lr) -> np.ndarray:
