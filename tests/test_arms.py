@@ -66,7 +66,7 @@ def test_separate_arms_equal_separate_fits():
     joint_starts = joint_law.grid()[rows]
     np.testing.assert_array_equal(joint_starts[:, [0, 2, 4, 6, 8]], base_starts)  # a[0], b[0], e[0], ...
     joint = js.fit_arms(data, shared=(), starts=joint_starts)
-    alone = sum(js.fit(data[data.arm == a], starts=base_starts).objective for a in ("A", "B"))
+    alone = sum(js.fit(data[data.arm == a], search=js.Search(starts=base_starts)).objective for a in ("A", "B"))
     assert joint.fit.objective == pytest.approx(alone, rel=1e-9, abs=1e-14)
     assert joint_law.n_params == 10 and arms_law(CHINCHILLA, 2, ("E", "alpha", "beta")).n_params == 7
     assert arms_law(CHINCHILLA, 3, ("E",)).n_params == 13

@@ -157,7 +157,7 @@ def test_largest_run_final_loss_from_small_runs_curves(six_sizes):
     data, target, schedules = six_sizes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fewer than 10 clusters is not the case here (30 runs); others: noise
-        table = final_loss_check(data, target, schedules=schedules, n_resamples=60, progress=False)
+        table = final_loss_check(data, target, schedules=schedules, n_resamples=60, runner=js.Runner(progress=False))
     curves, final = table.loc["curves"], table.loc["final loss only"]
     assert curves["rel_error"] <= final["rel_error"], table
     assert curves["covered"], table
@@ -182,7 +182,7 @@ def test_run_bootstrap_resamples_runs_and_predicts_a_new_run(six_sizes):
     data, target, schedules = six_sizes
     train = data[data.run != target]
     result = js.bootstrap_curves(train, law="forward_momentum", n_resamples=30, schedules=schedules,
-                                 progress=False)
+                                 runner=js.Runner(progress=False))
     recipe = result.boot.recipe
     assert recipe["resample"] == "cluster" and recipe["n_clusters"] == train.run.nunique() == 30
     assert set(recipe["cluster_sizes"].values()) == set(train.groupby("run").size().unique())
