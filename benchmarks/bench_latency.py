@@ -209,6 +209,7 @@ def main() -> None:
             result = child(SESSION, tree, str(work / f"session-{name}"))
             show_session(f"{name} {phase}", result)
             report["session"].setdefault(name, {})[phase] = result
+    write(args.out, {**report, "partial": "sessions only so far"})  # a long run keeps what it measured
     print("2. no recompilation within a bucket (cache off)", flush=True)
     for name, tree in trees.items():
         result = child(RECOMPILE, tree, "off", json.dumps({"sizes": sizes, "resamples": resamples}))
@@ -220,6 +221,7 @@ def main() -> None:
         for row in result["bootstrap"]:
             print(f"  {name} bootstrap {row['n_resamples']:6d}: first {row['first_s']:.2f} s repeat "
                   f"{row['repeat_s']:.2f} s {'ok' if row['within_goal'] else 'RECOMPILED'}", flush=True)
+    write(args.out, {**report, "partial": "sessions and recompile check so far"})
     print(f"3. grouped fit of {n_sets} sets vs a loop of single fits (fresh processes)", flush=True)
     rows = {name: {} for name in trees}
     for phase in ("cold", "warm"):
@@ -235,6 +237,7 @@ def main() -> None:
         print(f"  {name}: grouped {row['grouped_cold_s']:.2f} s cold / {row['grouped_warm_s']:.2f} s warm; loop "
               f"{row['loop_cold_s']:.2f} / {row['loop_warm_s']:.2f} s; speedup {row['speedup_cold']:.1f}x cold, "
               f"{row['speedup_warm']:.1f}x warm", flush=True)
+    write(args.out, {**report, "partial": "no steady state yet"})
     print("4. steady state (median of 3 repeats)", flush=True)
     for name, tree in trees.items():
         report["steady"][name] = child(STEADY, tree, str(work / f"session-{name}"))

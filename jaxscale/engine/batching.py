@@ -102,7 +102,10 @@ def pad_data(log_x: np.ndarray, log_y: np.ndarray, weights: np.ndarray):
     if extra <= 0:
         return log_x, log_y, weights
     axis = log_y.ndim - 1
-    take = lambda a: np.concatenate([a, np.repeat(np.take(a, [0], axis=axis), extra, axis=axis)], axis=axis)  # noqa: E731
+
+    def take(a):
+        return np.concatenate([a, np.repeat(np.take(a, [0], axis=axis), extra, axis=axis)], axis=axis)
+
     weights = np.concatenate([weights, np.zeros(weights.shape[:-1] + (extra,), weights.dtype)], axis=-1)
     return take(log_x), take(log_y), weights
 

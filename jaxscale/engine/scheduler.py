@@ -20,7 +20,7 @@ and run anywhere:
   ``chunk_seconds`` each; a local run without a checkpoint needs no probe: its chunks are as
   large as memory allows (:func:`chunk_rows_limit`), so a job that fits in one chunk runs as one.
 - chunk shapes are few: a job without pruning pads every chunk (the probe's too) to
-  :func:`chunk_rows_limit` rows, a fixed shape per data bucket and start count, so one compiled
+  :data:`FIXED_CHUNK_ROWS` rows (fewer when :func:`chunk_rows_limit` says so), so one compiled
   program serves every ``n_resamples``; a pruned job (whose cost grows with its padded shape)
   pads to the next power of two.
 """
@@ -65,6 +65,11 @@ MAX_CHUNK_TASKS = 1 << 20
 
 #: Most bytes of float64 weights in one chunk (rows x data rows x 8): 4096 rows of 240 data rows.
 MAX_CHUNK_WEIGHT_BYTES = 1 << 23
+
+#: Rows of every chunk of a job without pruning (at most :func:`chunk_rows_limit`): one fixed shape, so one
+#: compiled program serves every ``n_resamples``; small enough that a bootstrap of a few hundred resamples
+#: draws and ships few padding rows (each chunk draws this many resamples' weights).
+FIXED_CHUNK_ROWS = 1024
 
 #: A progress bar left at its default appears once a run has lasted this long (seconds).
 PROGRESS_DELAY = 3.0
@@ -482,9 +487,9 @@ def chunk_rows_limit(n_starts: int, n_data: int) -> int:
 
     The data rows count as their :func:`~jaxscale.engine.batching.row_bucket` (the rows a call
     runs on), so every data size of a bucket gets the same limit. Chunks of a job without pruning
-    are padded to the limit (one compiled program for every ``n_resamples``), chunks of ``k`` rows
-    of a pruned job to ``min(limit, 2^ceil(log2 k))`` (padding rows and tasks never run); results
-    never depend on the padding.
+    are padded to ``min(limit, FIXED_CHUNK_ROWS)`` (one compiled program for every ``n_resamples``),
+    chunks of ``k`` rows of a pruned job to ``min(limit, 2^ceil(log2 k))`` (padding rows and tasks
+    never run); results never depend on the padding.
     """
     return _pow2_floor(min(MAX_CHUNK_TASKS / max(1, n_starts),
                            MAX_CHUNK_WEIGHT_BYTES / (8 * row_bucket(max(1, n_data)))))
@@ -532,7 +537,8 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
     chunk_size : int, optional
         Fits (rows x starts) per chunk (at most :func:`chunk_rows_limit` rows). Default, run
         locally without a checkpoint: :func:`chunk_rows_limit` rows (no probe; a job that fits
-        runs as one chunk). With an executor or a checkpoint: a probe chunk of
+        runs as one chunk; a job without pruning in chunks of :data:`FIXED_CHUNK_ROWS` rows). With an
+        executor or a checkpoint: a probe chunk of
         :data:`PROBE_LANE_LOADS` lane loads is timed (compilation excluded) and the other chunks
         get about ``chunk_seconds`` of work each (a power of two of rows; with an executor, at
         least two chunks per worker).
@@ -606,13 +612,15 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             stats["chunk_timings"].append((out.lo, out.hi, round(out.seconds, 4), round(out.compile_seconds, 4)))
             bar.update((out.hi - out.lo) * n_starts)
 
-        limit = chunk_rows_limit(n_starts, job.n_data)
         pruned = job.prune_keep is not None and 0 < job.prune_keep < n_starts
+        limit = chunk_rows_limit(n_starts, job.n_data)
+        if not pruned:  # one fixed chunk shape (see shape_for)
+            limit = min(limit, FIXED_CHUNK_ROWS)
 
         def shape_for(rows: int) -> int:
             """The padded rows of every chunk of ``rows`` rows (and of a shorter last chunk). Without
-            pruning, always ``limit``: padding rows cost only their weights, and one program serves
-            every chunk, probe and ``n_resamples``. Pruned: the next power of two, so no chunk pays
+            pruning, always ``limit`` (at most :data:`FIXED_CHUNK_ROWS`): padding rows cost only their
+            weights, and one program serves every chunk, probe and ``n_resamples``. Pruned: the next power of two, so no chunk pays
             for much more padding than it has rows (a pruned multi-start's cost grows with its
             padded shape)."""
             return limit if not pruned else min(limit, _pow2_ceil(rows))
