@@ -173,7 +173,7 @@ def test_curves_beat_final_loss_only_point_estimate(six_sizes):
     curves = js.fit_curves(train, law="forward_momentum", schedules=schedules)
     by_curves = curves.predict(schedules[target], steps=[int(last.step)], N=last.N)["loss"].iloc[0]
     finals = train.loc[train.groupby("run").step.idxmax()]
-    by_final = js.fit(finals, law="chinchilla", d="tokens").predict(N=last.N, D=last.tokens)
+    by_final = js.fit(finals, law="chinchilla", columns={"D": "tokens"}).predict(N=last.N, D=last.tokens)
     assert abs(by_curves - last.loss) <= abs(by_final - last.loss), (by_curves, by_final, last.loss)
     assert abs(by_curves / last.loss - 1) < 0.01
 
