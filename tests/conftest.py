@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxscale as js
+# The library turns JAX's persistent compilation cache on at import (~/.cache/jaxscale/xla): the tests keep it
+# in one temporary folder instead, shared with their subprocesses (JIT_CACHE below), never in the user's home.
+_TEST_XLA_CACHE = tempfile.mkdtemp(prefix="jaxscale-test-xla-")
+os.environ.setdefault("JAXSCALE_CACHE_DIR", _TEST_XLA_CACHE)
+
+import jaxscale as js  # noqa: E402  (after the cache folder is chosen)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CSV = REPO.parent / "shared" / "data" / "svg_extracted_data.csv"
@@ -17,7 +22,7 @@ SHARED_CSV = REPO.parent / "shared" / "data" / "svg_extracted_data.csv"
 # One persistent XLA cache for the subprocesses of this test session (CLI runs, notebook kernels): each
 # then skips recompiling kernels an earlier one compiled (about 9 s -> 2.5 s per CLI call on 2 cores).
 # Results are identical; only compile time goes.
-JIT_CACHE = {"JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="jaxscale-test-xla-"),
+JIT_CACHE = {"JAX_COMPILATION_CACHE_DIR": _TEST_XLA_CACHE,
              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
 
 
