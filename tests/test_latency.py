@@ -150,12 +150,12 @@ _COUNTER = _Compiles()
 def test_no_recompile_for_another_row_count_or_n_resamples_in_a_bucket():
     first = _power_law_data(70)
     js.fit(first, law="power_law")
-    js.bootstrap(first, law="power_law", n_resamples=40, starts="best", progress=False)
+    js.bootstrap(first, law="power_law", n_resamples=40, search=js.Search(starts="best"), runner=js.Runner(progress=False))
     before = _COUNTER.count
     for n in (100, 128, 90):  # all in the bucket of 128 rows
         data = _power_law_data(n, seed=n)
         js.fit(data, law="power_law")
-        js.bootstrap(data, law="power_law", n_resamples=n + 17, starts="best", progress=False)
+        js.bootstrap(data, law="power_law", n_resamples=n + 17, search=js.Search(starts="best"), runner=js.Runner(progress=False))
     assert _COUNTER.count == before
 
 
