@@ -403,8 +403,8 @@ def _check_meta(meta: dict, path, expected_kind: str | None) -> tuple[_Header, s
     from ..kernels.laws import LAWS
 
     if law_name not in LAWS:
-        raise ValueError(f"{path}: the result was fitted with law {law_name!r}, which is not registered in this session. "
-                         "Define that law again and register it with jaxscale.register_law(law) before "
+        raise ValueError(f"{path}: unknown law {law_name!r}: the result was fitted with a law not registered in this "
+                         "session. Define that law again and register it with jaxscale.register_law(law) before "
                          "jaxscale.load(path)")
     try:
         law = constrain(get_law(law_name), fixed, tied)
