@@ -12,7 +12,7 @@ from ..engine.scheduler import RowsJob, run_rows
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from .cluster import cluster_bootstrap, resample_plan
-from .fit import fit_problem
+from .fit import fit_problem, warn_untrusted
 from .groups import bootstrap_groups
 from .migration import legacy_options
 from .options import ClusterResample, Columns, Runner, as_columns, as_runner
@@ -187,5 +187,7 @@ def full_data_estimate(problem: Problem, estimate: FitResult | None, search: Sea
                        problem.y)
         return estimate
     full = Search(starts=None if isinstance(search.starts, str) else search.starts, solver=problem.solver)
-    return fit_problem(problem, np.ones(len(problem.log_y)), seed, full,
-                       Runner(n_lanes=runner.n_lanes, devices=runner.devices if runner.executor is None else None))
+    fitted = fit_problem(problem, np.ones(len(problem.log_y)), seed, full,
+                         Runner(n_lanes=runner.n_lanes, devices=runner.devices if runner.executor is None else None))
+    warn_untrusted(fitted, stacklevel=5)  # the point estimate's own notes, as js.fit says them
+    return fitted

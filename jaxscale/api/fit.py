@@ -113,10 +113,16 @@ def fit(data, law: str | Law = "chinchilla", *, loss: str | Loss = "huber", delt
     if unidentified:
         raise ValueError(f"weights: {unidentified}. Give weight to more runs")
     result = fit_problem(problem, w, seed, search, runner)
+    warn_untrusted(result, stacklevel=4)
+    return result
+
+
+def warn_untrusted(result: FitResult, stacklevel: int = 2) -> None:
+    """Warn with the fit's notes (:meth:`FitResult.notes`) when its estimate cannot be trusted as it stands
+    (``stacklevel`` counted from this function, as in :func:`warnings.warn`)."""
     said = result.notes()
     if said:
-        warnings.warn(f"fit ({problem.law.name}): " + "; ".join(said), UserWarning, stacklevel=2)
-    return result
+        warnings.warn(f"fit ({result.law.name}): " + "; ".join(said), UserWarning, stacklevel=stacklevel)
 
 
 def fit_problem(problem: Problem, weights: np.ndarray, seed: int, search: Search, runner: Runner) -> FitResult:

@@ -81,7 +81,7 @@ def law_loss_header(meta: dict, path, kind: str) -> Header:
     if not (isinstance(tied, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in tied.items())):
         raise ValueError(f"{path}: meta field 'tied' must be a dict of parameter name -> parameter name")
     if law_name not in LAWS:
-        raise ValueError(f"{path}: the result was fitted with unknown law {law_name!r}, which is not registered in this "
+        raise ValueError(f"{path}: unknown law {law_name!r}: the result was fitted with a law not registered in this "
                          "session. Define that law again and register it with jaxscale.register_law(law) before "
                          "jaxscale.load(path)")
     try:
