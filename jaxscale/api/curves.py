@@ -157,7 +157,7 @@ class CurveResult:
 
     def summary(self) -> str:
         runs = self.data[self.settings["columns"].run].nunique()
-        text = f"training curves: {len(self.data)} checkpoints of {runs} runs\n" + self.fit.summary()
+        text = f"training curves: {len(self.data)} checkpoints of {runs} runs\n" + str(self.fit.summary())
         if self.boot is not None:
             text += ("\n\nrun bootstrap (every run one cluster, " f"{self.boot.n_resamples} resamples):\n"
                      + self.boot.summary().to_string())
