@@ -113,6 +113,8 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, *, s
         submitit ...), ``checkpoint`` (a directory of finished chunks: a rerun resumes, corrupt
         chunks are recomputed), ``progress``, ``retries``.
 
+    Notes
+    -----
     The former keywords (``starts, solver, polish, prune, prune_keep, prune_iter, n_subgrid, n, d,
     y, x, c, n_lanes, chunk_size, devices, executor, checkpoint, progress, retries, cluster,
     budgets`` and ``resample="cluster"``) still work for one minor release, with a

@@ -88,6 +88,8 @@ def fit(data, law: str | Law = "chinchilla", *, loss: str | Loss = "huber", delt
         ``progress``, ``retries`` (the groups run as a chunked job exactly like
         :func:`jaxscale.bootstrap`'s resamples).
 
+    Notes
+    -----
     The former keywords (``starts, solver, polish, prune, prune_iter, n, d, y, x, c, n_lanes,
     chunk_size, devices, executor, checkpoint, progress, retries``) still work for one minor release,
     with a ``DeprecationWarning`` naming the new spelling.
