@@ -29,6 +29,8 @@ from ..kernels.laws import get_law
 from ..kernels.schedules import TISSUE_LAMBDA, lr_schedule, schedule_areas, warmup_steps_of
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
+from .options import Columns
+from .search import Search
 from .validation import as_frame, check_level, positive_column
 
 #: Curve laws and the area each reads besides S1.
@@ -157,10 +159,10 @@ class CurveResult:
 
     def summary(self) -> str:
         runs = self.data[self.settings["columns"].run].nunique()
-        text = f"training curves: {len(self.data)} checkpoints of {runs} runs\n" + self.fit.summary()
+        text = f"training curves: {len(self.data)} checkpoints of {runs} runs\n" + self.fit.summary().text
         if self.boot is not None:
             text += ("\n\nrun bootstrap (every run one cluster, " f"{self.boot.n_resamples} resamples):\n"
-                     + self.boot.summary().to_string())
+                     + self.boot.summary().text)
         return text
 
     __repr__ = summary
@@ -223,7 +225,10 @@ def _curve_inputs(law_name: str, columns: CurveColumns) -> dict:
     if not {"S1"} <= set(law.inputs):
         raise ValueError(f"law {law.name!r} is not a curve law (inputs {list(law.inputs)}); use one of "
                          f"{sorted(CURVE_LAWS)} or a law with input S1")
-    return {"columns": {v: v for v in law.inputs if v in ("S1", "S2", "M")}, "n": columns.n, "y": columns.loss}
+    inputs = {v: v for v in law.inputs if v in ("S1", "S2", "M")}
+    if "N" in law.inputs:
+        inputs["N"] = columns.n
+    return {"columns": Columns(inputs=inputs, y=columns.loss)}
 
 
 def fit_curves(data, law: str = "lr_annealing", *, columns: CurveColumns = CurveColumns(), schedules=None,
@@ -342,9 +347,10 @@ def final_loss_check(data, target_run, *, law: str = "forward_momentum", columns
     n_value = float(last[columns.n]) if columns.n in frame else None
     by_curves = curves.predict(spec, steps=[step], N=n_value, level=level).iloc[0]
     finals = train.loc[train.groupby(columns.run)[columns.step].idxmax()]
-    final_est = fit(finals, law="chinchilla", n=columns.n, d=tokens, y=columns.loss, seed=seed)
-    final_boot = bootstrap(finals, law="chinchilla", n_resamples=n_resamples, starts="subgrid", seed=seed,
-                           estimate=final_est, n=columns.n, d=tokens, y=columns.loss)
+    final_columns = Columns(inputs={"N": columns.n, "D": tokens}, y=columns.loss)
+    final_est = fit(finals, law="chinchilla", columns=final_columns, seed=seed)
+    final_boot = bootstrap(finals, law="chinchilla", n_resamples=n_resamples, seed=seed, estimate=final_est,
+                           columns=final_columns, search=Search(starts="subgrid"))
     by_final = final_boot.predict(N=n_value, D=float(last[tokens]), level=level, kind="new_run").iloc[0]
     rows = []
     for method, row in (("curves", by_curves), ("final loss only", by_final)):
