@@ -45,6 +45,9 @@ from ..kernels.laws.chinchilla import ChinchillaLaw
 from ..kernels.losses import get_loss
 from .cluster import budget_labels, compute_of
 from .fit import FitResult, fit
+from .migration import RUNNER_KEYWORDS, SEARCH_KEYWORDS
+from .options import Columns, Runner
+from .search import Search
 from .validation import as_frame, check_level
 
 #: Arm code column added to the data (the extra input of the joint law).
@@ -345,7 +348,11 @@ def fit_arms(data, arm: str = "arm", law: str | Law = "chinchilla", shared: Sequ
                          f"of its parameters {list(base.natural_names)}")
     joint = arms_law(base, len(labels), tuple(p for p in base.natural_names if p in shared))
     columns = dict(fit_options.pop("columns", None) or {}, arm=ARM_CODE)
-    fitted = fit(frame, law=joint, starts=starts, n=n, d=d, y=y, columns=columns, seed=seed, **fit_options)
+    options = dict(fit_options)  # the former flat keywords, spelled with the option objects (no DeprecationWarning)
+    search = Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS if k in options and k != "starts"})
+    runner = Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
+    spelled = Columns.from_keywords(n=n, d=d, y=y, x=options.pop("x", "x"), columns=columns)
+    fitted = fit(frame, law=joint, columns=spelled, search=search, runner=runner, seed=seed, **options)
     recipe = {"arm": arm, "n": n, "d": d, "y": y, "c": c, "columns": fitted.recipe["columns"],
               "compute_range": _compute_range(frame, base, n, d, c, fit_options.get("x"))}
     return ArmsResult(fitted, labels, base, tuple(p for p in base.natural_names if p in shared), None, recipe)

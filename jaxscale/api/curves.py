@@ -29,7 +29,8 @@ from ..kernels.laws import get_law
 from ..kernels.schedules import TISSUE_LAMBDA, lr_schedule, schedule_areas, warmup_steps_of
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
-from .options import Columns
+from .migration import RUNNER_KEYWORDS, SEARCH_KEYWORDS
+from .options import ClusterResample, Columns, Runner
 from .search import Search
 from .validation import as_frame, check_level, positive_column
 
@@ -262,10 +263,13 @@ def bootstrap_curves(data, law: str = "lr_annealing", n_resamples: int = 200, *,
     """
     frame = curve_areas(data, columns=columns, schedules=schedules, decay=decay, momentum=momentum)
     kw = _curve_inputs(law, columns)
-    fit_kw = {k: v for k, v in options.items() if k in ("loss", "delta", "solver", "fixed", "tied")}
-    estimate = fit(frame, law=law, seed=seed, **kw, **fit_kw)
-    boot = bootstrap(frame, law=law, n_resamples=n_resamples, starts=starts, seed=seed, estimate=estimate,
-                     resample="cluster", cluster=columns.run, **kw, **options)
+    options = dict(options)  # the former flat keywords, spelled with the option objects (no DeprecationWarning)
+    search = Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS if k in options and k != "starts"})
+    runner = Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
+    fit_kw = {k: v for k, v in options.items() if k in ("loss", "delta", "fixed", "tied")}
+    estimate = fit(frame, law=law, seed=seed, search=Search(solver=search.solver), **kw, **fit_kw)
+    boot = bootstrap(frame, law=law, n_resamples=n_resamples, seed=seed, estimate=estimate,
+                     resample=ClusterResample(by=columns.run), search=search, runner=runner, **kw, **options)
     return CurveResult(estimate, boot, frame, {"columns": columns, "decay": decay, "momentum": momentum})
 
 
