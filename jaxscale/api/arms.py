@@ -47,7 +47,8 @@ from ..kernels.losses import get_loss
 from .cluster import budget_labels, compute_of
 from .cluster import warn_few_clusters
 from .fit import FitResult, fit
-from .options import Columns
+from .migration import RUNNER_KEYWORDS, SEARCH_KEYWORDS
+from .options import Columns, Runner
 from .reach import data_span
 from .results.fit import vanishing_params
 from .search import Search, resolve_solver
@@ -363,11 +364,12 @@ def fit_arms(data, arm: str = "arm", law: str | Law = "chinchilla", shared: Sequ
         raise ValueError(f"shared={shared!r}: law {base.name!r} has no parameters {unknown or [shared]}; give a list "
                          f"of its parameters {list(base.natural_names)}")
     joint = arms_law(base, len(labels), tuple(p for p in base.natural_names if p in shared))
-    named = {"N": n, "D": d, "x": fit_options.pop("x", "x")}
-    inputs = {k: v for k, v in named.items() if k in base.inputs}
-    inputs.update(dict(fit_options.pop("columns", None) or {}), arm=ARM_CODE)
-    search = fit_options.pop("search", None) or Search(starts=starts)
-    fitted = fit(frame, law=joint, columns=Columns(inputs=inputs, y=y), search=search, seed=seed, **fit_options)
+    columns = dict(fit_options.pop("columns", None) or {}, arm=ARM_CODE)
+    options = dict(fit_options)  # the former flat keywords, spelled with the option objects (no DeprecationWarning)
+    search = Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS if k in options and k != "starts"})
+    runner = Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
+    spelled = Columns.from_keywords(n=n, d=d, y=y, x=options.pop("x", "x"), columns=columns)
+    fitted = fit(frame, law=joint, columns=spelled, search=search, runner=runner, seed=seed, **options)
     recipe = {"arm": arm, "n": n, "d": d, "y": y, "c": c, "columns": fitted.recipe["columns"],
               "compute_range": _compute_range(frame, base, n, d, c, fit_options.get("x")),
               "data_spans": _arm_spans(frame, base, fitted.recipe["columns"], len(labels))}

@@ -29,7 +29,8 @@ from ..kernels.laws import get_law
 from ..kernels.schedules import TISSUE_LAMBDA, lr_schedule, rising_steps, schedule_areas, warmup_steps_of
 from .bootstrap import BootstrapResult, bootstrap
 from .fit import FitResult, fit
-from .options import ClusterResample, Columns
+from .migration import RUNNER_KEYWORDS, SEARCH_KEYWORDS
+from .options import ClusterResample, Columns, Runner
 from .search import Search
 from .validation import as_frame, check_level, positive_column
 
@@ -160,10 +161,10 @@ class CurveResult:
 
     def summary(self) -> str:
         runs = self.data[self.settings["columns"].run].nunique()
-        text = f"training curves: {len(self.data)} checkpoints of {runs} runs\n" + str(self.fit.summary())
+        text = f"training curves: {len(self.data)} checkpoints of {runs} runs\n" + self.fit.summary().text
         if self.boot is not None:
             text += ("\n\nrun bootstrap (every run one cluster, " f"{self.boot.n_resamples} resamples):\n"
-                     + str(self.boot.summary()))
+                     + self.boot.summary().text)
         return text
 
     __repr__ = summary
@@ -263,11 +264,13 @@ def bootstrap_curves(data, law: str = "lr_annealing", n_resamples: int = 200, *,
     """
     frame = curve_areas(data, columns=columns, schedules=schedules, decay=decay, momentum=momentum)
     kw = _curve_inputs(law, columns)
+    options = dict(options)  # the former flat keywords, spelled with the option objects (no DeprecationWarning)
+    search = Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS if k in options and k != "starts"})
+    runner = Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
     fit_kw = {k: v for k, v in options.items() if k in ("loss", "delta", "fixed", "tied")}
-    estimate = fit(frame, law=law, seed=seed, **kw, **fit_kw)
-    options.setdefault("search", Search(starts=starts))
+    estimate = fit(frame, law=law, seed=seed, search=Search(solver=search.solver), **kw, **fit_kw)
     boot = bootstrap(frame, law=law, n_resamples=n_resamples, seed=seed, estimate=estimate,
-                     resample=ClusterResample(by=columns.run), **kw, **options)
+                     resample=ClusterResample(by=columns.run), search=search, runner=runner, **kw, **options)
     return CurveResult(estimate, boot, frame, {"columns": columns, "decay": decay, "momentum": momentum})
 
 
@@ -351,8 +354,8 @@ def final_loss_check(data, target_run, *, law: str = "forward_momentum", columns
     finals = train.loc[train.groupby(columns.run)[columns.step].idxmax()]
     final_columns = Columns(inputs={"N": columns.n, "D": tokens}, y=columns.loss)
     final_est = fit(finals, law="chinchilla", columns=final_columns, seed=seed)
-    final_boot = bootstrap(finals, law="chinchilla", n_resamples=n_resamples, search=Search(starts="subgrid"),
-                           seed=seed, estimate=final_est, columns=final_columns)
+    final_boot = bootstrap(finals, law="chinchilla", n_resamples=n_resamples, seed=seed, estimate=final_est,
+                           columns=final_columns, search=Search(starts="subgrid"))
     by_final = final_boot.predict(N=n_value, D=float(last[tokens]), level=level, kind="new_run").iloc[0]
     rows = []
     for method, row in (("curves", by_curves), ("final loss only", by_final)):
