@@ -366,8 +366,9 @@ def fit_arms(data, arm: str = "arm", law: str | Law = "chinchilla", shared: Sequ
     joint = arms_law(base, len(labels), tuple(p for p in base.natural_names if p in shared))
     columns = dict(fit_options.pop("columns", None) or {}, arm=ARM_CODE)
     options = dict(fit_options)  # the former flat keywords, spelled with the option objects (no DeprecationWarning)
-    search = Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS if k in options and k != "starts"})
-    runner = Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
+    search = options.pop("search", None) or Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS
+                                                                       if k in options and k != "starts"})
+    runner = options.pop("runner", None) or Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
     spelled = Columns.from_keywords(n=n, d=d, y=y, x=options.pop("x", "x"), columns=columns)
     fitted = fit(frame, law=joint, columns=spelled, search=search, runner=runner, seed=seed, **options)
     recipe = {"arm": arm, "n": n, "d": d, "y": y, "c": c, "columns": fitted.recipe["columns"],

@@ -265,8 +265,9 @@ def bootstrap_curves(data, law: str = "lr_annealing", n_resamples: int = 200, *,
     frame = curve_areas(data, columns=columns, schedules=schedules, decay=decay, momentum=momentum)
     kw = _curve_inputs(law, columns)
     options = dict(options)  # the former flat keywords, spelled with the option objects (no DeprecationWarning)
-    search = Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS if k in options and k != "starts"})
-    runner = Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
+    search = options.pop("search", None) or Search(starts=starts, **{k: options.pop(k) for k in SEARCH_KEYWORDS
+                                                                       if k in options and k != "starts"})
+    runner = options.pop("runner", None) or Runner(**{k: options.pop(k) for k in RUNNER_KEYWORDS if k in options})
     fit_kw = {k: v for k, v in options.items() if k in ("loss", "delta", "fixed", "tied")}
     estimate = fit(frame, law=law, seed=seed, search=Search(solver=search.solver), **kw, **fit_kw)
     boot = bootstrap(frame, law=law, n_resamples=n_resamples, seed=seed, estimate=estimate,
