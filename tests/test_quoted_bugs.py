@@ -73,7 +73,8 @@ def test_the_old_prune_keep_name_still_works_and_warns(monkeypatch):
     from types import SimpleNamespace
 
     monkeypatch.setattr(search_module, "resolve_prune", fake_resolve)
-    monkeypatch.setattr(boot_module, "fit_problem", lambda *a, **k: SimpleNamespace(theta=np.zeros(5), objective=0.0))
+    monkeypatch.setattr(boot_module, "fit_problem", lambda *a, **k: SimpleNamespace(theta=np.zeros(5), objective=0.0,
+                                                                            notes=lambda: []))
     data = {"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9], "D": [1e9, 3e9, 2e9, 8e9, 5e9, 9e9],
             "loss": [3.1, 2.9, 2.95, 2.7, 2.75, 2.6]}
     with pytest.warns(DeprecationWarning, match="prune="), pytest.raises(RuntimeError, match="stop here"):
