@@ -181,3 +181,33 @@ def test_plan_errors_name_the_index_the_file_and_the_fix(runs_csv, planned, refe
     code, _, err = cli_run(capsys, "bootstrap", runs_csv, *OPTIONS, "--seed", 1, "--plan", plan)
     assert "already holds a plan of another bootstrap" in one_line_error(code, err)
     assert sorted(p.name for p in plan.iterdir()) == ["plan.npz", "recipe.json"]
+
+
+def test_shipped_slurm_and_kubernetes_examples_run_the_documented_commands():
+    """examples/cluster (included by docs/guide/cluster.md): a Slurm array and a Kubernetes Indexed Job whose
+    jaxscale command lines are ones this CLI parses, with the index from the scheduler's variable."""
+    import shlex
+
+    from conftest import REPO
+
+    folder = REPO / "examples" / "cluster"
+    commands = {
+        "bootstrap_array.sbatch": ['jaxscale bootstrap runs.csv --resamples 4000 --plan "$PWD/plan"',
+                                   'jaxscale run-chunk "$PLAN" --index "$SLURM_ARRAY_TASK_ID"',
+                                   "jaxscale gather $PWD/plan --out bootstrap.npz", "#SBATCH --array=0-"],
+        "bootstrap_indexed_job.yaml": ["jaxscale bootstrap runs.csv --resamples 4000 --plan /plans/bootstrap",
+                                       'jaxscale run-chunk /plans/bootstrap --index \\"$JOB_COMPLETION_INDEX\\"',
+                                       "jaxscale gather /plans/bootstrap --out /plans/bootstrap.npz",
+                                       "completionMode: Indexed"]}
+    guide = (REPO / "docs" / "guide" / "cluster.md").read_text()
+    assert sorted(f.name for f in folder.iterdir()) == sorted(commands)
+    for name, lines in commands.items():
+        text = (folder / name).read_text()
+        assert f"../../examples/cluster/{name}" in guide
+        for line in lines:
+            assert line in text, (name, line)
+            if line.startswith("jaxscale"):
+                words = shlex.split(line.replace("\\", "").replace("$PLAN", "plan").replace("$PWD", ".")
+                                    .replace("$SLURM_ARRAY_TASK_ID", "0").replace("$JOB_COMPLETION_INDEX", "0"))
+                args = cli.build_parser().parse_args(words[1:])
+                assert args.run.__name__ in ("_bootstrap_or_plan", "cmd_run_chunk", "cmd_gather"), line
