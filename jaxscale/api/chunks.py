@@ -120,6 +120,7 @@ class Plan:
 
     @property
     def n_chunks(self) -> int:
+        """Chunks (array tasks): indices ``0 .. n_chunks - 1``."""
         return len(self.chunks)
 
     def store(self) -> ChunkStore:
@@ -127,6 +128,7 @@ class Plan:
         return ChunkStore(self.directory, self.fingerprint, readonly=True)
 
     def chunk_path(self, index: int) -> Path:
+        """The file chunk ``index`` is written to (``chunk_<fingerprint16>_<lo>_<hi>.npz``)."""
         lo, hi = self.chunks[index]
         return self.store().path(lo, hi)
 
