@@ -184,7 +184,7 @@ def plan_bootstrap(directory: str | Path, data, law: str | Law = "chinchilla", n
     seed = check_seed(seed)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
-        raise ValueError(f"--plan {directory} is a file, not a directory; name a new directory for the plan")
+        raise ValueError(f"plan directory {directory} is a file; name a new directory for the plan")
     problem = prepare(data, law, loss, delta, columns=columns, solver=search.solver, fixed=fixed, tied=tied)
     _, n_resamples, _ = resample_counts_of(problem, None, n_resamples, seed)
     estimate = full_data_estimate(problem, estimate, search, seed, runner)
