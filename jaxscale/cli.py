@@ -296,6 +296,135 @@ def cmd_bootstrap(args) -> None:
         print("\nnotes:\n" + "\n".join(f"  {i}. {n}" for i, n in enumerate(said, 1)))
 
 
+# ---------------------------------------------------------------------- cluster arrays: plan, run-chunk, gather
+def _bootstrap_or_plan(args) -> None:
+    """``bootstrap``: run it here, or with ``--plan DIR`` only write its plan (see :mod:`jaxscale.api.chunks`)."""
+    return cmd_bootstrap(args) if getattr(args, "plan", None) is None else cmd_plan_bootstrap(args)
+
+
+def _plan_files(directory: str, path: str) -> bool:
+    """Whether ``path`` is (or would be) one of the files a plan keeps in ``directory``."""
+    target = Path(path).expanduser().resolve()
+    return target.parent == Path(directory).expanduser().resolve() and (
+        target.name in ("plan.npz", "recipe.json") or re.fullmatch(r"\.?chunk_.*", target.name) is not None)
+
+
+def cmd_plan_bootstrap(args) -> None:
+    """``bootstrap ... --plan DIR``: the recipe and the chunk list written into DIR; no resample is fitted."""
+    from shlex import quote
+
+    from .api.chunks import plan_bootstrap
+
+    for flag, value, why in (("--out", args.out, "the result is written by 'jaxscale gather DIR --out FILE'"),
+                             ("--dask", args.dask, "the array tasks run the chunks"),
+                             ("--checkpoint", args.checkpoint, "the plan directory keeps the finished chunks"),
+                             ("--by", getattr(args, "by", None), "a plan holds case resamples of one data set; "
+                              "bootstrap the groups without --plan, or plan each group's table")):
+        if value:
+            raise ValueError(f"--plan takes no {flag}: {why}")
+    if _plan_files(args.plan, args.data):
+        raise ValueError(f"the data {args.data} is a file of the plan directory {args.plan}; plans are never written "
+                         "over an input: choose another --plan directory")
+    columns, search, runner = call_options(args)
+    plan = plan_bootstrap(args.plan, read_data(args.data), law=args.law, n_resamples=args.resamples, seed=args.seed,
+                          delta=args.delta, columns=columns, search=search, runner=runner)
+    last, done = plan.n_chunks - 1, sum(plan.chunk_path(i).exists() for i in range(plan.n_chunks))
+    where = quote(str(plan.directory))
+    run, gather = f"jaxscale run-chunk {where} --index I", f"jaxscale gather {where} --out bootstrap.npz"
+    rows = max(hi - lo for lo, hi in plan.chunks)
+    table = pd.DataFrame({"index": range(plan.n_chunks), "first_resample": [lo for lo, _ in plan.chunks],
+                          "last_resample": [hi - 1 for _, hi in plan.chunks],
+                          "file": [str(plan.chunk_path(i)) for i in range(plan.n_chunks)]})
+    if args.format != "text":
+        return emit(table, args.format, payload={
+            "plan": str(plan.directory), "n_chunks": plan.n_chunks, "indices": [0, last], "slurm_array": f"0-{last}",
+            "n_resamples": plan.n_resamples, "n_starts": plan.n_starts, "resamples_per_chunk": rows,
+            "chunks_done": done, "fingerprint": plan.fingerprint, "run_chunk": run, "gather": gather})
+    print(f"jaxscale bootstrap: planned {plan.n_resamples} resamples x {plan.n_starts} starts as {plan.n_chunks} "
+          f"chunk{'s' if plan.n_chunks > 1 else ''} of up to {rows} resamples in {plan.directory} ({done} of "
+          f"{plan.n_chunks} done)\nrun every index I = 0..{last}, each as its own task (Slurm: #SBATCH --array=0-"
+          f"{last}; Kubernetes: an Indexed Job with completions: {plan.n_chunks}):\n  {run}\nthen:\n  {gather}")
+
+
+def cmd_run_chunk(args) -> None:
+    """``run-chunk DIR --index I``: one chunk of a plan computed and written atomically (an array task)."""
+    from shlex import quote
+
+    from .api.chunks import read_plan, run_planned_chunk
+
+    plan = read_plan(args.dir)
+    if args.index < plan.n_chunks:  # the line that says the work started (run_planned_chunk checks the index)
+        lo, hi = plan.chunks[args.index]
+        sys.stderr.write(f"jaxscale run-chunk: chunk {args.index} of {plan.n_chunks} (resamples {lo}..{hi - 1}) "
+                         f"of {plan.directory}\n")
+        sys.stderr.flush()
+    run = run_planned_chunk(plan.directory, args.index, force=args.force)
+    done = sum(plan.chunk_path(i).exists() for i in range(plan.n_chunks))
+    what = f"computed in {run.seconds:.1f} s" if run.computed else "already complete, skipped (--force recomputes it)"
+    after = (f"; all {plan.n_chunks} chunks done: jaxscale gather {quote(str(plan.directory))} --out FILE"
+             if done == plan.n_chunks else f"; {done} of {plan.n_chunks} chunks on disk")
+    if args.format == "text":
+        return print(f"jaxscale run-chunk: chunk {run.index} (resamples {run.lo}..{run.hi - 1}) {what}: {run.path}{after}")
+    emit(pd.DataFrame({"index": [run.index], "first_resample": [run.lo], "last_resample": [run.hi - 1],
+                       "status": ["computed" if run.computed else "skipped"], "seconds": [round(run.seconds, 3)],
+                       "file": [str(run.path)]}), args.format,
+         payload={"plan": str(plan.directory), "n_chunks": plan.n_chunks, "chunks_on_disk": done})
+
+
+def cmd_gather(args) -> None:
+    """``gather DIR``: the bootstrap result of a plan whose chunks are all done (bit-identical to a local run)."""
+    from .api.chunks import gather
+    from .api.io import refuse_data_suffix
+
+    if args.out:
+        refuse_data_suffix(args.out)
+        if Path(args.out).suffix.lower() != ".npz" or _plan_files(args.dir, args.out):
+            raise ValueError(f"--out {args.out}: name a new .npz file outside the plan's own files (e.g. "
+                             "bootstrap.npz); a plan's files are never written over")
+    result = gather(args.dir)
+    if args.out:
+        result.save(args.out)
+    table = result.summary(level=args.level, method=args.method,
+                           include_unidentifiable=args.include_unidentifiable).reset_index()
+    used, said = table.attrs.get("n_used", result.n_resamples), table.attrs.get("notes", [])
+    emit(table, args.format, title=f"jaxscale gather: {result.n_resamples} resamples x {result.recipe['n_starts']} "
+         f"starts from {args.dir}, {args.method} {args.level:.0%} intervals of the parameters"
+         + (f" from the {used} usable resamples" if used != result.n_resamples else "")
+         + (f", saved to {args.out}" if args.out else ""),
+         payload={"recipe": result.recipe, "level": args.level, "method": args.method, "notes": said, "n_used": used,
+                  "n_not_converged": table.attrs.get("n_not_converged", 0), "out": args.out})
+    if args.format == "text" and said:
+        print("\nnotes:\n" + "\n".join(f"  {i}. {n}" for i, n in enumerate(said, 1)))
+
+
+def _array_commands(sub) -> None:
+    """``bootstrap --plan DIR``, ``run-chunk`` and ``gather``: a bootstrap as a Slurm array / Kubernetes indexed job."""
+    p = sub.choices["bootstrap"]
+    p.add_argument("--plan", metavar="DIR", default=None,
+                   help="write the recipe and the chunk list into DIR and exit: run every chunk with 'jaxscale "
+                        "run-chunk DIR --index I' (a Slurm array or Kubernetes indexed job), then 'jaxscale gather "
+                        "DIR --out FILE' (bit-identical to running here); --chunk-size sets the chunks")
+    p.set_defaults(run=_bootstrap_or_plan)
+
+    p = sub.add_parser("run-chunk", help="compute one chunk of a bootstrap --plan (an array task), written atomically")
+    p.add_argument("dir", metavar="DIR", help="a plan directory made by 'jaxscale bootstrap ... --plan DIR'")
+    p.add_argument("--index", type=_integer("index", 0), required=True, metavar="I",
+                   help="the chunk: 0 .. chunks-1 ($SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX)")
+    p.add_argument("--force", action="store_true", help="recompute a complete chunk (rewrites the same bytes)")
+    _output_options(p)
+    p.set_defaults(run=cmd_run_chunk)
+
+    p = sub.add_parser("gather", help="assemble a planned bootstrap from its chunks (names missing indices)")
+    p.add_argument("dir", metavar="DIR", help="a plan directory whose chunks have all run")
+    p.add_argument("--out", help="save the result (.npz, as 'bootstrap --out') for 'optimal', 'predict', 'plot --from'")
+    p.add_argument("--level", type=_level, default=0.95)
+    p.add_argument("--method", choices=["percentile", "bca"], default="percentile")
+    p.add_argument("--include-unidentifiable", action="store_true",
+                   help="keep resamples that cannot identify the law in the intervals (left out by default)")
+    _output_options(p)
+    p.set_defaults(run=cmd_gather)
+
+
 def cmd_isoflop(args) -> None:
     import warnings
 
@@ -804,6 +933,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _decision_commands(sub)
     _curves_and_arms_commands(sub)
+    _array_commands(sub)
 
     p = sub.add_parser("demo", help="fit the built-in synthetic data set and print the table")
     _output_options(p)

@@ -135,13 +135,8 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, *, s
         raise ValueError(f"resample={resample!r} runs locally; executor= is for case resamples")
     counts, n_resamples, resample_ok = resample_counts_of(problem, indices, n_resamples, seed)
     estimate = full_data_estimate(problem, estimate, search, seed, runner)
-    starts = BOOTSTRAP_STARTS if search.starts is None else search.starts
-    start_points, prune, prune_iter, solver = resample_strategy(problem.law, starts, estimate.theta, search.n_subgrid,
-                                                               seed, search.prune, search.prune_iter, search.solver,
-                                                               problem.solver)
-    polish = search.polish_or(RESAMPLE_POLISH)
-    steps = dict(prune=prune, prune_iter=prune_iter, polish=polish, solver=solver, seed=int(seed),
-                 n_resamples=n_resamples)
+    starts, start_points, steps = resample_steps(problem, search, estimate, seed, n_resamples)
+    prune, prune_iter, polish, solver = steps["prune"], steps["prune_iter"], steps["polish"], steps["solver"]
     if clusters is not None:
         return cluster_bootstrap(resample=resample.kind, clusters=clusters, law=problem.law, loss=problem.loss,
                                  solver=solver, log_x=problem.log_x, log_y=problem.log_y, estimate=estimate,
@@ -151,16 +146,39 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, *, s
                                  progress=runner.progress, recipe=recipe(
                                      problem, start_points, starts, **steps, versions=versions(),
                                      cluster=resample.by if isinstance(resample.by, str) else "labels"))
-    job = RowsJob(solver, problem.law, problem.loss, problem.log_x, problem.log_y, start_points,
-                  seed=None if counts is not None else int(seed), weights=counts, prune_keep=prune,
-                  prune_iter=prune_iter, polish_top=polish, n_lanes=runner.n_lanes)
-    made = recipe(problem, start_points, starts, **steps, n_lanes=int(job.n_lanes),
-                  indices="explicit" if counts is not None else "jax.random.fold_in(PRNGKey(seed), r)",
-                  versions=versions())
+    job, made = case_resample_job(problem, starts, start_points, steps, counts, runner.n_lanes)
     rows = run_rows(job, n_resamples, **runner.jobs(), description=made)
     return BootstrapResult(problem.law, problem.loss, np.asarray(estimate.theta), float(estimate.objective),
                            rows.theta, rows.value, rows.converged, rows.n_at_best, problem.log_x, problem.log_y,
                            np.ones(len(problem.log_y)), made, _identifiable=resample_ok)
+
+
+def resample_steps(problem: Problem, search: Search, estimate: FitResult, seed: int, n_resamples: int):
+    """``(starts, start_points, steps)`` of every resample: the search's starts (the bootstrap default when
+    not given) resolved around the point estimate, and ``steps`` (prune, prune_iter, polish, solver, seed,
+    n_resamples) as recorded in the recipe."""
+    starts = BOOTSTRAP_STARTS if search.starts is None else search.starts
+    start_points, prune, prune_iter, solver = resample_strategy(problem.law, starts, estimate.theta, search.n_subgrid,
+                                                               seed, search.prune, search.prune_iter, search.solver,
+                                                               problem.solver)
+    steps = dict(prune=prune, prune_iter=prune_iter, polish=search.polish_or(RESAMPLE_POLISH), solver=solver,
+                 seed=int(seed), n_resamples=n_resamples)
+    return starts, start_points, steps
+
+
+def case_resample_job(problem: Problem, starts, start_points: np.ndarray, steps: dict, counts: np.ndarray | None,
+                      n_lanes: int | None = None) -> tuple[RowsJob, dict]:
+    """The :class:`RowsJob` of a case-resampling bootstrap (resample ``r`` drawn from ``steps["seed"]``, or row
+    ``r`` of explicit ``counts``) and its recipe: what :func:`bootstrap` runs, and what a plan
+    (:mod:`jaxscale.api.chunks`) cuts into array tasks."""
+    seed = steps["seed"]
+    job = RowsJob(steps["solver"], problem.law, problem.loss, problem.log_x, problem.log_y, start_points,
+                  seed=None if counts is not None else int(seed), weights=counts, prune_keep=steps["prune"],
+                  prune_iter=steps["prune_iter"], polish_top=steps["polish"], n_lanes=n_lanes)
+    made = recipe(problem, start_points, starts, **steps, n_lanes=int(job.n_lanes),
+                  indices="explicit" if counts is not None else "jax.random.fold_in(PRNGKey(seed), r)",
+                  versions=versions())
+    return job, made
 
 
 def resample_counts_of(problem: Problem, indices, n_resamples: int, seed: int):

@@ -52,7 +52,8 @@ from .npzfile import CorruptFile, checksum, read_npz, write_bytes_atomic, write_
 from .resampling import resample_counts
 
 __all__ = ["RowsJob", "RowsResult", "ChunkOutput", "ChunkStore", "run_chunk", "run_rows", "progress_bar",
-           "compile_seconds", "chunk_rows_limit", "CHUNK_SECONDS", "CHUNK_FORMAT"]
+           "compile_seconds", "chunk_rows_limit", "job_rows_limit", "chunk_shape_rows", "rows_per_chunk",
+           "CHUNK_SECONDS", "CHUNK_FORMAT"]
 
 #: Target wall time of one chunk (seconds) when ``chunk_size`` is not given.
 CHUNK_SECONDS = 5.0
@@ -382,15 +383,18 @@ class ChunkStore:
 
     Raises ``ValueError`` when ``recipe.json`` names another fingerprint (a different run);
     chunk names and metadata carry the fingerprint too, so even without ``recipe.json`` no run
-    reads another run's chunks.
+    reads another run's chunks. ``readonly=True`` neither creates the folder nor writes
+    ``recipe.json`` (a planned array task: the plan wrote it).
     """
 
     def __init__(self, directory: str | Path, fingerprint: str, description: Mapping | None = None,
-                 fields: tuple = _FIELDS):
+                 fields: tuple = _FIELDS, *, readonly: bool = False):
         self.fields = tuple(fields)
         self.directory = Path(directory)
         self.fingerprint = fingerprint
         self.corrupt = 0
+        if readonly:  # read and write chunks of an existing folder; recipe.json is left as it is
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = self.directory / "recipe.json"
         if stamp.exists():
@@ -408,6 +412,19 @@ class ChunkStore:
 
     def path(self, lo: int, hi: int) -> Path:
         return self.directory / f"chunk_{self.fingerprint[:16]}_{lo:09d}_{hi:09d}.npz"
+
+    def load(self, lo: int, hi: int) -> dict:
+        """The arrays of the chunk of rows ``lo..hi-1``, verified (checksum, fingerprint, row range, fields).
+
+        Raises :class:`~jaxscale.engine.npzfile.CorruptFile` naming the file when it fails a check,
+        ``FileNotFoundError`` when there is none.
+        """
+        path = self.path(lo, hi)
+        meta, arrays = read_npz(path, verify=True, max_bytes=1 << 40)
+        if (meta.get("fingerprint") != self.fingerprint or meta.get("lo") != lo or meta.get("hi") != hi
+                or set(arrays) != set(self.fields) or any(len(arrays[k]) != hi - lo for k in self.fields)):
+            raise CorruptFile(f"{path}: metadata do not match the file name or this run")
+        return arrays
 
     def write(self, out: ChunkOutput) -> Path:
         meta = {"fingerprint": self.fingerprint, "lo": out.lo, "hi": out.hi, "format": CHUNK_FORMAT}
@@ -427,10 +444,7 @@ class ChunkStore:
             if lo >= n_rows:
                 continue
             try:
-                meta, arrays = read_npz(path, verify=True, max_bytes=1 << 40)
-                if (meta.get("fingerprint") != self.fingerprint or meta.get("lo") != lo or meta.get("hi") != hi
-                        or set(arrays) != set(self.fields) or any(len(arrays[k]) != hi - lo for k in self.fields)):
-                    raise CorruptFile(f"{path}: metadata do not match the file name or this run")
+                arrays = self.load(lo, hi)
             except CorruptFile as err:
                 warnings.warn(f"{err}; recomputing rows {lo}..{hi - 1}", RuntimeWarning, stacklevel=3)
                 path.unlink(missing_ok=True)
@@ -493,6 +507,37 @@ def chunk_rows_limit(n_starts: int, n_data: int) -> int:
     """
     return _pow2_floor(min(MAX_CHUNK_TASKS / max(1, n_starts),
                            MAX_CHUNK_WEIGHT_BYTES / (8 * row_bucket(max(1, n_data)))))
+
+
+def job_rows_limit(job: RowsJob) -> int:
+    """Most rows in one chunk of ``job``: :func:`chunk_rows_limit`, and at most :data:`FIXED_CHUNK_ROWS`
+    for a job without pruning (whose chunks all share that one padded shape, see :func:`chunk_shape_rows`)."""
+    limit = chunk_rows_limit(job.n_starts, job.n_data)
+    return limit if _pruned(job) else min(limit, FIXED_CHUNK_ROWS)
+
+
+def _pruned(job: RowsJob) -> bool:
+    return job.prune_keep is not None and 0 < job.prune_keep < job.n_starts
+
+
+def chunk_shape_rows(job: RowsJob, rows: int) -> int:
+    """The padded rows of every chunk of ``rows`` rows of ``job`` (and of a shorter last chunk).
+
+    Without pruning, always :func:`job_rows_limit` (at most :data:`FIXED_CHUNK_ROWS`): padding rows
+    cost only their weights, and one program serves every chunk, probe and ``n_resamples``. Pruned:
+    the next power of two, so no chunk pays for much more padding than it has rows (a pruned
+    multi-start's cost grows with its padded shape). Results never depend on it.
+    """
+    limit = job_rows_limit(job)
+    return limit if not _pruned(job) else min(limit, _pow2_ceil(rows))
+
+
+def rows_per_chunk(job: RowsJob, chunk_size: int | None = None) -> int:
+    """Rows of each chunk when ``chunk_size`` fits (rows x starts) per chunk are asked for (at least one
+    row, at most :func:`job_rows_limit`); ``None``: :func:`job_rows_limit` (as large as memory allows)."""
+    if chunk_size is None:
+        return job_rows_limit(job)
+    return min(job_rows_limit(job), max(1, int(chunk_size) // job.n_starts))
 
 
 #: Rows per chunk chosen by a timed probe, per job shape, for this process: later runs of the same
@@ -612,18 +657,10 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             stats["chunk_timings"].append((out.lo, out.hi, round(out.seconds, 4), round(out.compile_seconds, 4)))
             bar.update((out.hi - out.lo) * n_starts)
 
-        pruned = job.prune_keep is not None and 0 < job.prune_keep < n_starts
-        limit = chunk_rows_limit(n_starts, job.n_data)
-        if not pruned:  # one fixed chunk shape (see shape_for)
-            limit = min(limit, FIXED_CHUNK_ROWS)
+        limit = job_rows_limit(job)
 
         def shape_for(rows: int) -> int:
-            """The padded rows of every chunk of ``rows`` rows (and of a shorter last chunk). Without
-            pruning, always ``limit`` (at most :data:`FIXED_CHUNK_ROWS`): padding rows cost only their
-            weights, and one program serves every chunk, probe and ``n_resamples``. Pruned: the next power of two, so no chunk pays
-            for much more padding than it has rows (a pruned multi-start's cost grows with its
-            padded shape)."""
-            return limit if not pruned else min(limit, _pow2_ceil(rows))
+            return chunk_shape_rows(job, rows)
 
         def run_all(ranges, shape):
             stats["shape_rows"] = shape
@@ -655,7 +692,7 @@ def run_rows(job: RowsJob, n_rows: int | None = None, *, executor=None, checkpoi
             _CHUNK_ROWS[memo] = rows
             gaps = _gaps(have)
         else:
-            rows = min(limit, max(1, int(chunk_size or n_starts) // n_starts))
+            rows = rows_per_chunk(job, chunk_size)
         rows = min(rows, max(1, int((~have).sum())))
         stats["rows_per_chunk"] = int(rows)
         if gaps:
