@@ -770,7 +770,7 @@ def load_law(spec: str):
                                                                 else "; it defines no jaxscale.Law"))
     law = getattr(module, name)
     if not isinstance(law, Law):
-        raise ValueError(f"{spec!r}: {name} is a {type(law).__name__}, not a jaxscale.Law (build one with "
+        raise ValueError(f"{spec!r}: {name} is of type {type(law).__name__}, not a jaxscale.Law (build one with "
                          "js.Law(name=..., inputs=..., param_names=..., log_predict=..., grid=...))")
     if law.name in LAWS and LAWS[law.name] is not law:
         raise ValueError(f"{spec!r}: a different law named {law.name!r} is already registered; give yours another "
@@ -1044,8 +1044,13 @@ def cmd_two_step(args) -> None:
     from .api.emergence import two_step
 
     columns, search, runner = call_options(args)
+    metric_data = read_data(args.metric_data)
+    for option, column in (("--metric-col", args.metric_col), ("--metric-loss-col", args.metric_loss_col)):
+        if column not in metric_data.columns:
+            raise ValueError(f"column {column!r} not found in {args.metric_data}; available columns: "
+                             f"{list(map(str, metric_data.columns))}. Name the right one with {option}")
     result, warned = _noted(lambda: two_step(
-        read_data(args.data), read_data(args.metric_data), loss_law=args.law, metric=args.metric,
+        read_data(args.data), metric_data, loss_law=args.law, metric=args.metric,
         metric_col=args.metric_col, loss_col=args.metric_loss_col, n_resamples=args.resamples, seed=args.seed,
         loss_starts=args.starts, metric_starts=args.metric_starts, pair_on=args.pair_on, delta=args.delta,
         metric_loss=args.metric_loss, columns=columns, search=search.replace(starts=None), runner=runner))
@@ -1380,6 +1385,9 @@ CLI_WORDING = [
     (r"^(n_resamples|resamples)\b", "--resamples"), (r"^seed\b", "--seed"), (r"^prune\b", "--prune"),
     (r"include_unidentifiable=True", "--include-unidentifiable"), (r"exclude_unbracketed=False", "--keep-unbracketed"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
     (r"resample='wild-cluster'", "--cluster --wild"), (r"resample='cluster'", "--cluster"),
+    (r"^cluster='", "--cluster '"), (r"\(run=\.\.\.\)", "(--run-col)"),
+    (r"Define that law again and register it with jaxscale\.register_law\(law\) before jaxscale\.load\(path\)",
+     "Name it with --law module.path:NAME or --law path/to/file.py:NAME (registered before the file is read)"),
 ]
 
 
