@@ -59,9 +59,9 @@ def test_help_lists_every_decision_command_and_why_others_have_none():
     assert "no command (building blocks" in out.stdout
 
 
-def test_custom_law_from_a_module_on_pythonpath_fits_saves_and_reloads(tmp_path):
+def test_custom_law_from_a_module_on_pythonpath_fits_saves_and_reloads(tmp_path, monkeypatch, capsys):
     """--law mylaws:MY_POWER, as a subprocess with the module's folder on PYTHONPATH; the saved result is read back
-    by a second command naming the law again, and refused (one line, the option to use) without it."""
+    by a later command naming the law again (in this process; refused without it: test_custom_law_from_a_file)."""
     (tmp_path / "mylaws.py").write_text(textwrap.dedent("""
         import numpy as np
         import jaxscale as js
@@ -78,28 +78,31 @@ def test_custom_law_from_a_module_on_pythonpath_fits_saves_and_reloads(tmp_path)
     assert out.returncode == 0, out.stderr
     params = json.loads(out.stdout)["params"]
     assert params["alpha"] == pytest.approx(0.3, abs=0.01) and params["a"] == pytest.approx(1.0, abs=0.05)
-    bare = run_cli("optimal", "-C", 1e20, "--from", saved, env=env)
-    assert bare.returncode == 2 and "Traceback" not in bare.stderr and len(bare.stderr.strip().splitlines()) == 1
-    assert "unknown law 'my_power_cli'" in bare.stderr and "--law module.path:NAME" in bare.stderr
-    named = run_cli("optimal", "-C", 1e20, "--from", saved, "--law", "mylaws:MY_POWER", env=env)
-    # read back: it now fails only because a law of x has no compute-optimal allocation, not at loading
-    assert named.returncode == 2 and "compute_optimal needs a law with log-scale inputs N and D" in named.stderr
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        code = main(["optimal", "-C", "1e20", "--from", str(saved), "--law", "mylaws:MY_POWER"])
+    finally:
+        LAWS.pop("my_power_cli", None)
+        sys.modules.pop("mylaws", None)
+    # read back: it fails only because a law of x has no compute-optimal allocation, not at loading
+    err = capsys.readouterr().err
+    assert code == 2 and "compute_optimal needs a law with log-scale inputs N and D" in err, err
 
 
 # ---------------------------------------------------------------------- the decision subcommands vs the API
 def test_delta_sweep_and_next_run_agree_with_the_api(capsys, epoch):
     csv, frame, columns = epoch
-    payload, _ = cli_json(capsys, "delta-sweep", csv, *EPOCH_COLUMNS, "--deltas", 1e-3, 1e-2, "--starts", 8)
-    api = js.delta_sweep(frame, deltas=[1e-3, 1e-2], columns=columns, search=js.Search(starts=8))
+    payload, _ = cli_json(capsys, "delta-sweep", csv, *EPOCH_COLUMNS, "--deltas", 1e-3, 1e-2, "--starts", 4)
+    api = js.delta_sweep(frame, deltas=[1e-3, 1e-2], columns=columns, search=js.Search(starts=4))
     assert [r["alpha"] for r in payload["rows"]] == pytest.approx(api["alpha"].tolist(), rel=1e-9)
     assert [r["N_opt"] for r in payload["rows"]] == pytest.approx(api["N_opt"].tolist(), rel=1e-9)
 
-    args = ("next-run", csv, *EPOCH_COLUMNS, "--starts", 8, "--target", "N_opt@1e24", "--n", 1e9, 5e9, "--d", 2e10,
+    args = ("next-run", csv, *EPOCH_COLUMNS, "--starts", 4, "--target", "N_opt@1e24", "--n", 1e9, 5e9, "--d", 2e10,
             1e11, "--outcomes", 2, "--resamples", 10)
     payload, _ = cli_json(capsys, *args)
     candidates = pd.DataFrame({"Model Size": [1e9, 5e9], "Training FLOP": [6 * 1e9 * 2e10, 6 * 5e9 * 1e11]})
     api = js.rank_next_runs(frame, candidates, ("N_opt", 1e24), n_outcomes=2, n_resamples=10, columns=columns,
-                            search=js.Search(starts=8))
+                            search=js.Search(starts=4))
     assert payload["target"] == api.attrs["target"] and payload["ranked_by"] == "shrinkage_per_flop"
     assert [r["width_after"] for r in payload["rows"]] == pytest.approx(api["width_after"].tolist(), rel=1e-9)
     assert [r["rank"] for r in payload["rows"]] == [1, 2]
@@ -109,8 +112,8 @@ def test_approaches_and_two_step_agree_with_the_api(capsys, epoch, tmp_path):
     csv, frame, columns = epoch
     budgets = list(js.HOFFMANN_BUDGETS)
     payload, err = cli_json(capsys, "approaches", csv, *EPOCH_COLUMNS, "-C", 1e24, "--budgets", *budgets,
-                            "--resamples", 10, "--starts", 8)
-    api = js.compare_approaches(frame, 1e24, n_resamples=10, columns=columns, search=js.Search(starts=8),
+                            "--resamples", 10, "--starts", 4)
+    api = js.compare_approaches(frame, 1e24, n_resamples=10, columns=columns, search=js.Search(starts=4),
                                 isoflop_options={"budget": budgets})
     rows = {r["approach"]: r for r in payload["rows"]}
     assert set(rows) == {"Approach 2", "Approach 3"}
@@ -125,9 +128,9 @@ def test_approaches_and_two_step_agree_with_the_api(capsys, epoch, tmp_path):
     metric = pd.DataFrame({"loss": loss, "accuracy": 0.25 + 0.6 / (1 + np.exp(6 * (loss - 2.8)))
                            + rng.normal(0, 0.01, loss.size)})
     metric.to_json(tmp_path / "metric.jsonl", orient="records", lines=True)
-    payload, _ = cli_json(capsys, "two-step", csv, tmp_path / "metric.jsonl", *EPOCH_COLUMNS, "--starts", 8,
+    payload, _ = cli_json(capsys, "two-step", csv, tmp_path / "metric.jsonl", *EPOCH_COLUMNS, "--starts", 4,
                           "--resamples", 10, "--n", 1e9, 1e10, "--d", 2e10, 2e11)
-    api = js.two_step(frame, metric, n_resamples=10, loss_starts=8, columns=columns).predict(
+    api = js.two_step(frame, metric, n_resamples=10, loss_starts=4, columns=columns).predict(
         N=np.array([1e9, 1e10]), D=np.array([2e10, 2e11]))
     assert [r["metric"] for r in payload["rows"]] == pytest.approx(api["metric"].tolist(), rel=1e-9)
     assert [r["metric_high"] for r in payload["rows"]] == pytest.approx(api["metric_high"].tolist(), rel=1e-9)
@@ -173,9 +176,9 @@ def test_fit_and_bootstrap_by_group(capsys, tmp_path):
         assert group["params"]["alpha"] == pytest.approx(api[group["group"]["lab"]].params["alpha"], rel=1e-9)
     assert js.load(saved).params.loc["b", "beta"] == pytest.approx(api["b"].params["beta"], rel=1e-12)
 
-    payload, _ = cli_json(capsys, "bootstrap", tmp_path / "runs.csv", "--by", "lab", "--starts", "best",
+    payload, _ = cli_json(capsys, "bootstrap", tmp_path / "runs.csv", "--by", "lab", "--starts", 4,
                           "--resamples", 10, "--no-progress")
-    api = js.bootstrap(runs, by="lab", n_resamples=10, search=js.Search(starts="best")).summary()
+    api = js.bootstrap(runs, by="lab", n_resamples=10, search=js.Search(starts=4)).summary()
     rows = pd.DataFrame(payload["rows"]).set_index(["lab", "parameter"])
     assert rows.loc[("b", "alpha"), "ci_high"] == pytest.approx(api.loc[("b", "alpha"), "ci_high"], rel=1e-9)
     assert payload["groups"] == [{"lab": "a"}, {"lab": "b"}]
@@ -184,8 +187,8 @@ def test_fit_and_bootstrap_by_group(capsys, tmp_path):
 def test_cluster_bootstrap_warns_about_few_clusters(capsys, epoch):
     csv, frame, columns = epoch
     payload, err = cli_json(capsys, "bootstrap", csv, *EPOCH_COLUMNS, "--cluster", "budget", "--cluster-budgets",
-                            "hoffmann", "--resamples", 10, "--starts", "best", "--no-progress")
-    api = js.bootstrap(frame, n_resamples=10, columns=columns, search=js.Search(starts="best"),
+                            "hoffmann", "--resamples", 10, "--starts", 4, "--no-progress")
+    api = js.bootstrap(frame, n_resamples=10, columns=columns, search=js.Search(starts=4),
                        resample=js.ClusterResample(by="budget", budgets=js.HOFFMANN_BUDGETS)).summary()
     rows = {r["parameter"]: r for r in payload["rows"]}
     assert rows["alpha"]["ci_low"] == pytest.approx(api.loc["alpha", "ci_low"], rel=1e-9)
@@ -213,6 +216,10 @@ def test_custom_law_from_a_file(capsys, tmp_path):
         assert js.load(tmp_path / "fit.npz").params["alpha"] == pytest.approx(0.2, rel=1e-6)  # registered: loads
     finally:
         LAWS.pop("my_file_law", None)
+    # a new session that does not name the law: refused in one line saying which option registers it
+    assert main(["optimal", "-C", "1e20", "--from", str(tmp_path / "fit.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown law 'my_file_law'" in err and "--law module.path:NAME" in err and len(err.splitlines()) == 1
 
 
 # ---------------------------------------------------------------------- bad input: exit 2, one line
