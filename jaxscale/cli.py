@@ -157,7 +157,7 @@ def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
 def _model(args) -> tuple[FitResult | BootstrapResult, str]:
     """The law used by ``optimal``/``predict``/``plot``: a saved result, a fresh fit, or a published law."""
     if args.source is not None:
-        return load(args.source), args.source
+        return single_result(load(args.source), args.source), args.source
     if args.data is not None:
         return _fit_data(args), f"fit to {args.data}"
     params, label = PUBLISHED[args.published]
@@ -847,6 +847,15 @@ def cmd_fit_by(args) -> None:
                                       "notes": _merged(warned, summary.notes)})
 
 
+def single_result(result, path: str):
+    """``result`` unless it holds several groups: the commands evaluating a law take one law."""
+    by = getattr(result, "by", None)
+    if by is not None:
+        raise ValueError(f"{path} holds a grouped result ({len(result)} groups by {by}); this command evaluates one "
+                         "law: fit or bootstrap the group's rows on their own and pass that file")
+    return result
+
+
 def refuse_grouped_out(args) -> None:
     """``bootstrap --by`` cannot write ``--out``: a grouped bootstrap has no file format (a grouped fit has)."""
     if getattr(args, "by", None) and getattr(args, "out", None):
@@ -868,6 +877,10 @@ def resample_option(args):
         if budgets or wild:
             raise ValueError(f"{'--wild' if wild else '--cluster-budgets'} needs --cluster (budget, size or a column)")
         return "case"
+    for option, value in (("--checkpoint", getattr(args, "checkpoint", None)), ("--dask", getattr(args, "dask", None))):
+        if value:
+            raise ValueError(f"{option} is only supported without --cluster (a cluster bootstrap runs here, in one "
+                             f"go); drop {option}")
     if budgets == ["hoffmann"]:
         budgets = list(HOFFMANN_BUDGETS)
     elif budgets:
@@ -1386,6 +1399,8 @@ CLI_WORDING = [
     (r"include_unidentifiable=True", "--include-unidentifiable"), (r"exclude_unbracketed=False", "--keep-unbracketed"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
     (r"resample='wild-cluster'", "--cluster --wild"), (r"resample='cluster'", "--cluster"),
     (r"^cluster='", "--cluster '"), (r"\(run=\.\.\.\)", "(--run-col)"),
+    (r"^checkpoint= is only supported for resample='case'", "--checkpoint is only supported without --cluster"),
+    (r"drop checkpoint=", "drop --checkpoint"), (r"executor= is for case resamples", "--dask is for case resamples"),
     (r"Define that law again and register it with jaxscale\.register_law\(law\) before jaxscale\.load\(path\)",
      "Name it with --law module.path:NAME or --law path/to/file.py:NAME (registered before the file is read)"),
 ]

@@ -233,6 +233,8 @@ def test_custom_law_from_a_file(capsys, tmp_path):
     (["fit", "{csv}", "--by", "nothere"], "by: column(s) ['nothere'] not found"),
     (["bootstrap", "{csv}", "--by", "lab", "--out", "{dir}/b.npz"], "a grouped bootstrap cannot be saved"),
     (["bootstrap", "{csv}", "--wild"], "--wild needs --cluster"),
+    (["bootstrap", "{csv}", "--cluster", "budget", "--checkpoint", "{dir}/ck"], "drop --checkpoint"),
+    (["predict", "--n", "1e9", "--d", "1e10", "--from", "{grouped}"], "holds a grouped result (2 groups by ['lab'])"),
     (["bootstrap", "{csv}", "--cluster", "nothere", "--no-progress"], "--cluster 'nothere': not 'budget'"),
     (["next-run", "{csv}", "--target", "N_opt@1e24"], "next-run needs candidate runs"),
     (["next-run", "{csv}", "--target", "N_opt@x", "--n", "1e9", "--d", "1e10"], "argument --target"),
@@ -247,8 +249,10 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
                                      "('a',), ('a',), lambda t, x: t[0] + 0 * x[:, 0], (False,), lambda: np.ones((1, 1)))"
                                      "\nNOT_A_LAW = 3\n")
     (tmp_path / "broken.py").write_text("raise RuntimeError('oops')\n")
+    fitted = js.FitResult.from_params(js.datasets.EPOCH_PARAMS)
+    js.GroupedFitResult(["lab"], {"a": fitted, "b": fitted}).save(tmp_path / "grouped.npz")
     paths = {"csv": tmp_path / "runs.csv", "law": tmp_path / "law.py", "broken": tmp_path / "broken.py",
-             "dir": tmp_path}
+             "dir": tmp_path, "grouped": tmp_path / "grouped.npz"}
     try:
         with pytest.raises(SystemExit) as leave:  # argparse errors leave from the parser
             code = main([a.format(**paths) for a in args])
