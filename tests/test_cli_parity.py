@@ -263,3 +263,53 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
     assert leave.value.code == 2, err
     assert message in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1, err
+
+
+# ---------------------------------------------------------------------- every decision command as a user runs it
+def _api_numbers(frame, columns, tmp_path) -> dict:
+    """For each subprocess run below: (command arguments, JSON path to a number, the API's number)."""
+    law = js.FitResult.from_params(js.datasets.EPOCH_PARAMS)
+    curves = js.datasets.training_curves()
+    curves.to_json(tmp_path / "curves.jsonl", orient="records", lines=True)
+    loss = frame["loss"].to_numpy()
+    metric = pd.DataFrame({"loss": loss, "accuracy": 0.25 + 0.6 / (1 + np.exp(6 * (loss - 2.8)))})
+    metric.to_csv(tmp_path / "metric.csv", index=False)
+    search = js.Search(starts=4)
+    return {
+        "approach1": (["approach1", tmp_path / "curves.jsonl", "--resamples", 20],
+                      lambda p: p["allocation"]["a"]["estimate"],
+                      js.approach1(curves, n_resamples=20).allocation.loc["a", "estimate"]),
+        "approaches": (["approaches", "{csv}", *EPOCH_COLUMNS, "-C", 1e24, "--budgets", *js.HOFFMANN_BUDGETS,
+                        "--resamples", 10, "--starts", 4], lambda p: p["rows"][1]["a"],
+                       js.compare_approaches(frame, 1e24, n_resamples=10, columns=columns, search=search,
+                                             isoflop_options={"budget": list(js.HOFFMANN_BUDGETS)}).iloc[1]["a"]),
+        "delta-sweep": (["delta-sweep", "{csv}", *EPOCH_COLUMNS, "--deltas", 1e-2, "--starts", 4],
+                        lambda p: p["rows"][0]["alpha"],
+                        js.delta_sweep(frame, deltas=[1e-2], columns=columns, search=search)["alpha"].iloc[0]),
+        "next-run": (["next-run", "{csv}", *EPOCH_COLUMNS, "--starts", 4, "--target", "alpha", "--n", 1e9, "--d",
+                      2e10, "--outcomes", 2, "--resamples", 10], lambda p: p["rows"][0]["width_after"],
+                     js.rank_next_runs(frame, pd.DataFrame({"Model Size": [1e9], "Training FLOP": [1.2e20]}),
+                                       "alpha", n_outcomes=2, n_resamples=10, columns=columns,
+                                       search=search)["width_after"].iloc[0]),
+        "inference-optimal": (["inference-optimal", "--loss", 2.1, "--inference-tokens", 1e12],
+                              lambda p: p["rows"][0]["N"], js.inference_optimal(law, 2.1, 1e12)["N"].iloc[0]),
+        "two-step": (["two-step", "{csv}", tmp_path / "metric.csv", *EPOCH_COLUMNS, "--starts", 4, "--resamples", 10],
+                     lambda p: p["metric_params"]["x0"],
+                     js.two_step(frame, metric, n_resamples=10, loss_starts=4, columns=columns).metric_fit.params["x0"]),
+        "metric-artefact": (["metric-artefact", "--answer-tokens", 3], lambda p: p["N_star"],
+                            js.metric_artefact(law, answer_tokens=3).attrs["N_star"]),
+    }
+
+
+@pytest.mark.slow
+def test_every_decision_command_runs_as_a_subprocess_on_real_data(epoch, tmp_path):
+    """Issue 21's 'must show': each decision subcommand run as a subprocess on Epoch's runs (Approach 1 on the
+    synthetic training curves: no public Chinchilla curves), its --json parsed and a number equal to the API's.
+    Slow (a fresh process per command); test_*_agree_with_the_api above run the same commands in-process."""
+    csv, frame, columns = epoch
+    checks = _api_numbers(frame, columns, tmp_path)
+    assert set(checks) == set(PARITY_COMMANDS)
+    for name, (args, read, expected) in checks.items():
+        out = run_cli(*[str(a).format(csv=csv) for a in args], "--json")
+        assert out.returncode == 0 and "Traceback" not in out.stderr, (name, out.stderr)
+        assert read(json.loads(out.stdout)) == pytest.approx(expected, rel=1e-9), name
