@@ -574,7 +574,7 @@ def _decision_commands(sub) -> None:
                                        "differences with intervals, stacking weights, a model-form prediction")
     _data_options(p)
     _fit_options(p)
-    p.add_argument("--laws", nargs="+", default=["chinchilla", "kaplan"], help="laws to compare (default chinchilla "
+    p.add_argument("--laws", nargs="+", type=law_spec, default=["chinchilla", "kaplan"], help="laws to compare (default chinchilla "
                                                                                 "kaplan)")
     p.add_argument("--mode", default="rolling", choices=["holdout", "leave-one-out", "rolling"])
     p.add_argument("--min-train", type=int, default=2, help="budgets in the first rolling training set (default 2)")
@@ -705,7 +705,7 @@ def _curves_and_arms_commands(sub) -> None:
     p = sub.add_parser("arms", help="arm vs arm: shared parameters, effective compute multiplier with intervals")
     p.add_argument("data", help="CSV of runs with an arm column")
     p.add_argument("--arm-col", default="arm")
-    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--law", default="chinchilla", type=law_spec, metavar="LAW")
     p.add_argument("--shared", nargs="*", default=["E", "alpha", "beta"], help="parameters common to all arms")
     p.add_argument("--n-col", default="N")
     p.add_argument("--d-col", default="D")
@@ -742,21 +742,18 @@ def load_law(spec: str):
     if not where or not name.isidentifier():
         raise ValueError(f"{spec!r}: give a custom law as module.path:NAME or path/to/file.py:NAME (NAME: the "
                          "jaxscale.Law object in it), or one of the registered laws " + ", ".join(sorted(LAWS)))
-    is_file = where.endswith(".py") or "/" in where or os.sep in where
+    path = Path(where).expanduser() if where.endswith(".py") or "/" in where or os.sep in where else None
+    if path is not None and not path.is_file():
+        raise ValueError(f"{spec!r}: no such file {where}")
     try:
-        if is_file:
-            path = Path(where).expanduser()
-            if not path.is_file():
-                raise ValueError(f"{spec!r}: no such file {where}")
+        if path is not None:
             loader = importlib.util.spec_from_file_location(f"jaxscale_cli_law_{abs(hash(str(path.resolve())))}",
                                                             path)
             module = importlib.util.module_from_spec(loader)
-            sys.modules[loader.name] = module  # dataclasses and pickling-free helpers look their module up
+            sys.modules[loader.name] = module  # a dataclass in the file looks its module up in sys.modules
             loader.loader.exec_module(module)
         else:
             module = importlib.import_module(where)
-    except ValueError:
-        raise
     except ModuleNotFoundError as err:
         raise ValueError(f"{spec!r}: cannot import module {where!r} ({err}); put its folder on PYTHONPATH or give "
                          "path/to/file.py:NAME") from None

@@ -225,11 +225,13 @@ def test_custom_law_from_a_file(capsys, tmp_path):
 # ---------------------------------------------------------------------- bad input: exit 2, one line
 @pytest.mark.parametrize("args,message", [
     (["fit", "{csv}", "--law", "{law}:NOT_A_LAW"], "NOT_A_LAW is of type int, not a jaxscale.Law"),
-    (["fit", "{csv}", "--law", "{law}:MISSING"], "has no 'MISSING'; the laws it defines: LAW"),
+    (["fit", "{csv}", "--law", "{law}:MISSING"], "has no 'MISSING'; the laws it defines: CLASH, LAW"),
     (["fit", "{csv}", "--law", "{dir}/none.py:LAW"], "no such file"),
     (["fit", "{csv}", "--law", "no_such_module_xyz:LAW"], "cannot import module 'no_such_module_xyz'"),
     (["fit", "{csv}", "--law", "{broken}:LAW"], "importing"),
     (["fit", "{csv}", "--law", "chinchila"], "unknown law 'chinchila'; choose one of"),
+    (["fit", "{csv}", "--law", "{law}:CLASH"], "a different law named 'chinchilla' is already registered"),
+    (["arms", "{csv}", "--law", "{law}:NOT_A_LAW"], "not a jaxscale.Law"),
     (["fit", "{csv}", "--by", "nothere"], "by: column(s) ['nothere'] not found"),
     (["bootstrap", "{csv}", "--by", "lab", "--out", "{dir}/b.npz"], "a grouped bootstrap cannot be saved"),
     (["bootstrap", "{csv}", "--wild"], "--wild needs --cluster"),
@@ -247,7 +249,8 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
     js.datasets.synthetic().assign(lab="a").to_csv(tmp_path / "runs.csv", index=False)
     (tmp_path / "law.py").write_text("import numpy as np\nimport jaxscale as js\nLAW = js.Law('bad_input_law', ('x',), "
                                      "('a',), ('a',), lambda t, x: t[0] + 0 * x[:, 0], (False,), lambda: np.ones((1, 1)))"
-                                     "\nNOT_A_LAW = 3\n")
+                                     "\nNOT_A_LAW = 3\nCLASH = js.Law('chinchilla', ('x',), ('a',), ('a',), LAW.log_predict, (False,), "
+                                     "LAW.grid)\n")
     (tmp_path / "broken.py").write_text("raise RuntimeError('oops')\n")
     fitted = js.FitResult.from_params(js.datasets.EPOCH_PARAMS)
     js.GroupedFitResult(["lab"], {"a": fitted, "b": fitted}).save(tmp_path / "grouped.npz")
