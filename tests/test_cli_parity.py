@@ -197,6 +197,19 @@ def test_cluster_bootstrap_warns_about_few_clusters(capsys, epoch):
     assert any("only 9 clusters" in n for n in payload["notes"])
 
 
+def test_cluster_budgets_read_the_compute_column(epoch):
+    """The bug this CLI work found: with Columns(compute=...) the budget clusters looked for a 'D' column
+    ("budgets need a 'C' column or the columns 'Model Size' and 'D'") instead of reading the compute column."""
+    from jaxscale.api.cluster import cluster_codes
+
+    _, frame, _ = epoch
+    codes, labels = cluster_codes(frame, "budget", n="Model Size", d="D", budgets=js.HOFFMANN_BUDGETS,
+                                  c="Training FLOP")
+    assert list(labels) == sorted(js.HOFFMANN_BUDGETS) and codes.shape == (len(frame),)
+    near = js.budget_labels(frame["Training FLOP"].to_numpy(), js.HOFFMANN_BUDGETS)
+    assert np.array_equal(labels[codes], near)
+
+
 def test_custom_law_from_a_file(capsys, tmp_path):
     law_file = tmp_path / "my_law.py"
     law_file.write_text(textwrap.dedent("""
