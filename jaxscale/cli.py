@@ -157,7 +157,7 @@ def _fit_data(args, frame: pd.DataFrame | None = None) -> FitResult:
 def _model(args) -> tuple[FitResult | BootstrapResult, str]:
     """The law used by ``optimal``/``predict``/``plot``: a saved result, a fresh fit, or a published law."""
     if args.source is not None:
-        return load(args.source), args.source
+        return single_result(load(args.source), args.source), args.source
     if args.data is not None:
         return _fit_data(args), f"fit to {args.data}"
     params, label = PUBLISHED[args.published]
@@ -224,6 +224,8 @@ def _predict_table(model, n: list[float], d: list[float], level: float, interval
 
 # ---------------------------------------------------------------------- commands
 def cmd_fit(args) -> None:
+    if args.by:
+        return cmd_fit_by(args)
     result = _fit_data(args)
     if args.out:
         result.save(args.out)
@@ -267,24 +269,29 @@ def work_estimate(law_name: str, starts, n_resamples: int, n_subgrid: int = 16) 
 
 
 def cmd_bootstrap(args) -> None:
+    refuse_grouped_out(args)
+    resample = resample_option(args)
     frame = read_data(args.data)
     if not args.no_progress:
         sys.stderr.write(work_estimate(args.law, args.starts, args.resamples) + "\n")
     client = _dask_client(args.dask)
     try:
         columns, search, runner = call_options(args)
-        result = bootstrap(frame, law=args.law, n_resamples=args.resamples, seed=args.seed, delta=args.delta,
-                           columns=columns, search=search, runner=runner.replace(executor=client))
+        result, warned = _noted(lambda: bootstrap(
+            frame, law=args.law, n_resamples=args.resamples, seed=args.seed, delta=args.delta, by=args.by,
+            resample=resample, columns=columns, search=search, runner=runner.replace(executor=client)))
     finally:
         if client is not None:
             client.close()
+    if args.by:
+        return print_grouped_bootstrap(args, result, warned)
     if args.out:
         result.save(args.out)
     table = result.summary(level=args.level, method=args.method,
                            include_unidentifiable=args.include_unidentifiable).reset_index()
     used = table.attrs.get("n_used", result.n_resamples)
     unconverged = table.attrs.get("n_not_converged", 0)
-    said = table.attrs.get("notes", [])
+    said = _merged(warned, table.attrs.get("notes", []))
     emit(table, args.format, title=f"jaxscale bootstrap: {result.n_resamples} resamples x "
          f"{result.recipe['n_starts']} starts, {args.method} {args.level:.0%} intervals of the parameters"
          + (f" from the {used} usable resamples" if used != result.n_resamples else "")
@@ -319,7 +326,9 @@ def cmd_plan_bootstrap(args) -> None:
                              ("--dask", args.dask, "the array tasks run the chunks"),
                              ("--checkpoint", args.checkpoint, "the plan directory keeps the finished chunks"),
                              ("--by", getattr(args, "by", None), "a plan holds case resamples of one data set; "
-                              "bootstrap the groups without --plan, or plan each group's table")):
+                              "bootstrap the groups without --plan, or plan each group's table"),
+                             ("--cluster", getattr(args, "cluster", None), "a plan holds case resamples of rows; run "
+                              "the cluster bootstrap without --plan")):
         if value:
             raise ValueError(f"--plan takes no {flag}: {why}")
     if _plan_files(args.plan, args.data):
@@ -562,6 +571,13 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> None:
+    _column_options(parser, positional)
+    _law_options(parser)
+    parser.add_argument("--delta", type=_positive_float, default=1e-3, help="Huber delta (default 1e-3)")
+
+
+def _column_options(parser: argparse.ArgumentParser, positional: bool = True) -> None:
+    """The data argument and the columns it is read from (``--n-col``, ``--d-col``, ``--c-col``, ...)."""
     if positional:
         parser.add_argument("data", help="table of runs (.csv, .json, .jsonl, .parquet), or 'chinchilla' / 'synthetic'")
     parser.add_argument("--n-col", default="N", help="model-size column (default N)")
@@ -572,15 +588,19 @@ def _data_options(parser: argparse.ArgumentParser, positional: bool = True) -> N
     parser.add_argument("--loss-col", default="loss", help="loss (or, for sigmoid, metric) column (default loss)")
     parser.add_argument("--x-col", default="x", metavar="COLUMN",
                         help="input column of a one-input law (default x), e.g. --law power_law --x-col C")
-    parser.add_argument("--law", default="chinchilla", choices=sorted(LAWS),
+
+
+def _law_options(parser: argparse.ArgumentParser) -> None:
+    """``--law`` (a registered name or a custom law, see :func:`law_spec`) and ``--solver``."""
+    parser.add_argument("--law", default="chinchilla", type=law_spec, metavar="LAW",
                         help="a registered law (jaxscale.LAWS): chinchilla (default), kaplan, data_constrained (reads "
                              "a U column), or a one-input law (power_law, pure_power_law, broken_power_law, "
-                             "sigmoid; reads an x column)")
+                             "sigmoid; reads an x column); or a custom jaxscale.Law as module.path:NAME or "
+                             "path/to/file.py:NAME (registered for this run)")
     parser.add_argument("--solver", default=None, choices=sorted(SOLVERS),
                         help="a registered solver (jaxscale.kernels.solvers.SOLVERS): lm (default; IRLS curvature, "
                              "polished with the exact one), lm-warm (default for one start per resample), lm-exact, "
                              "lm-irls (the unpolished reference), bfgs, optax-lbfgs ...")
-    parser.add_argument("--delta", type=_positive_float, default=1e-3, help="Huber delta (default 1e-3)")
 
 
 def _fit_options(parser: argparse.ArgumentParser) -> None:
@@ -685,7 +705,7 @@ def _decision_commands(sub) -> None:
                                        "differences with intervals, stacking weights, a model-form prediction")
     _data_options(p)
     _fit_options(p)
-    p.add_argument("--laws", nargs="+", default=["chinchilla", "kaplan"], help="laws to compare (default chinchilla "
+    p.add_argument("--laws", nargs="+", type=law_spec, default=["chinchilla", "kaplan"], help="laws to compare (default chinchilla "
                                                                                 "kaplan)")
     p.add_argument("--mode", default="rolling", choices=["holdout", "leave-one-out", "rolling"])
     p.add_argument("--min-train", type=int, default=2, help="budgets in the first rolling training set (default 2)")
@@ -816,7 +836,7 @@ def _curves_and_arms_commands(sub) -> None:
     p = sub.add_parser("arms", help="arm vs arm: shared parameters, effective compute multiplier with intervals")
     p.add_argument("data", help="CSV of runs with an arm column")
     p.add_argument("--arm-col", default="arm")
-    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--law", default="chinchilla", type=law_spec, metavar="LAW")
     p.add_argument("--shared", nargs="*", default=["E", "alpha", "beta"], help="parameters common to all arms")
     p.add_argument("--n-col", default="N")
     p.add_argument("--d-col", default="D")
@@ -836,15 +856,567 @@ def _curves_and_arms_commands(sub) -> None:
     p.set_defaults(run=cmd_arms)
 
 
+# ---------------------------------------------------------------------- parity: custom laws on the command line
+def load_law(spec: str):
+    """The :class:`~jaxscale.Law` named by ``module.path:NAME`` or ``path/to/file.py:NAME``, registered for this run.
+
+    A file is imported under a private module name; a module path is imported from ``sys.path`` (``PYTHONPATH``).
+    The law is added to :data:`jaxscale.LAWS` (:func:`jaxscale.register_law`), so results fitted with it are saved
+    and loaded by name, as after ``js.register_law`` in Python. Every failure is one :class:`ValueError` line.
+    """
+    import importlib
+    import importlib.util
+
+    from .kernels.laws import Law, register_law
+
+    where, _, name = spec.rpartition(":")
+    if not where or not name.isidentifier():
+        raise ValueError(f"{spec!r}: give a custom law as module.path:NAME or path/to/file.py:NAME (NAME: the "
+                         "jaxscale.Law object in it), or one of the registered laws " + ", ".join(sorted(LAWS)))
+    path = Path(where).expanduser() if where.endswith(".py") or "/" in where or os.sep in where else None
+    if path is not None and not path.is_file():
+        raise ValueError(f"{spec!r}: no such file {where}")
+    try:
+        if path is not None:
+            loader = importlib.util.spec_from_file_location(f"jaxscale_cli_law_{abs(hash(str(path.resolve())))}",
+                                                            path)
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[loader.name] = module  # a dataclass in the file looks its module up in sys.modules
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ModuleNotFoundError as err:
+        raise ValueError(f"{spec!r}: cannot import module {where!r} ({err}); put its folder on PYTHONPATH or give "
+                         "path/to/file.py:NAME") from None
+    except BaseException as err:  # the user's code failed while importing: say how, in one line
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        raise ValueError(f"{spec!r}: importing {where} failed: {type(err).__name__}: {err}") from None
+    if not hasattr(module, name):
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, Law))
+        raise ValueError(f"{spec!r}: {where} has no {name!r}" + (f"; the laws it defines: {', '.join(found)}" if found
+                                                                else "; it defines no jaxscale.Law"))
+    law = getattr(module, name)
+    if not isinstance(law, Law):
+        raise ValueError(f"{spec!r}: {name} is of type {type(law).__name__}, not a jaxscale.Law (build one with "
+                         "js.Law(name=..., inputs=..., param_names=..., log_predict=..., grid=...))")
+    if law.name in LAWS and LAWS[law.name] is not law:
+        raise ValueError(f"{spec!r}: a different law named {law.name!r} is already registered; give yours another "
+                         "name (Law(name=...))")
+    return register_law(law)
+
+
+def law_spec(text: str) -> str:
+    """An argparse type for ``--law``: a registered name, or a custom law (:func:`load_law`) by its name."""
+    if text in LAWS:
+        return text
+    if ":" not in text:
+        raise argparse.ArgumentTypeError(f"unknown law {text!r}; choose one of {', '.join(sorted(LAWS))}, or give a "
+                                         "custom law as module.path:NAME or path/to/file.py:NAME")
+    try:
+        return load_law(text).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(" ".join(str(err).split())) from None
+
+
+# ---------------------------------------------------------------------- parity: notes, grouped and cluster runs
+def _noted(call):
+    """``(call(), notes)``: the API's warnings raised during ``call`` as one-line notes, each also printed on stderr
+    (``jaxscale: warning: ...``) once; warnings from outside jaxscale (JAX's own) pass through unchanged."""
+    package = Path(__file__).resolve().parent
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = call()
+    said = []
+    for w in caught:
+        if package not in Path(w.filename).resolve().parents:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        line = cli_message(" ".join(str(w.message).split()))
+        if line not in said:
+            said.append(line)
+            sys.stderr.write(f"jaxscale: warning: {line}\n")
+    return value, said
+
+
+def _merged(*lists) -> list[str]:
+    """The notes of several sources in order, each once."""
+    out = []
+    for notes in lists:
+        out += [n for n in notes if n and n not in out]
+    return out
+
+
+def _print_notes(said: list[str]) -> None:
+    if said:
+        print("\nnotes:\n" + "\n".join(f"  {i}. {n}" for i, n in enumerate(said, 1)))
+
+
+def _group_key(by: list, key) -> dict:
+    values = key if len(by) > 1 else (key,)
+    return {col: (v.item() if isinstance(v, np.generic) else v) for col, v in zip(by, values)}
+
+
+def cmd_fit_by(args) -> None:
+    """``jaxscale fit --by COLUMN``: one fit per group in one compiled call (``js.fit(data, by=...)``)."""
+    columns, search, _ = call_options(args)
+    grouped, warned = _noted(lambda: fit(read_data(args.data), law=args.law, delta=args.delta, by=list(args.by),
+                                         columns=columns, search=search))
+    if args.out:
+        grouped.save(args.out)
+    summary = grouped.summary()
+    if args.format == "text":
+        print(summary.text + (f"\n\nsaved to {args.out}" if args.out else ""))
+        return
+    table = pd.DataFrame(summary).reset_index()
+    groups = [{"group": _group_key(grouped.by, key), "params": r.params.to_dict(), "objective": r.objective,
+               "converged": r.converged, "n_points": r.n_points, "notes": r.notes()} for key, r in grouped.items()]
+    emit(table, args.format, payload={"by": grouped.by, "groups": groups, "recipe": grouped.recipe,
+                                      "notes": _merged(warned, summary.notes)})
+
+
+def single_result(result, path: str):
+    """``result`` unless it holds several groups: the commands evaluating a law take one law."""
+    by = getattr(result, "by", None)
+    if by is not None:
+        raise ValueError(f"{path} holds a grouped result ({len(result)} groups by {by}); this command evaluates one "
+                         "law: fit or bootstrap the group's rows on their own and pass that file")
+    return result
+
+
+def refuse_grouped_out(args) -> None:
+    """``bootstrap --by`` cannot write ``--out``: a grouped bootstrap has no file format (a grouped fit has)."""
+    if getattr(args, "by", None) and getattr(args, "out", None):
+        raise ValueError("--out with --by: a grouped bootstrap cannot be saved to a file (only a grouped fit can: "
+                         "'jaxscale fit --by ... --out'); drop --out, or bootstrap each group's rows on its own")
+    if getattr(args, "by", None) and getattr(args, "cluster", None):
+        raise ValueError("--by with --cluster: grouped bootstraps take case resamples; bootstrap each group's rows "
+                         "on its own with --cluster")
+
+
+def resample_option(args):
+    """``--cluster``/``--cluster-budgets``/``--wild`` as the API's ``resample=`` (``"case"`` without them)."""
+    from .api.cluster import HOFFMANN_BUDGETS
+    from .api.options import ClusterResample
+
+    cluster, budgets, wild = getattr(args, "cluster", None), getattr(args, "cluster_budgets", None), \
+        getattr(args, "wild", False)
+    if cluster is None:
+        if budgets or wild:
+            raise ValueError(f"{'--wild' if wild else '--cluster-budgets'} needs --cluster (budget, size or a column)")
+        return "case"
+    for option, value in (("--checkpoint", getattr(args, "checkpoint", None)), ("--dask", getattr(args, "dask", None))):
+        if value:
+            raise ValueError(f"{option} is only supported without --cluster (a cluster bootstrap runs here, in one "
+                             f"go); drop {option}")
+    if budgets == ["hoffmann"]:
+        budgets = list(HOFFMANN_BUDGETS)
+    elif budgets:
+        try:
+            budgets = [_positive_float(b) for b in budgets]
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"--cluster-budgets: {err} (give FLOP values, or the word hoffmann)") from None
+    return ClusterResample(by=cluster, budgets=budgets or None, wild=bool(wild))
+
+
+def print_grouped_bootstrap(args, grouped, warned: list[str]) -> None:
+    """``bootstrap --by``: each group's parameter intervals, the group columns first; notes name their group."""
+    if args.include_unidentifiable:
+        raise ValueError("--include-unidentifiable applies to one bootstrap; with --by each group's summary leaves "
+                         "unidentifiable resamples out")
+    summary, more = _noted(lambda: grouped.summary(level=args.level, method=args.method))
+    said = _merged(warned, more, summary.notes)
+    first = next(iter(grouped.results.values()))
+    emit(pd.DataFrame(summary).reset_index(), args.format,
+         title="\n".join(summary.title) + f" ({first.recipe['n_starts']} starts per resample)",
+         payload={"by": grouped.by, "groups": [_group_key(grouped.by, k) for k in grouped], "recipe": grouped.recipe,
+                  "level": args.level, "method": args.method, "notes": said})
+    if args.format == "text":
+        _print_notes(said)
+
+
+# ---------------------------------------------------------------------- parity: decision helpers as commands
+def _report(args, table: pd.DataFrame, title: str, payload: dict, said: list[str]) -> None:
+    """Print a decision's table (text/CSV) or JSON (``payload`` and ``notes`` added), notes under a text table."""
+    emit(table, args.format, title=title, payload={**payload, "notes": said})
+    if args.format == "text":
+        _print_notes(said)
+
+
+def _records(frame: pd.DataFrame):
+    return json.loads(frame.to_json(orient="records", double_precision=15))
+
+
+def cmd_approach1(args) -> None:
+    """``jaxscale approach1 CURVES``: Hoffmann et al.'s Approach 1, the lower envelope of training curves."""
+    from .api.isoflop import approach1
+    from .api.notes import allocation_interval
+
+    frame = read_data(args.data)
+    result, warned = _noted(lambda: approach1(frame, run=args.run_col, columns=call_columns(args), n_grid=args.grid,
+                                              c_range=tuple(args.c_range) if args.c_range else None,
+                                              n_resamples=args.resamples, seed=args.seed, level=args.level))
+    alloc, coef = result.allocation, result.coefficients
+    a = alloc.loc["a"]
+    said = _merged(warned, [allocation_interval(a["estimate"], a["lower"], a["upper"], args.level)])
+    table = pd.concat([alloc, coef]).rename_axis("quantity").reset_index()
+    optimal = result.optimal(np.asarray(args.compute, np.float64), args.level) if args.compute else None
+    payload = {"allocation": json.loads(alloc.to_json(orient="index", double_precision=15)),
+               "coefficients": json.loads(coef.to_json(orient="index", double_precision=15)),
+               "optimal": None if optimal is None else _records(optimal), "envelope": _records(result.envelope),
+               "recipe": result.recipe, "level": args.level, "n_resamples": result.n_resamples}
+    if args.format == "text":
+        print(result.summary())
+        if optimal is not None:
+            emit(optimal, "text", title=f"\ncompute-optimal N and D = C / (6 N) with {args.level:.0%} intervals "
+                                        "(resamples of runs)")
+        _print_notes([n for n in said if n not in result.summary()])
+        return
+    _report(args, table, "", payload, said)
+
+
+def cmd_approaches(args) -> None:
+    """``jaxscale approaches DATA -C FLOP``: Approaches 1 (with --curves), 2 and 3 side by side."""
+    from .api.isoflop import compare_approaches
+
+    columns, search, runner = call_options(args)
+    curves = read_data(args.curves) if args.curves else None
+    iso = {"budget": args.budget_col if args.budgets is None else args.budgets, "budget_tol": args.budget_tol,
+           "method": args.method}
+    table, warned = _noted(lambda: compare_approaches(
+        read_data(args.data), args.compute, curves=curves, n_resamples=args.resamples, seed=args.seed,
+        level=args.level, run=args.run_col, isoflop_options=iso, bootstrap_options={"law": args.law,
+                                                                                     "delta": args.delta},
+        columns=columns, search=search, runner=runner))
+    _report(args, table.reset_index(), f"Allocation exponents (N_opt ~ C^a, D_opt ~ C^b) and the compute-optimal "
+            f"model at C = {args.compute:.3g} by approach, {args.level:.0%} intervals from {args.resamples} resamples",
+            {"C": args.compute, "level": args.level, "n_resamples": args.resamples}, warned)
+
+
+def cmd_delta_sweep(args) -> None:
+    """``jaxscale delta-sweep DATA``: the fit for many Huber deltas in one compiled call."""
+    from .api.decisions import delta_sweep
+
+    columns, search, runner = call_options(args)
+    kwargs = {} if args.deltas is None else {"deltas": args.deltas}
+    table, warned = _noted(lambda: delta_sweep(read_data(args.data), law=args.law, C=args.compute, seed=args.seed,
+                                               columns=columns, search=search, runner=runner, **kwargs))
+    bad = table.loc[~table["converged"].astype(bool), "delta"].tolist()
+    said = _merged(warned, [f"delta {', '.join(f'{d:.3g}' for d in bad)}: the best start did not converge (not a "
+                            "verified minimum)" if bad else ""])
+    _report(args, table, f"{table.attrs['law']} refitted for {len(table)} Huber deltas ({table.attrs['n_starts']} "
+            f"starts each); N_opt, D_opt, loss_opt at C = {args.compute:.3g}", {"C": args.compute,
+                                                                               "law": table.attrs["law"]}, said)
+
+
+def target_spec(text: str):
+    """``--target`` of ``next-run``: ``N_opt@C``, ``D_opt@C``, ``loss@N=...,D=...`` or a parameter/derived name."""
+    name, at, where = text.partition("@")
+    if not at:
+        return text
+    try:
+        if name in ("N_opt", "D_opt"):
+            return (name, float(where))
+        if name == "loss":
+            return ("loss", {k.strip(): float(v) for k, v in (p.split("=") for p in where.split(","))})
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: use N_opt@FLOP (e.g. N_opt@1e24), D_opt@FLOP, "
+                                     "loss@N=7e10,D=1.4e12, or a parameter or derived name such as a_opt")
+
+
+def _candidates(args) -> pd.DataFrame:
+    """``next-run``'s candidate runs: ``--candidates FILE`` or ``--n`` with ``--d``, in the data's columns."""
+    if args.candidates is not None:
+        if args.n_values or args.d_values:
+            raise ValueError("give the candidate runs either as --candidates FILE or as --n with --d, not both")
+        return read_data(args.candidates)
+    if not args.n_values or not args.d_values:
+        raise ValueError("next-run needs candidate runs: --n and --d (one per --n, or one for all), or --candidates "
+                         "FILE with the data's columns")
+    n, d = np.broadcast_arrays(*map(np.asarray, (args.n_values, args.d_values))) if (
+        len(args.n_values) == len(args.d_values) or 1 in (len(args.n_values), len(args.d_values))) else (None, None)
+    if n is None:
+        raise ValueError(f"--n has {len(args.n_values)} values and --d {len(args.d_values)}; give equally many, or "
+                         "one of either")
+    if args.c_col is not None:
+        return pd.DataFrame({args.n_col: n, args.c_col: 6.0 * n * d})
+    return pd.DataFrame({args.n_col: n, args.d_col: d})
+
+
+def cmd_next_run(args) -> None:
+    """``jaxscale next-run DATA``: rank candidate runs by how much they shrink a target's interval (per FLOP)."""
+    from .api.decisions import rank_next_runs
+
+    columns, search, runner = call_options(args)
+    estimate = load(args.source) if args.source else None
+    if estimate is not None and not isinstance(estimate, FitResult):
+        raise ValueError(f"--from {args.source}: next-run starts from a single fit of this data ('fit --out'), not a "
+                         f"{type(estimate).__name__}")
+    table, warned = _noted(lambda: rank_next_runs(
+        read_data(args.data), _candidates(args), args.target, law=args.law, n_outcomes=args.outcomes,
+        n_resamples=args.resamples, level=args.level, seed=args.seed, estimate=estimate, delta=args.delta,
+        per_flop=not args.by_shrinkage, columns=columns, search=search, runner=runner))
+    attrs = table.attrs
+    _report(args, table, f"Next runs ranked by {attrs['ranked_by']} of the {args.level:.0%} interval of "
+            f"{attrs['target']} (each candidate: {attrs['n_outcomes']} simulated outcomes x {attrs['n_resamples']} "
+            "resamples; width_after_se: Monte Carlo error)",
+            {"target": attrs["target"], "ranked_by": attrs["ranked_by"], "level": args.level,
+             "n_outcomes": attrs["n_outcomes"], "n_resamples": attrs["n_resamples"]}, warned)
+
+
+def cmd_inference_optimal(args) -> None:
+    """``jaxscale inference-optimal --loss L --inference-tokens T``: Sardana et al.'s training + inference optimum."""
+    from .api.decisions import inference_optimal
+
+    model, source = _model(args)
+    table, warned = _noted(lambda: inference_optimal(model, args.target_loss, args.inference_tokens,
+                                                     level=args.level))
+    lost = table.attrs.get("unreachable_draws", 0)
+    said = _merged(warned, [f"{lost} bootstrap draws cannot reach loss {args.target_loss:g} (left out of the "
+                            "intervals)" if lost else ""])
+    words = INTERVAL_WORDS["optimal" if isinstance(model, BootstrapResult) else "none"].format(level=args.level)
+    _report(args, table, f"Training + inference optimum (min 6 N D_train + 2 N D_inf at loss {args.target_loss:g}), "
+            f"law from {source}; {words}", {"source": source, "interval": words}, said)
+
+
+def cmd_two_step(args) -> None:
+    """``jaxscale two-step LOSS_DATA METRIC_DATA``: loss law, then a metric law of the loss, bootstrapped jointly."""
+    from .api.emergence import two_step
+
+    columns, search, runner = call_options(args)
+    metric_data = read_data(args.metric_data)
+    for option, column in (("--metric-col", args.metric_col), ("--metric-loss-col", args.metric_loss_col)):
+        if column not in metric_data.columns:
+            raise ValueError(f"column {column!r} not found in {args.metric_data}; available columns: "
+                             f"{list(map(str, metric_data.columns))}. Name the right one with {option}")
+    result, warned = _noted(lambda: two_step(
+        read_data(args.data), metric_data, loss_law=args.law, metric=args.metric,
+        metric_col=args.metric_col, loss_col=args.metric_loss_col, n_resamples=args.resamples, seed=args.seed,
+        loss_starts=args.starts, metric_starts=args.metric_starts, pair_on=args.pair_on, delta=args.delta,
+        metric_loss=args.metric_loss, columns=columns, search=search.replace(starts=None), runner=runner))
+    params = pd.concat([pd.DataFrame({"step": f"{i} {what} ({step.law.name})", "parameter": step.params.index,
+                                      "estimate": step.params.to_numpy()})
+                        for i, what, step in ((1, "loss", result.loss_fit), (2, "metric", result.metric_fit))],
+                       ignore_index=True)
+    pred = None
+    if args.n_values or args.d_values:
+        if not (args.n_values and args.d_values):
+            raise ValueError("two-step predicts at --n with --d: give both")
+        n, d = np.broadcast_arrays(np.asarray(args.n_values), np.asarray(args.d_values))
+        pred = result.predict(N=n, D=d, level=args.level)
+    payload = {"loss_params": result.loss_fit.params.to_dict(), "metric_params": result.metric_fit.params.to_dict(),
+               "recipe": result.recipe, "level": args.level,
+               "interval": f"{args.level:.0%} interval of the mean curves over {len(result.loss_draws)} joint draws "
+                           "(metric_step2_low/high: step 2's share alone)"}
+    if args.format == "text":
+        emit(params, "text", title=f"Two-step fit: loss law, then the metric {args.metric_col!r} as a law of the loss")
+        if pred is not None:
+            emit(pred, "text", title=f"\nPredicted loss and {args.metric_col}: {payload['interval']}")
+        _print_notes(warned)
+        return
+    _report(args, params if pred is None else pred, "", {**payload, "params": _records(params)}, warned)
+
+
+ARTEFACT_SIZES = np.logspace(7, 13, 13)
+
+
+def cmd_metric_artefact(args) -> None:
+    """``jaxscale metric-artefact``: exact match vs per-token accuracy from one loss fit (Schaeffer et al. 2023)."""
+    from .api.emergence import metric_artefact
+
+    model, source = _model(args)
+    sizes = np.asarray(args.n_values if args.n_values else ARTEFACT_SIZES, np.float64)
+    table, warned = _noted(lambda: metric_artefact(model, answer_tokens=args.answer_tokens, N=sizes,
+                                                   tokens_per_parameter=args.tokens_per_parameter,
+                                                   threshold=args.threshold, level=args.level))
+    attrs = table.attrs
+    star = {k: attrs[k] for k in ("N_star", "N_star_low", "N_star_high", "N_star_unreached") if k in attrs}
+    band = (f" [{star['N_star_low']:.3g}, {star['N_star_high']:.3g}]" if "N_star_low" in star else
+            " (no interval: a single fit; --from BOOT.npz gives one)")
+    lost = star.get("N_star_unreached", 0)
+    said = _merged(warned, ["exact match never reaches the threshold below N = 1e20"
+                            if not np.isfinite(star["N_star"]) else "",
+                            f"{lost} bootstrap draws never reach the threshold (left out of N*'s interval)"
+                            if lost else ""])
+    _report(args, table, f"Exact match over {args.answer_tokens} tokens = per_token^{args.answer_tokens}, models at "
+            f"D = {args.tokens_per_parameter:g} N, law from {source}: apparent emergence at N* = "
+            f"{star['N_star']:.3g}{band} (exact_match = {args.threshold:g}); a metric artefact, per_token rises "
+            "smoothly", {"source": source, **star, "answer_tokens": args.answer_tokens, "threshold": args.threshold},
+            said)
+
+
+#: ``jaxscale --help``'s epilog: which command does what each public helper does, and why some have none.
+CLI_EPILOG = """\
+the public helpers on the command line (jaxscale.NAME -> command):
+  fit, bootstrap (by=, ClusterResample) -> fit / bootstrap (--by COLUMN, --cluster budget|size|COLUMN [--wild])
+  isoflop -> isoflop            approach1 -> approach1         compare_approaches -> approaches
+  extrapolation -> extrapolate  compare_laws -> compare        plan -> plan
+  delta_sweep -> delta-sweep    rank_next_runs -> next-run     inference_optimal -> inference-optimal
+  two_step -> two-step          metric_artefact -> metric-artefact
+  fit_curves, bootstrap_curves -> curves   fit_arms, bootstrap_arms, compare_sharing -> arms
+  FitResult.compute_optimal / predict -> optimal / predict   load -> --from FILE   plot.* -> plot
+  register_law -> --law module.path:NAME or --law path/to/file.py:NAME (a jaxscale.Law, registered for the run)
+no command (building blocks, not decisions; Python only): Law, constrain, Loss/huber/squared, solvers and
+  register_solver (--solver takes registered names), Search/Runner/Columns (their fields are options),
+  schedule helpers (lr_schedule, forward_area, annealing_area, annealing_momentum, curve_areas,
+  schedules_from_columns: 'curves' reads --lr-col or --schedule), datasets (data 'chinchilla'/'synthetic'
+  or a file), budget_labels (--cluster budget), configure_cpu_devices and enable_compilation_cache (the
+  CLI does both itself). See docs/guide/command_line.md.
+"""
+
+
+def _parity_commands(sub) -> None:
+    """Subcommands for the public decision helpers that had none (issue 21): approach1, approaches, delta-sweep,
+    next-run, inference-optimal, two-step, metric-artefact."""
+    p = sub.add_parser("approach1", help="Approach 1: the lower envelope of training curves, N_opt ~ C^a with "
+                                         "intervals (resamples of runs)")
+    _column_options(p)
+    p.add_argument("--run-col", default="run", help="column of the run id (default run)")
+    p.add_argument("--grid", type=_integer("grid", 2), default=64, help="compute values of the envelope (default 64)")
+    p.add_argument("--c-range", type=_positive_float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="compute range of the envelope (FLOP; default: the curves' range)")
+    p.add_argument("--compute", "-C", type=_positive_float, nargs="+", default=None, metavar="FLOP",
+                   help="also give N_opt, D_opt with intervals at these budgets")
+    _resample_options(p, 1000)
+    _output_options(p)
+    p.set_defaults(run=cmd_approach1)
+
+    p = sub.add_parser("approaches", help="Approaches 1 (with --curves), 2 and 3 side by side: allocation exponents "
+                                          "and the compute-optimal model at one budget")
+    _data_options(p)
+    _fit_options(p)
+    p.set_defaults(starts="best")
+    p.add_argument("--compute", "-C", type=_positive_float, required=True, metavar="FLOP")
+    p.add_argument("--curves", default=None, metavar="FILE", help="training curves for Approach 1 (with --run-col)")
+    p.add_argument("--run-col", default="run")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--budget-col", default=None, help="Approach 2: column labelling each run's budget")
+    group.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP",
+                       help="Approach 2: nominal budgets; each run joins the nearest within --budget-tol dex")
+    p.add_argument("--budget-tol", type=_positive_float, default=0.1)
+    p.add_argument("--method", choices=["parabola", "profile"], default="parabola", help="Approach 2's minima")
+    _resample_options(p, 200)
+    _output_options(p)
+    p.set_defaults(run=cmd_approaches)
+
+    p = sub.add_parser("delta-sweep", help="refit for many Huber deltas in one compiled call: how the estimate "
+                                           "moves with delta")
+    _column_options(p)
+    _law_options(p)
+    _fit_options(p)
+    p.add_argument("--deltas", type=_positive_float, nargs="+", default=None,
+                   help="Huber deltas (default 1e-5 .. 1e4, one per decade)")
+    p.add_argument("--compute", "-C", type=_positive_float, default=5.88e23, metavar="FLOP",
+                   help="budget of the reported N_opt, D_opt (default 5.88e23, Chinchilla's)")
+    p.add_argument("--seed", type=_seed, default=0)
+    _output_options(p)
+    p.set_defaults(run=cmd_delta_sweep)
+
+    p = sub.add_parser("next-run", help="rank candidate next runs by how much each shrinks a target's interval "
+                                        "per FLOP (simulated outcomes, refits, bootstraps)")
+    _data_options(p)
+    _fit_options(p)
+    p.add_argument("--target", type=target_spec, required=True,
+                   help="N_opt@FLOP, D_opt@FLOP, loss@N=...,D=... or a parameter/derived name (alpha, a_opt)")
+    p.add_argument("--candidates", default=None, metavar="FILE", help="table of candidate runs (the data's columns)")
+    p.add_argument("--n", dest="n_values", type=_positive_float, nargs="+", default=None, metavar="N")
+    p.add_argument("--d", dest="d_values", type=_positive_float, nargs="+", default=None, metavar="D")
+    p.add_argument("--outcomes", type=_integer("outcomes", 1), default=8, help="simulated outcomes per candidate")
+    p.add_argument("--from", dest="source", default=None, metavar="FIT", help="the data's fit ('fit --out') to start "
+                                                                              "from (default: fit now)")
+    p.add_argument("--by-shrinkage", action="store_true", help="rank by shrinkage alone, not per FLOP")
+    _resample_options(p, 200, minimum=2)
+    _output_options(p)
+    p.set_defaults(run=cmd_next_run)
+
+    p = sub.add_parser("inference-optimal", help="the cheapest model over training + inference at a target loss "
+                                                 "(Sardana et al. 2024)")
+    p.add_argument("--loss", dest="target_loss", type=_positive_float, required=True, help="target loss (nats/token)")
+    p.add_argument("--inference-tokens", type=_non_negative_float, nargs="+", required=True, metavar="TOKENS",
+                   help="tokens served over the model's life (0: the compute-optimal model)")
+    _model_options(p, cmd_inference_optimal)
+
+    p = sub.add_parser("two-step", help="predict a downstream metric through the loss: a loss law, then a metric law "
+                                        "of the loss, bootstrapped jointly")
+    _data_options(p)
+    _fit_options(p)
+    p.add_argument("metric_data", help="table of (loss, metric) per model")
+    p.add_argument("--metric", type=law_spec, default=None, metavar="LAW",
+                   help="the metric law of the loss (default sigmoid; exponential_metric, or a custom law)")
+    p.add_argument("--metric-col", default="accuracy", help="metric column of METRIC_DATA (default accuracy)")
+    p.add_argument("--metric-loss-col", default="loss", help="loss column of METRIC_DATA (default loss)")
+    p.add_argument("--metric-starts", type=_starts, default=None, help="starts of the metric fit (default its grid)")
+    p.add_argument("--metric-loss", default="squared", choices=["squared", "huber"])
+    p.add_argument("--pair-on", default=None, metavar="COLUMN", help="resample the same models in both data sets")
+    p.add_argument("--n", dest="n_values", type=_positive_float, nargs="+", default=None, metavar="N")
+    p.add_argument("--d", dest="d_values", type=_positive_float, nargs="+", default=None, metavar="D")
+    _resample_options(p, 200, minimum=2)
+    _output_options(p)
+    p.set_defaults(run=cmd_two_step)
+
+    p = sub.add_parser("metric-artefact", help="exact match vs per-token accuracy from one loss fit: apparent "
+                                               "emergence as a metric artefact (Schaeffer et al. 2023)")
+    p.add_argument("--answer-tokens", type=_integer("answer_tokens", 1), default=5)
+    p.add_argument("--tokens-per-parameter", type=_positive_float, default=20.0)
+    p.add_argument("--threshold", type=_fraction, default=0.5, help="exact match of the apparent emergence, in (0, 1) "
+                                                                    "(default 0.5)")
+    p.add_argument("--n", dest="n_values", type=_positive_float, nargs="+", default=None, metavar="N",
+                   help="model sizes of the table (default 13, 1e7 .. 1e13)")
+    _model_options(p, cmd_metric_artefact)
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1), e.g. 0.5")
+    return value
+
+
+def _by_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", nargs="+", default=None, metavar="COLUMN",
+                        help="one result per group of rows with equal values in these columns, all in one compiled "
+                             "run (a table with the group columns first)")
+
+
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", default=None, metavar="CLUSTERS",
+                        help="resample whole clusters of runs instead of runs: budget (compute budgets), size (model "
+                             "sizes) or a column; warns with fewer than 10 clusters")
+    parser.add_argument("--cluster-budgets", nargs="+", default=None, metavar="FLOP",
+                        help="the budgets (or sizes) --cluster budget/size snap to in log space, or the word hoffmann "
+                             "(Hoffmann et al.'s 9 isoFLOP budgets); default: rounded to 0.1 decade")
+    parser.add_argument("--wild", action="store_true",
+                        help="with --cluster: the wild cluster bootstrap (every run kept, Webb multipliers per cluster "
+                             "on leverage-corrected residuals) instead of resampling clusters")
+
+
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _resample_options(parser: argparse.ArgumentParser, default: int, minimum: int = 1) -> None:
+    parser.add_argument("--resamples", type=_integer("resamples", minimum), default=default,
+                        help=f"bootstrap resamples (default {default})")
+    parser.add_argument("--seed", type=_seed, default=0)
+    parser.add_argument("--level", type=_level, default=0.95)
+
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxscale", description="Fast, honest fits of neural scaling laws. The fits run on "
                      "every local CPU core by default (JAX sees one device per core, set before it is imported).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.epilog, parser.formatter_class = CLI_EPILOG, argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser("fit", help="fit a law to a table of runs (multi-start, Huber on log loss)")
     _data_options(p)
     _fit_options(p)
     p.add_argument("--out", help="save the fit (.npz) for 'optimal', 'predict' and 'plot --from'")
+    _by_option(p)
     _output_options(p)
     p.set_defaults(run=cmd_fit)
 
@@ -874,6 +1446,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-unidentifiable", action="store_true",
                    help="keep resamples whose drawn rows cannot identify the law (too few distinct points) in the "
                         "intervals; left out with a warning by default")
+    _by_option(p)
+    _cluster_options(p)
     _output_options(p)
     p.set_defaults(run=cmd_bootstrap)
 
@@ -934,6 +1508,7 @@ def build_parser() -> argparse.ArgumentParser:
     _decision_commands(sub)
     _curves_and_arms_commands(sub)
     _array_commands(sub)
+    _parity_commands(sub)
 
     p = sub.add_parser("demo", help="fit the built-in synthetic data set and print the table")
     _output_options(p)
@@ -951,6 +1526,12 @@ CLI_WORDING = [
     (r"\(estimate=js\.fit\(data, \.\.\.\) with the same columns\)", "(the --from fit must come from this --data)"),
     (r"^(n_resamples|resamples)\b", "--resamples"), (r"^seed\b", "--seed"), (r"^prune\b", "--prune"),
     (r"include_unidentifiable=True", "--include-unidentifiable"), (r"exclude_unbracketed=False", "--keep-unbracketed"), (r"^chunk_size\b", "--chunk-size"), (r"^delta\b", "--delta"), (r"^level\b", "--level"),
+    (r"resample='wild-cluster'", "--cluster --wild"), (r"resample='cluster'", "--cluster"),
+    (r"^cluster='", "--cluster '"), (r"\(run=\.\.\.\)", "(--run-col)"),
+    (r"^checkpoint= is only supported for resample='case'", "--checkpoint is only supported without --cluster"),
+    (r"drop checkpoint=", "drop --checkpoint"), (r"executor= is for case resamples", "--dask is for case resamples"),
+    (r"Define that law again and register it with jaxscale\.register_law\(law\) before jaxscale\.load\(path\)",
+     "Name it with --law module.path:NAME or --law path/to/file.py:NAME (registered before the file is read)"),
 ]
 
 

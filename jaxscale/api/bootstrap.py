@@ -130,7 +130,7 @@ def bootstrap(data, law: str | Law = "chinchilla", n_resamples: int = 4000, *, s
                                 fixed=fixed, tied=tied, columns=columns, search=search, runner=runner)
     problem = prepare(data, law, loss, delta, columns=columns, solver=search.solver, fixed=fixed, tied=tied)
     clusters = resample_plan(problem.frame, resample, columns.column("N"), columns.column("D"), indices,
-                             runner.checkpoint)
+                             runner.checkpoint, c=columns.compute)
     if clusters is not None and runner.executor is not None:
         raise ValueError(f"resample={resample!r} runs locally; executor= is for case resamples")
     counts, n_resamples, resample_ok = resample_counts_of(problem, indices, n_resamples, seed)

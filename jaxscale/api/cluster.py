@@ -81,8 +81,13 @@ def budget_labels(values, budgets: Sequence[float] | None = None, step: float = 
     return 10.0 ** (step * np.round(np.log10(v) / step))
 
 
-def compute_of(frame: pd.DataFrame, n: str = "N", d: str = "D") -> np.ndarray:
-    """Training compute per row: the ``C`` column when present, else ``6 N D``."""
+def compute_of(frame: pd.DataFrame, n: str = "N", d: str = "D", c: str | None = None) -> np.ndarray:
+    """Training compute per row: the compute column ``c`` when given (``Columns(compute=...)``), else the ``C``
+    column when present, else ``6 N D``."""
+    if c is not None:
+        if c not in frame.columns:
+            raise ValueError(f"budgets: compute column {c!r} not found; columns: {list(map(str, frame.columns))}")
+        return frame[c].to_numpy(np.float64)
     if "C" in frame.columns:
         return frame["C"].to_numpy(np.float64)
     missing = [c for c in (n, d) if c not in frame.columns]
@@ -92,10 +97,12 @@ def compute_of(frame: pd.DataFrame, n: str = "N", d: str = "D") -> np.ndarray:
 
 
 def cluster_codes(frame: pd.DataFrame, cluster, *, n: str = "N", d: str = "D",
-                  budgets: Sequence[float] | None = None, step: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes[n_rows] in 0..G-1, labels[G])`` for a cluster spec (see the module docstring)."""
+                  budgets: Sequence[float] | None = None, step: float = 0.1,
+                  c: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes[n_rows] in 0..G-1, labels[G])`` for a cluster spec (see the module docstring); ``c``: the compute
+    column budgets are read from (default ``C``, else ``6 N D``)."""
     if isinstance(cluster, str) and cluster == "budget":
-        values = budget_labels(compute_of(frame, n, d), budgets, step)
+        values = budget_labels(compute_of(frame, n, d, c), budgets, step)
     elif isinstance(cluster, str) and cluster == "size" and cluster not in frame.columns:
         if n not in frame.columns:
             raise ValueError(f"cluster='size' groups by model size: column {n!r} not found")
@@ -123,7 +130,7 @@ def cluster_codes(frame: pd.DataFrame, cluster, *, n: str = "N", d: str = "D",
 
 
 def resample_plan(frame: pd.DataFrame, resample, n: str, d: str, indices,
-                  checkpoint) -> tuple[np.ndarray, np.ndarray] | None:
+                  checkpoint, c: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Check ``bootstrap``'s ``resample`` (``"case"`` or a :class:`~jaxscale.ClusterResample`); ``None`` for the
     case bootstrap, else ``(codes, labels)`` of the clusters."""
     if isinstance(resample, str) and resample == "case":
@@ -137,7 +144,7 @@ def resample_plan(frame: pd.DataFrame, resample, n: str, d: str, indices,
     if checkpoint is not None:
         raise ValueError(f"checkpoint= is only supported for resample='case' (resample={resample.kind!r} runs in "
                          "one go); drop checkpoint=")
-    codes, labels = cluster_codes(frame, resample.by, n=n, d=d, budgets=resample.budgets)
+    codes, labels = cluster_codes(frame, resample.by, n=n, d=d, budgets=resample.budgets, c=c)
     by = resample.by if isinstance(resample.by, str) else "labels"
     refuse_one_cluster(len(labels), f"resample={resample.kind!r} (js.ClusterResample(by={by!r}"
                        + (", wild=True))" if resample.wild else "))"), labels)
