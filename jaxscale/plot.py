@@ -46,7 +46,7 @@ from .engine.multistart import basins as engine_basins
 
 __all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
            "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact", "arms", "curves", "place_legend",
-           "ticks_over", "shown_range"]
+           "ticks_over", "shown_range", "split_label", "SPLIT_LABELS"]
 
 CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
 #: viridis without its palest yellow, which is hard to see on white.
@@ -226,6 +226,21 @@ def _padded(low: float, high: float, log: bool, pad: float = 0.05) -> tuple[floa
     return low - pad * w, high + pad * w
 
 
+def _spread(ticks, low: float, high: float, log: bool, min_ticks: int = 3) -> np.ndarray | None:
+    """``ticks`` inside ``[low, high]`` when at least ``min_ticks`` of them lie there with the first in the lowest
+    and the last in the top third of the range (on its log or linear scale); else None."""
+    ticks = np.sort(np.asarray(ticks, np.float64))
+    tol = 1e-9
+    ticks = ticks[(ticks >= low - tol * abs(low)) & (ticks <= high + tol * abs(high))]
+    if len(ticks) < min_ticks:
+        return None
+    f = np.log10 if log else (lambda t: t)
+    span = f(high) - f(low)
+    if f(ticks[0]) - f(low) > span / 3 or f(high) - f(ticks[-1]) > span / 3:
+        return None
+    return ticks
+
+
 def ticks_over(low: float, high: float, log: bool = True, min_ticks: int = 3) -> np.ndarray:
     """At least ``min_ticks`` round tick values spread over ``[low, high]`` (the first in the lowest and the last
     in the top third of the range, on its own scale).
@@ -235,33 +250,27 @@ def ticks_over(low: float, high: float, log: bool = True, min_ticks: int = 3) ->
     values (:class:`~matplotlib.ticker.MaxNLocator`), as does a linear scale.
     """
     low, high = float(min(low, high)), float(max(low, high))
-    tol = 1e-9
-
-    def spread(ticks, f):
-        ticks = ticks[(ticks >= low - tol * abs(low)) & (ticks <= high + tol * abs(high))]
-        if len(ticks) < min_ticks:
-            return None
-        span = f(high) - f(low)
-        if f(ticks.min()) - f(low) > span / 3 or f(high) - f(ticks.max()) > span / 3:
-            return None
-        return ticks
-
     if log and low > 0:
         for subs in ((1.0,), (1.0, 3.0), (1.0, 2.0, 5.0), tuple(float(k) for k in range(1, 10))):
-            found = spread(LogLocator(base=10.0, subs=subs, numticks=12).tick_values(low, high), np.log10)
+            found = _spread(LogLocator(base=10.0, subs=subs, numticks=12).tick_values(low, high), low, high, True,
+                            min_ticks)
             if found is not None:
                 return found
     for nbins in (4, 6, 9):
-        found = spread(MaxNLocator(nbins=nbins, min_n_ticks=min_ticks).tick_values(low, high), lambda t: t)
+        found = _spread(MaxNLocator(nbins=nbins, min_n_ticks=min_ticks).tick_values(low, high), low, high,
+                        bool(log and low > 0), min_ticks)
         if found is not None:
             return found
     return np.linspace(low, high, min_ticks)
 
 
 def _tick_labels(values: np.ndarray) -> FuncFormatter:
-    """Mathtext labels (``3×10^19``) with just enough digits to tell every tick apart."""
-    for digits in range(1, 6):
-        if len({_sci_text(v, digits) for v in values}) == len(values):
+    """Mathtext labels (``3×10^19``) with the fewest significant digits (up to 4) that write every tick exactly
+    and tell them apart."""
+    values = np.asarray(values, np.float64)
+    for digits in range(1, 5):
+        exact = all(np.isclose(float(f"{v:.{digits}g}"), v, rtol=1e-9, atol=0) for v in values)
+        if exact and len({_sci_text(v, digits) for v in values}) == len(values):
             break
     return FuncFormatter(lambda v, _: _sci_text(v, digits) if v > 0 else f"{v:.{digits}g}")
 
@@ -270,6 +279,8 @@ def _tick_colorbar(cbar, ticks: Sequence[float] | None = None) -> np.ndarray:
     """Put ``ticks`` (default :func:`ticks_over` the colour bar's range) on a colour bar, labelled; returns them."""
     norm = cbar.norm
     log = isinstance(norm, LogNorm)
+    if not (np.isfinite(norm.vmin) and np.isfinite(norm.vmax) and norm.vmax > norm.vmin):
+        return np.empty(0)
     if ticks is None:
         ticks = ticks_over(norm.vmin, norm.vmax, log=log)
     ticks = np.asarray(ticks, np.float64)
@@ -355,8 +366,9 @@ def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
     drawn over the model sizes of the runs nearest that budget (a factor 10 either side of
     the optimum when none is near), and its minimum :math:`(N_{opt}(C), L(N_{opt}, D_{opt}))`
     is marked with a star; a dashed line joins the optima. The runs are coloured by their own
-    compute on the same logarithmic colour scale as the curves (colour bar, ticks at the
-    budgets).
+    compute on the same logarithmic colour scale as the curves (colour bar with a line at each
+    budget, ticked at the budgets when they cover it, else over its whole range). The legend goes
+    where it covers no run (:func:`place_legend`).
 
     Parameters
     ----------
@@ -412,16 +424,15 @@ def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
 
     cbar = ax.figure.colorbar(points, ax=ax, pad=0.02)
     cbar.set_label("compute C (FLOP)")
-    cbar.ax.yaxis.set_major_locator(FixedLocator(budgets))
-    cbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _sci_text(v)))
-    cbar.ax.yaxis.set_minor_locator(NullLocator())
+    # ticks at the budgets when they cover the bar, else round values over it (the budgets keep their lines)
+    _tick_colorbar(cbar, _spread(budgets, norm.vmin, norm.vmax, True))
     for budget in budgets:
         cbar.ax.axhline(budget, color="black", lw=0.6)
     handles = [Line2D([], [], ls="none", marker="o", color="0.4", alpha=0.75, markersize=5, label="training runs"),
                Line2D([], [], color="0.4", lw=1.6, label="fitted law along C = 6ND"),
                Line2D([], [], ls="--", marker="*", markersize=11, color="0.25", markerfacecolor="0.7",
                       markeredgecolor="black", label="compute-optimal $N_{opt}(C)$")]
-    ax.legend(handles=handles, loc="lower left", framealpha=0.9)
+    place_legend(ax, handles, prefer="lower left", framealpha=0.9)
     return ax
 
 
@@ -835,7 +846,7 @@ def tokens_per_parameter(result: FitResult | BootstrapResult, *, compare: Mappin
     ax.grid(True, which="minor", alpha=0.1)
     ax.set_title("Compute-optimal tokens per parameter")
     _shade_extrapolation(ax, result, C)
-    ax.legend(loc="best", framealpha=0.9, fontsize=9)
+    place_legend(ax, prefer="upper left", framealpha=0.9, fontsize=9)
     return ax
 
 
@@ -867,7 +878,9 @@ def residuals(fit: FitResult | BootstrapResult, data, *, fig: Figure | None = No
 
     Two panels sharing the residual axis, each run coloured by its compute, a zero line and,
     for a Huber fit, the band :math:`|r| \le \delta` inside which the loss is quadratic
-    (outside it every point pulls with the same force :math:`\delta`).
+    (outside it every point pulls with the same force :math:`\delta`). The colour bar is ticked over
+    its whole range (:func:`ticks_over`); the legend goes where it covers no run
+    (:func:`place_legend`).
 
     Parameters
     ----------
@@ -904,9 +917,10 @@ def residuals(fit: FitResult | BootstrapResult, data, *, fig: Figure | None = No
     ax_n.set_ylabel(r"log residual $\log L - \log\hat L$")
     ax_n.set_title("Residuals vs model size")
     ax_d.set_title("Residuals vs training tokens")
-    ax_n.legend(loc="lower left", fontsize=8, framealpha=0.9)
     bar = fig.colorbar(points, ax=[ax_n, ax_d], pad=0.01)
     bar.set_label("compute C (FLOP)")
+    _tick_colorbar(bar)
+    place_legend(ax_n, prefer="lower left", fontsize=8, framealpha=0.9)
     return fig
 
 
@@ -1035,8 +1049,10 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | No
     prediction interval (``lower``..``upper``) and a thick one the interval of the mean curve
     (``mean_lower``..``mean_upper``); the marker is the actual loss: a dot when inside the
     prediction interval, a red cross when outside. The diagonal is actual = predicted; colours
-    are the held-out budgets. ``log``: log axes (default: when the values span more than a factor 3).
-    Returns the Axes (bars have ``gid="prediction-interval"``).
+    are the held-out budgets, on a colour bar named after the split (compute C, model size N or tokens D;
+    :func:`split_label`) and ticked over its whole range (:func:`ticks_over`). The legend goes where it
+    covers no run (:func:`place_legend`). ``log``: log axes (default: when the values span more than a
+    factor 3). Returns the Axes (bars have ``gid="prediction-interval"``).
     """
     needed = {"predicted", "actual", "lower", "upper", "mean_lower", "mean_upper", "inside", "budget"}
     missing = sorted(needed - set(table.columns))
@@ -1072,21 +1088,37 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | No
     from .api.reach import reach_note
 
     note = reach_note(table)
+    import textwrap
+
     ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval"
-                 + (f"\n{note}" if note else ""), fontsize=9 if note else None)
+                 + (f"\n{textwrap.fill(note, 72)}" if note else ""), fontsize=9 if note else None)
     ax.set_xlabel("predicted loss (fit without these runs)")
     ax.set_ylabel("actual loss")
     handles = [Line2D([], [], color="0.5", alpha=0.6, lw=1.2, label=f"{level:.0%} prediction interval (new run)"),
                Line2D([], [], color="0.5", lw=3.2, label=f"{level:.0%} interval of the mean curve"),
                Line2D([], [], ls="none", marker="o", color="0.5", mec="k", mew=0.4, label="actual, inside"),
                Line2D([], [], ls="none", marker="x", color="tab:red", mew=1.8, label="actual, outside")]
-    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
+    ax.grid(True, which="both", alpha=0.25)
     if norm is not None:
         mappable = plt.cm.ScalarMappable(norm=norm, cmap=BUDGET_CMAP)
-        ax.figure.colorbar(mappable, ax=ax, label="held-out budget (FLOP)" if table["budget"].min() > 1e12
-                           else "held-out budget")
-    ax.grid(True, which="both", alpha=0.25)
+        bar = ax.figure.colorbar(mappable, ax=ax, label=split_label(table))
+        _tick_colorbar(bar)
+    place_legend(ax, handles, prefer="upper left", fontsize=8, framealpha=0.9)
     return ax
+
+
+#: What the held-out budgets of :func:`jaxscale.extrapolation` measure, by its ``split``.
+SPLIT_LABELS = {"compute": "held-out budget: compute C (FLOP)", "N": "held-out budget: model size N (parameters)",
+                "D": "held-out budget: training tokens D"}
+
+
+def split_label(table: pd.DataFrame) -> str:
+    """Colour-bar label of an extrapolation table's ``budget`` column, named after its split (``table.attrs``);
+    a table without that attribute (e.g. read back from CSV) is labelled by its values."""
+    split = table.attrs.get("split")
+    if split in SPLIT_LABELS:
+        return SPLIT_LABELS[split]
+    return "held-out budget (FLOP)" if table["budget"].min() > 1e12 else "held-out budget"
 
 
 def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
@@ -1120,8 +1152,8 @@ def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel(f"parameters N (trained on D = {table.attrs.get('tokens_per_parameter', 20):g} N tokens)")
     ax.set_ylabel("metric")
     ax.set_title("Same loss, two metrics: sharp 'emergence' comes from exact match")
-    ax.legend(loc="upper left", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
+    place_legend(ax, prefer="upper left", fontsize=8)
     return ax
 
 
@@ -1159,9 +1191,10 @@ def arms(result: Any, C=None, *, baseline=None, other=None, level: float = 0.95,
         if np.isfinite(hi):
             ax.axvspan(hi, table["C"].max(), color="0.9", zorder=0, label="beyond the runs")
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=8)
     ax_loss.set_ylabel("compute-optimal loss")
     ax_mult.set_ylabel(f"effective compute multiplier of {names[1]}")
+    for ax in (ax_loss, ax_mult):
+        place_legend(ax, prefer="upper right", fontsize=8)
     return fig
 
 
@@ -1183,6 +1216,6 @@ def curves(result: Any, *, ax: Axes | None = None, max_runs: int = 12) -> Axes:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(f"{law.name}: checkpoints (dots) and the fitted law (lines)")
-    ax.legend(fontsize=7, ncol=2)
     ax.grid(True, alpha=0.25)
+    place_legend(ax, prefer="upper right", fontsize=7, ncols=2)
     return ax

@@ -32,12 +32,12 @@ def close_figures():
 
 @pytest.fixture(scope="module")
 def vanishing_boot(chinchilla_240):
-    """12 of the 240 runs, 40 resamples: in a few resamples E vanishes (the fit puts it at ~1e-12)."""
+    """12 of the 240 runs, 40 resamples: in 3 resamples E vanishes (the fit puts it at ~1e-13). The settings of
+    test_edges' eight-row bootstrap, so the suite compiles their programs once."""
     sub = chinchilla_240.sample(12, random_state=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return js.bootstrap(sub, n_resamples=40, seed=0, search=js.Search(starts="best"),
-                            runner=js.Runner(progress=False))
+        return js.bootstrap(sub, n_resamples=40, starts="subgrid", seed=0, progress=False)
 
 
 @pytest.fixture(scope="module")
