@@ -102,6 +102,9 @@ def test_fit_dataset_is_the_per_start_table(xr, fit):
     best = int(np.argmin(starts["objective"].to_numpy()))
     np.testing.assert_allclose(ds["params"].isel(start=best).sel(parameter="alpha"), starts["alpha"].iloc[best])
     assert ds.attrs["n_points"] == fit.n_points and ds.attrs["starts"] == STARTS
+    given = js.FitResult.from_params(js.datasets.HOFFMANN_PARAMS).to_xarray()  # no starts: an empty start dim
+    assert given.sizes["start"] == 0
+    assert given["estimate"].sel(parameter="E").item() == js.datasets.HOFFMANN_PARAMS["E"]
 
 
 def test_grouped_bootstrap_stacks_groups(xr, twelve):
