@@ -29,10 +29,13 @@ import pandas as pd
 try:
     import matplotlib.pyplot as plt
     from matplotlib.axes import Axes
+    from matplotlib.collections import PathCollection
     from matplotlib.colors import ListedColormap, LogNorm
     from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+    from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter,
+                                   NullLocator)
 except ImportError as err:  # pragma: no cover - exercised only without matplotlib
     raise ImportError('jaxscale.plot needs matplotlib: pip install "jaxscale[plot]"') from err
 
@@ -42,7 +45,8 @@ from .engine.multistart import BASIN_TOL
 from .engine.multistart import basins as engine_basins
 
 __all__ = ["isoflop", "contours", "pairs", "tokens_per_parameter", "residuals", "landscape", "KINDS",
-           "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact", "arms", "curves"]
+           "NEEDS_BOOTSTRAP", "NEEDS_DATA", "extrapolation", "metric_artefact", "arms", "curves", "place_legend",
+           "ticks_over", "shown_range", "split_label", "SPLIT_LABELS"]
 
 CHINCHILLA_PARAMS = ("A", "B", "E", "alpha", "beta")
 #: viridis without its palest yellow, which is hard to see on white.
@@ -158,6 +162,198 @@ def _is_bootstrap(result: Any) -> bool:
     return isinstance(result, BootstrapResult)
 
 
+# ---------------------------------------------------------------------- figure hygiene: ranges, colour bars, legends
+#: Tukey's "far out" fence: a pairs-plot axis may leave out draws more than this many interquartile ranges beyond
+#: the quartiles (on the axis' own scale) ...
+FENCE_IQR = 3.0
+#: ... but only when they would squash the other draws into less than 1/SQUASH of the axis.
+SQUASH = 4.0
+
+
+def shown_range(values, estimate: float | None = None, fence: float = FENCE_IQR,
+                squash: float = SQUASH) -> tuple[bool, float, float]:
+    r"""The axis a quantity's bootstrap draws are shown on: ``(log, low, high)``.
+
+    The quartiles :math:`q_1, q_3` of the draws give the fences
+    :math:`[q_1 - k\,(q_3 - q_1),\ q_3 + k\,(q_3 - q_1)]` (:math:`k` = ``fence``, 3: Tukey's "far
+    out" values). Quartiles do not move when a few draws vanish (:math:`E \to 0` in some
+    resamples, or a term's coefficient running off to :math:`10^{30}`), unlike the extreme
+    percentiles of a few dozen draws.
+
+    - Scale: logarithmic when every draw is positive and the draws inside the fences taken on the
+      log scale span more than a factor 10 (``A``, ``B``, ``G``); else linear. A few vanishing
+      draws therefore never make a log axis: :math:`E` with three draws at :math:`10^{-30}` is
+      drawn on a linear axis, where they sit at 0.
+    - Range: every draw, unless the draws beyond the fences (on the chosen scale) would squash
+      the others into less than ``1/squash`` of the axis; then the draws inside the fences only
+      (and the ``estimate``). The caller counts and marks the draws beyond: :func:`pairs` draws
+      them at the axis edge and says how many, below or above which value.
+    """
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return False, np.nan, np.nan
+
+    def fenced(z):
+        q1, q3 = np.quantile(z, [0.25, 0.75])
+        spread = q3 - q1
+        if spread <= 0:  # more than half the draws equal: the 1st-99th percentile span instead
+            q1, q3 = np.quantile(z, [0.01, 0.99])
+            spread = q3 - q1
+        return (z >= q1 - fence * spread) & (z <= q3 + fence * spread)
+
+    log = False
+    if v.min() > 0:
+        kept = v[fenced(np.log10(v))]
+        log = bool(kept.size and kept.max() / kept.min() > 10)
+    z = np.log10(v) if log else v
+    keep = fenced(z)
+    if not keep.any() or (z[keep].max() - z[keep].min()) * squash >= z.max() - z.min():
+        keep = np.ones_like(keep)  # nothing far enough out to squash the rest: show every draw
+    low, high = float(v[keep].min()), float(v[keep].max())
+    if estimate is not None and np.isfinite(estimate) and (estimate > 0 or not log):
+        low, high = min(low, float(estimate)), max(high, float(estimate))
+    return log, low, high
+
+
+def _padded(low: float, high: float, log: bool, pad: float = 0.05) -> tuple[float, float]:
+    """Axis limits a fraction ``pad`` of the span beyond ``(low, high)`` (in log space on a log axis)."""
+    if log:
+        a, b = np.log10(low), np.log10(high)
+        w = (b - a) or 0.1
+        return 10.0 ** (a - pad * w), 10.0 ** (b + pad * w)
+    w = (high - low) or (abs(high) * 0.1 or 1.0)
+    return low - pad * w, high + pad * w
+
+
+def _spread(ticks, low: float, high: float, log: bool, min_ticks: int = 3) -> np.ndarray | None:
+    """``ticks`` inside ``[low, high]`` when at least ``min_ticks`` of them lie there with the first in the lowest
+    and the last in the top third of the range (on its log or linear scale); else None."""
+    ticks = np.sort(np.asarray(ticks, np.float64))
+    tol = 1e-9
+    ticks = ticks[(ticks >= low - tol * abs(low)) & (ticks <= high + tol * abs(high))]
+    if len(ticks) < min_ticks:
+        return None
+    f = np.log10 if log else (lambda t: t)
+    span = f(high) - f(low)
+    if f(ticks[0]) - f(low) > span / 3 or f(high) - f(ticks[-1]) > span / 3:
+        return None
+    return ticks
+
+
+def ticks_over(low: float, high: float, log: bool = True, min_ticks: int = 3) -> np.ndarray:
+    """At least ``min_ticks`` round tick values spread over ``[low, high]`` (the first in the lowest and the last
+    in the top third of the range, on its own scale).
+
+    Log scale: :class:`~matplotlib.ticker.LogLocator` at the powers of ten, then at 1, 3 x 10^k, then 1, 2, 5 x
+    10^k, then every integer multiple; a range too narrow for any of these (under a factor ~2) gets linear round
+    values (:class:`~matplotlib.ticker.MaxNLocator`), as does a linear scale.
+    """
+    low, high = float(min(low, high)), float(max(low, high))
+    if log and low > 0:
+        for subs in ((1.0,), (1.0, 3.0), (1.0, 2.0, 5.0), tuple(float(k) for k in range(1, 10))):
+            found = _spread(LogLocator(base=10.0, subs=subs, numticks=12).tick_values(low, high), low, high, True,
+                            min_ticks)
+            if found is not None:
+                return found
+    for nbins in (4, 6, 9):
+        found = _spread(MaxNLocator(nbins=nbins, min_n_ticks=min_ticks).tick_values(low, high), low, high,
+                        bool(log and low > 0), min_ticks)
+        if found is not None:
+            return found
+    return np.linspace(low, high, min_ticks)
+
+
+def _tick_labels(values: np.ndarray) -> FuncFormatter:
+    """Mathtext labels (``3×10^19``) with the fewest significant digits (up to 4) that write every tick exactly
+    and tell them apart."""
+    values = np.asarray(values, np.float64)
+    for digits in range(1, 5):
+        exact = all(np.isclose(float(f"{v:.{digits}g}"), v, rtol=1e-9, atol=0) for v in values)
+        if exact and len({_sci_text(v, digits) for v in values}) == len(values):
+            break
+    return FuncFormatter(lambda v, _: _sci_text(v, digits) if v > 0 else f"{v:.{digits}g}")
+
+
+def _tick_colorbar(cbar, ticks: Sequence[float] | None = None) -> np.ndarray:
+    """Put ``ticks`` (default :func:`ticks_over` the colour bar's range) on a colour bar, labelled; returns them."""
+    norm = cbar.norm
+    log = isinstance(norm, LogNorm)
+    if not (np.isfinite(norm.vmin) and np.isfinite(norm.vmax) and norm.vmax > norm.vmin):
+        return np.empty(0)
+    if ticks is None:
+        ticks = ticks_over(norm.vmin, norm.vmax, log=log)
+    ticks = np.asarray(ticks, np.float64)
+    axis = cbar.ax.yaxis if cbar.orientation == "vertical" else cbar.ax.xaxis
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(_tick_labels(ticks) if log else FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+    return ticks
+
+
+def _display_points(ax: Axes) -> tuple[np.ndarray, np.ndarray]:
+    """``(points, line_samples)`` in display coordinates inside ``ax``: the scatter points and line markers, and
+    samples along the drawn lines (9 per segment)."""
+    points, samples = [np.empty((0, 2))], [np.empty((0, 2))]
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
+            points.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), np.float64)))
+    t = np.linspace(0.0, 1.0, 9)[:, None, None]
+    for line in ax.get_lines():
+        xy = np.asarray(line.get_xydata(), np.float64)
+        if not line.get_visible() or not len(xy):
+            continue
+        disp = line.get_transform().transform(xy)
+        if line.get_marker() not in (None, "None", "none", "", " "):
+            points.append(disp)
+        if line.get_linestyle() not in ("None", "none", "", " ") and len(disp) > 1:
+            samples.append((disp[:-1][None] * (1 - t) + disp[1:][None] * t).reshape(-1, 2))
+    box = ax.get_window_extent()
+
+    def within(p):
+        p = p[np.all(np.isfinite(p), axis=1)]
+        return p[(p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)]
+
+    return within(np.vstack(points)), within(np.vstack(samples))
+
+
+_LEGEND_LOCS = ("upper left", "upper right", "lower left", "lower right", "upper center", "lower center",
+                "center left", "center right")
+
+
+def place_legend(ax: Axes, handles: Sequence[Any] | None = None, *, prefer: str = "upper left",
+                 **kwargs: Any) -> Legend:
+    """A legend on ``ax`` that covers no data point, measured after laying the figure out.
+
+    The figure is laid out once (:meth:`~matplotlib.figure.Figure.draw_without_rendering`); then each corner
+    and edge of the axes, ``prefer`` first, is tried and the legend's box compared with every scatter point and
+    line marker in display coordinates. The first location covering no point (and, among those, the fewest
+    samples along drawn lines) wins; when every location covers a point the legend goes beside the axes
+    (right, top-aligned), where a constrained layout makes room for it. ``loc="best"`` is not enough: it
+    minimises the overlap but still covers points when the axes are full of them.
+
+    Call it after everything else is drawn on the axes and after any colour bar. ``kwargs`` go to
+    :meth:`~matplotlib.axes.Axes.legend`. Returns the legend.
+    """
+    fig = ax.figure
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else fig._get_renderer()
+    points, samples = _display_points(ax)
+    args = {"handles": handles} if handles is not None else {}
+    best = None
+    for loc in [prefer] + [loc for loc in _LEGEND_LOCS if loc != prefer]:
+        box = ax.legend(**args, loc=loc, **kwargs).get_window_extent(renderer).padded(2.0)
+        cover = tuple(int(np.sum((p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0)
+                                 & (p[:, 1] <= box.y1))) for p in (points, samples))
+        if best is None or cover < best[0]:
+            best = (cover, loc)
+        if cover == (0, 0):
+            break
+    if best[0][0] == 0:
+        return ax.legend(**args, loc=best[1], **kwargs)
+    return ax.legend(**args, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+
+
 # ---------------------------------------------------------------------- isoFLOP curves
 def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
             budgets: Sequence[float] | None = None) -> Axes:
@@ -170,8 +366,9 @@ def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
     drawn over the model sizes of the runs nearest that budget (a factor 10 either side of
     the optimum when none is near), and its minimum :math:`(N_{opt}(C), L(N_{opt}, D_{opt}))`
     is marked with a star; a dashed line joins the optima. The runs are coloured by their own
-    compute on the same logarithmic colour scale as the curves (colour bar, ticks at the
-    budgets).
+    compute on the same logarithmic colour scale as the curves (colour bar with a line at each
+    budget, ticked at the budgets when they cover it, else over its whole range). The legend goes
+    where it covers no run (:func:`place_legend`).
 
     Parameters
     ----------
@@ -227,16 +424,15 @@ def isoflop(fit: FitResult | BootstrapResult, data, *, ax: Axes | None = None,
 
     cbar = ax.figure.colorbar(points, ax=ax, pad=0.02)
     cbar.set_label("compute C (FLOP)")
-    cbar.ax.yaxis.set_major_locator(FixedLocator(budgets))
-    cbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _sci_text(v)))
-    cbar.ax.yaxis.set_minor_locator(NullLocator())
+    # ticks at the budgets when they cover the bar, else round values over it (the budgets keep their lines)
+    _tick_colorbar(cbar, _spread(budgets, norm.vmin, norm.vmax, True))
     for budget in budgets:
         cbar.ax.axhline(budget, color="black", lw=0.6)
     handles = [Line2D([], [], ls="none", marker="o", color="0.4", alpha=0.75, markersize=5, label="training runs"),
                Line2D([], [], color="0.4", lw=1.6, label="fitted law along C = 6ND"),
                Line2D([], [], ls="--", marker="*", markersize=11, color="0.25", markerfacecolor="0.7",
                       markeredgecolor="black", label="compute-optimal $N_{opt}(C)$")]
-    ax.legend(handles=handles, loc="lower left", framealpha=0.9)
+    place_legend(ax, handles, prefer="lower left", framealpha=0.9)
     return ax
 
 
@@ -417,8 +613,16 @@ def pairs(boot: BootstrapResult, names: Sequence[str] = ("alpha", "beta", "E", "
     draws with the full-data estimate (solid red line) and the ``level`` percentile interval
     (dashed lines; the title states both); below it the draws of each pair (scatter, or hexbin
     for more than 5000 draws) with the estimate as a red cross; above it the Pearson
-    correlation of the pair (bold where :math:`|r| \ge 0.5`). Quantities that are positive and span more than a factor 10
-    (``A``, ``B``, ``G``) are drawn on logarithmic axes.
+    correlation of the pair (bold where :math:`|r| \ge 0.5`, over every finite draw).
+
+    Each quantity's axis follows the bulk of its draws (:func:`shown_range`: quartile fences), so a
+    few resamples where a term vanishes (:math:`E \to 10^{-30}`) or runs off (:math:`A \to 10^{30}`)
+    neither put it on a log axis spanning dozens of decades nor squash the other draws into a
+    corner. Draws beyond the axis are not dropped: they are drawn at its edge as open triangles
+    pointing their way (``gid="pairs-beyond"``), the diagonal's title says how many, and the
+    figure's legend says how many lie below or above which value and how far they go. Quantities
+    whose shown draws are positive and span more than a factor 10 (``A``, ``B``, ``G``) are drawn
+    on logarithmic axes.
 
     Parameters
     ----------
@@ -447,7 +651,25 @@ def pairs(boot: BootstrapResult, names: Sequence[str] = ("alpha", "beta", "E", "
         fig = plt.figure(figsize=(2.2 * k + 1.0, 2.2 * k + 0.6), layout="constrained")
     axes = fig.subplots(k, k, squeeze=False)
     tail = (1 - level) / 2
-    log_axis = {name: _wide_positive(values[name][1]) for name in names}
+    log_axis, limits, edges, beyond, said = {}, {}, {}, {}, []
+    for name in names:
+        est, x = values[name]
+        log_axis[name], low, high = shown_range(x, est)
+        limits[name] = _padded(low, high, log_axis[name]) if np.isfinite(low) else (0.0, 1.0)
+        edges[name] = _padded(low, high, log_axis[name], pad=0.025) if np.isfinite(low) else (0.0, 1.0)
+        with np.errstate(invalid="ignore"):
+            below, above = x < limits[name][0], x > limits[name][1]
+        beyond[name] = below | above
+        n_bad = int(np.sum(~np.isfinite(x)))
+        if beyond[name].any():
+            parts = [f"{int(below.sum())} below {_sci_plain(limits[name][0])} (lowest {_sci_plain(x[below].min())})"
+                     if below.any() else "",
+                     f"{int(above.sum())} above {_sci_plain(limits[name][1])} (highest {_sci_plain(x[above].max())})"
+                     if above.any() else ""]
+            said.append(f"{name}: {int(beyond[name].sum())} of {x.size} draws beyond the axis, "
+                        + ", ".join(p for p in parts if p))
+        if n_bad:
+            said.append(f"{name}: {n_bad} of {x.size} draws not finite (not drawn)")
 
     for i, row_name in enumerate(names):
         for j, col_name in enumerate(names):
@@ -455,23 +677,31 @@ def pairs(boot: BootstrapResult, names: Sequence[str] = ("alpha", "beta", "E", "
             est_x, x = values[col_name]
             est_y, y = values[row_name]
             if i == j:
-                finite = x[np.isfinite(x)]
-                bins = np.geomspace(finite.min(), finite.max(), 31) if log_axis[col_name] else 30
-                ax.hist(finite, bins=bins, color="0.7", edgecolor="white", linewidth=0.4)
-                lo, hi = np.quantile(finite, [tail, 1 - tail])
+                finite = np.isfinite(x)
+                shown = x[finite & ~beyond[col_name]]
+                lim = limits[col_name]
+                bins = np.geomspace(*lim, 31) if log_axis[col_name] else np.linspace(*lim, 31)
+                ax.hist(shown, bins=bins, color="0.7", edgecolor="white", linewidth=0.4)
+                lo, hi = np.quantile(x[finite], [tail, 1 - tail])
                 ax.axvline(est_x, color=ESTIMATE_COLOR, lw=1.5)
                 for bound in (lo, hi):
-                    ax.axvline(bound, color="black", ls="--", lw=1.0)
-                ax.set_title(f"{SYMBOLS.get(col_name, col_name)} = {est_x:.4g}\n[{lo:.4g}, {hi:.4g}]", fontsize=8)
+                    if lim[0] <= bound <= lim[1]:
+                        ax.axvline(bound, color="black", ls="--", lw=1.0)
+                n_out = int(beyond[col_name].sum())
+                ax.set_title(f"{SYMBOLS.get(col_name, col_name)} = {est_x:.4g}\n[{lo:.4g}, {hi:.4g}]"
+                             + (f"\n{n_out} of {x.size} draws beyond the axis" if n_out else ""), fontsize=8)
                 ax.set_yticks([])
             elif i > j:
                 ok = np.isfinite(x) & np.isfinite(y)
-                if ok.sum() > 5000:
-                    ax.hexbin(x[ok], y[ok], gridsize=30, cmap="Greys", mincnt=1,
+                inside = ok & ~beyond[col_name] & ~beyond[row_name]
+                if inside.sum() > 5000:
+                    ax.hexbin(x[inside], y[inside], gridsize=30, cmap="Greys", mincnt=1,
                               xscale="log" if log_axis[col_name] else "linear",
                               yscale="log" if log_axis[row_name] else "linear")
                 else:
-                    ax.scatter(x[ok], y[ok], s=4, alpha=0.35, color="0.3", edgecolors="none", rasterized=True)
+                    ax.scatter(x[inside], y[inside], s=4, alpha=0.35, color="0.3", edgecolors="none",
+                               rasterized=True)
+                _draw_beyond(ax, x[ok & ~inside], y[ok & ~inside], edges[col_name], edges[row_name])
                 ax.plot([est_x], [est_y], marker="+", color=ESTIMATE_COLOR, markersize=12, mew=2.0, ls="none")
             else:
                 ok = np.isfinite(x) & np.isfinite(y)
@@ -483,15 +713,10 @@ def pairs(boot: BootstrapResult, names: Sequence[str] = ("alpha", "beta", "E", "
                 for spine in ax.spines.values():
                     spine.set_visible(False)
             if i >= j:
-                if log_axis[col_name]:
-                    ax.set_xscale("log")
-                if i > j and log_axis[row_name]:
-                    ax.set_yscale("log")
+                _pairs_axis(ax, "x", log_axis[col_name], limits[col_name])
+                if i > j:
+                    _pairs_axis(ax, "y", log_axis[row_name], limits[row_name])
                 ax.tick_params(labelsize=7)
-                if not log_axis[col_name]:
-                    ax.xaxis.set_major_locator(plt.MaxNLocator(3))
-                if i > j and not log_axis[row_name]:
-                    ax.yaxis.set_major_locator(plt.MaxNLocator(3))
             ax.set_xlabel(LABELS.get(col_name, col_name) if i == k - 1 else "")
             ax.set_ylabel(LABELS.get(row_name, row_name) if (j == 0 and i > 0) else "")
             if i < k - 1 and i >= j:
@@ -500,21 +725,61 @@ def pairs(boot: BootstrapResult, names: Sequence[str] = ("alpha", "beta", "E", "
             if j > 0 and i > j:
                 ax.yaxis.set_major_formatter(NullFormatter())
                 ax.yaxis.set_minor_formatter(NullFormatter())
-    # Share limits along each column (and each row's y with the matching column's x).
-    for j, name in enumerate(names):
-        limits = axes[k - 1, j].get_xlim() if k > 1 else axes[0, 0].get_xlim()
-        for i in range(j, k):
-            axes[i, j].set_xlim(limits)
-        for jj in range(j):
-            axes[j, jj].set_ylim(limits)
     handles = [Line2D([], [], color=ESTIMATE_COLOR, lw=1.5, marker="+", markersize=10, mew=2,
                       label="full-data estimate"),
                Line2D([], [], color="black", ls="--", lw=1.0, label=f"{level:.0%} percentile interval"),
                Line2D([], [], ls="none", marker="o", color="0.3", alpha=0.5, markersize=4,
                       label=f"bootstrap draws ({boot.n_resamples:,})")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
+    if said:
+        import textwrap
+
+        # two legend columns: the note fills the second one, wrapped to about half the figure's width
+        width = max(30, int(fig.get_figwidth() * 72 / (9 * 0.55) / 2))
+        lines = [textwrap.fill(line, width, subsequent_indent="  ") for line in said]
+        handles.append(Line2D([], [], ls="none", marker=">", markerfacecolor="none", markeredgecolor=BEYOND_COLOR,
+                              markersize=5, label="draws beyond an axis, drawn at its edge:\n" + "\n".join(lines)))
+    fig.legend(handles=handles, loc="outside lower center", ncols=2 if said else 3, fontsize=9, frameon=False)
     fig.suptitle("Bootstrap distribution of the fitted parameters", fontsize=12)
     return fig
+
+
+#: Colour of the draws drawn at the edge of a pairs-plot axis (beyond its range).
+BEYOND_COLOR = "tab:purple"
+
+
+def _sci_plain(value: float) -> str:
+    """``1.7e-12``, ``1.41``: a short plain-text number for notes."""
+    return f"{value:.3g}"
+
+
+def _draw_beyond(ax: Axes, x: np.ndarray, y: np.ndarray, x_edge: tuple[float, float],
+                 y_edge: tuple[float, float]) -> None:
+    """Draws beyond the axes' range, drawn at the edge they lie beyond: an open triangle pointing their way
+    (``gid="pairs-beyond"``)."""
+    if not x.size:
+        return
+    xc, yc = np.clip(x, *x_edge), np.clip(y, *y_edge)
+    side = np.where(x < x_edge[0], "<", np.where(x > x_edge[1], ">", np.where(y < y_edge[0], "v", "^")))
+    for marker in ("<", ">", "v", "^"):
+        pick = side == marker
+        if pick.any():
+            ax.scatter(xc[pick], yc[pick], marker=marker, s=16, facecolors="none", edgecolors=BEYOND_COLOR,
+                       linewidths=0.8, clip_on=False, zorder=4, gid="pairs-beyond")
+
+
+def _pairs_axis(ax: Axes, which: str, log: bool, limits: tuple[float, float]) -> None:
+    """Scale, ticks and limits of a pairs-plot axis (``which``: "x" or "y"): log with round ticks over the range
+    (no crowded minor labels), or linear with at most 3 ticks."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    if log:
+        getattr(ax, f"set_{which}scale")("log")
+        ticks = ticks_over(*limits, log=True, min_ticks=2)
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(_tick_labels(ticks))
+        axis.set_minor_formatter(NullFormatter())
+    else:
+        axis.set_major_locator(MaxNLocator(3))
+    getattr(ax, f"set_{which}lim")(limits)
 
 
 # ---------------------------------------------------------------------- tokens per parameter
@@ -581,7 +846,7 @@ def tokens_per_parameter(result: FitResult | BootstrapResult, *, compare: Mappin
     ax.grid(True, which="minor", alpha=0.1)
     ax.set_title("Compute-optimal tokens per parameter")
     _shade_extrapolation(ax, result, C)
-    ax.legend(loc="best", framealpha=0.9, fontsize=9)
+    place_legend(ax, prefer="upper left", framealpha=0.9, fontsize=9)
     return ax
 
 
@@ -613,7 +878,9 @@ def residuals(fit: FitResult | BootstrapResult, data, *, fig: Figure | None = No
 
     Two panels sharing the residual axis, each run coloured by its compute, a zero line and,
     for a Huber fit, the band :math:`|r| \le \delta` inside which the loss is quadratic
-    (outside it every point pulls with the same force :math:`\delta`).
+    (outside it every point pulls with the same force :math:`\delta`). The colour bar is ticked over
+    its whole range (:func:`ticks_over`); the legend goes where it covers no run
+    (:func:`place_legend`).
 
     Parameters
     ----------
@@ -650,9 +917,10 @@ def residuals(fit: FitResult | BootstrapResult, data, *, fig: Figure | None = No
     ax_n.set_ylabel(r"log residual $\log L - \log\hat L$")
     ax_n.set_title("Residuals vs model size")
     ax_d.set_title("Residuals vs training tokens")
-    ax_n.legend(loc="lower left", fontsize=8, framealpha=0.9)
     bar = fig.colorbar(points, ax=[ax_n, ax_d], pad=0.01)
     bar.set_label("compute C (FLOP)")
+    _tick_colorbar(bar)
+    place_legend(ax_n, prefer="lower left", fontsize=8, framealpha=0.9)
     return fig
 
 
@@ -781,8 +1049,10 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | No
     prediction interval (``lower``..``upper``) and a thick one the interval of the mean curve
     (``mean_lower``..``mean_upper``); the marker is the actual loss: a dot when inside the
     prediction interval, a red cross when outside. The diagonal is actual = predicted; colours
-    are the held-out budgets. ``log``: log axes (default: when the values span more than a factor 3).
-    Returns the Axes (bars have ``gid="prediction-interval"``).
+    are the held-out budgets, on a colour bar named after the split (compute C, model size N or tokens D;
+    :func:`split_label`) and ticked over its whole range (:func:`ticks_over`). The legend goes where it
+    covers no run (:func:`place_legend`). ``log``: log axes (default: when the values span more than a
+    factor 3). Returns the Axes (bars have ``gid="prediction-interval"``).
     """
     needed = {"predicted", "actual", "lower", "upper", "mean_lower", "mean_upper", "inside", "budget"}
     missing = sorted(needed - set(table.columns))
@@ -818,21 +1088,37 @@ def extrapolation(table: pd.DataFrame, *, ax: Axes | None = None, log: bool | No
     from .api.reach import reach_note
 
     note = reach_note(table)
+    import textwrap
+
     ax.set_title(f"{n_in} / {n_all} held-out runs inside their {level:.0%} prediction interval"
-                 + (f"\n{note}" if note else ""), fontsize=9 if note else None)
+                 + (f"\n{textwrap.fill(note, 72)}" if note else ""), fontsize=9 if note else None)
     ax.set_xlabel("predicted loss (fit without these runs)")
     ax.set_ylabel("actual loss")
     handles = [Line2D([], [], color="0.5", alpha=0.6, lw=1.2, label=f"{level:.0%} prediction interval (new run)"),
                Line2D([], [], color="0.5", lw=3.2, label=f"{level:.0%} interval of the mean curve"),
                Line2D([], [], ls="none", marker="o", color="0.5", mec="k", mew=0.4, label="actual, inside"),
                Line2D([], [], ls="none", marker="x", color="tab:red", mew=1.8, label="actual, outside")]
-    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
+    ax.grid(True, which="both", alpha=0.25)
     if norm is not None:
         mappable = plt.cm.ScalarMappable(norm=norm, cmap=BUDGET_CMAP)
-        ax.figure.colorbar(mappable, ax=ax, label="held-out budget (FLOP)" if table["budget"].min() > 1e12
-                           else "held-out budget")
-    ax.grid(True, which="both", alpha=0.25)
+        bar = ax.figure.colorbar(mappable, ax=ax, label=split_label(table))
+        _tick_colorbar(bar)
+    place_legend(ax, handles, prefer="upper left", fontsize=8, framealpha=0.9)
     return ax
+
+
+#: What the held-out budgets of :func:`jaxscale.extrapolation` measure, by its ``split``.
+SPLIT_LABELS = {"compute": "held-out budget: compute C (FLOP)", "N": "held-out budget: model size N (parameters)",
+                "D": "held-out budget: training tokens D"}
+
+
+def split_label(table: pd.DataFrame) -> str:
+    """Colour-bar label of an extrapolation table's ``budget`` column, named after its split (``table.attrs``);
+    a table without that attribute (e.g. read back from CSV) is labelled by its values."""
+    split = table.attrs.get("split")
+    if split in SPLIT_LABELS:
+        return SPLIT_LABELS[split]
+    return "held-out budget (FLOP)" if table["budget"].min() > 1e12 else "held-out budget"
 
 
 def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
@@ -866,8 +1152,8 @@ def metric_artefact(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel(f"parameters N (trained on D = {table.attrs.get('tokens_per_parameter', 20):g} N tokens)")
     ax.set_ylabel("metric")
     ax.set_title("Same loss, two metrics: sharp 'emergence' comes from exact match")
-    ax.legend(loc="upper left", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
+    place_legend(ax, prefer="upper left", fontsize=8)
     return ax
 
 
@@ -905,9 +1191,10 @@ def arms(result: Any, C=None, *, baseline=None, other=None, level: float = 0.95,
         if np.isfinite(hi):
             ax.axvspan(hi, table["C"].max(), color="0.9", zorder=0, label="beyond the runs")
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=8)
     ax_loss.set_ylabel("compute-optimal loss")
     ax_mult.set_ylabel(f"effective compute multiplier of {names[1]}")
+    for ax in (ax_loss, ax_mult):
+        place_legend(ax, prefer="upper right", fontsize=8)
     return fig
 
 
@@ -929,6 +1216,6 @@ def curves(result: Any, *, ax: Axes | None = None, max_runs: int = 12) -> Axes:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(f"{law.name}: checkpoints (dots) and the fitted law (lines)")
-    ax.legend(fontsize=7, ncol=2)
     ax.grid(True, alpha=0.25)
+    place_legend(ax, prefer="upper right", fontsize=7, ncols=2)
     return ax

@@ -11,7 +11,7 @@ restricted to its training rows, so
 - all splits x resamples are the rows of ONE more call, each row started from its own split's
   estimate (per-row starts).
 
-Modes (``split="compute"`` or ``"N"``: runs grouped into budgets, see
+Modes (``split="compute"``, ``"N"`` or ``"D"``: runs grouped into budgets, see
 :func:`jaxscale.api.cluster.budget_labels`):
 
 - ``"holdout"``: hold out the top ``holdout`` budgets;
@@ -58,19 +58,21 @@ def make_splits(frame: pd.DataFrame, split, mode: str, holdout: int, min_train: 
     if not isinstance(split, str):
         mask = np.asarray(split)
         if mask.dtype != bool or mask.shape != (n_rows,):
-            raise ValueError(f"split must be 'compute', 'N' or a boolean mask with one value per row ({n_rows}); "
+            raise ValueError(f"split must be 'compute', 'N', 'D' or a boolean mask with one value per row ({n_rows}); "
                              f"got dtype {mask.dtype}, shape {mask.shape}")
         if mode != "holdout":
             raise ValueError("a boolean split mask defines one split: use mode='holdout'")
         return mask[None, :], np.where(mask, 1.0, 0.0), ["mask"]
     if split == "compute":
         values = compute_of(frame, n, d)
-    elif split == "N":
-        if n not in frame.columns:
-            raise ValueError(f"split='N' needs the model-size column {n!r}")
-        values = frame[n].to_numpy(np.float64)
+    elif split in ("N", "D"):
+        column = n if split == "N" else d
+        if column not in frame.columns:
+            raise ValueError(f"split={split!r} needs the {'model-size' if split == 'N' else 'tokens'} column "
+                             f"{column!r}")
+        values = frame[column].to_numpy(np.float64)
     else:
-        raise ValueError(f"split must be 'compute', 'N' or a boolean mask, got {split!r}")
+        raise ValueError(f"split must be 'compute', 'N', 'D' or a boolean mask, got {split!r}")
     labels = budget_labels(values, budgets, step)
     levels = np.unique(labels)
     G = len(levels)
@@ -155,9 +157,10 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
     data : DataFrame or dict of arrays
     law, loss, delta, fixed, tied, columns : as in :func:`jaxscale.fit` (with ``columns.compute`` the
         tokens are derived as ``D = C / (6N)``)
-    split : "compute", "N" or bool array
-        Budgets by training compute (``C`` column, else ``6ND``) or by model size, grouped to
-        the nearest of ``budgets`` or to ``step`` decades; or a mask of held-out rows.
+    split : "compute", "N", "D" or bool array
+        Budgets by training compute (``C`` column, else ``6ND``), by model size or by training
+        tokens, grouped to the nearest of ``budgets`` or to ``step`` decades; or a mask of
+        held-out rows.
     holdout : int
         ``mode="holdout"``: how many of the top budgets to hold out.
     mode : {"holdout", "leave-one-out", "rolling"}
@@ -184,7 +187,8 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
         ``log_residual`` (``log actual - log predicted``; ``residual`` for raw-target laws),
         ``relative_error`` (``actual / predicted - 1``), ``n_train``, and the distance beyond the split's
         training data (``beyond_log10_C``, ``beyond_log10_N`` ..., ``regime``; :mod:`jaxscale.api.reach`).
-        ``attrs`` hold the level, mode, resamples and the split names.
+        ``attrs`` hold the level, mode, resamples, the split (``"compute"``, ``"N"``, ``"D"`` or
+        ``"mask"``: what ``budget`` measures) and the split names.
     """
     check_level(level)
     columns, search, runner = as_columns(columns), as_search(search), as_runner(runner)
@@ -234,6 +238,7 @@ def extrapolation(data, law: str | Law = "chinchilla", split="compute", holdout:
             rows.append(part)
     table = pd.concat(rows, ignore_index=True)
     table.attrs.update(level=level, mode=mode, n_resamples=R, splits=split_names, law=law.name,
+                       split=split if isinstance(split, str) else "mask",
                        interval="lower/upper: prediction interval for a new run; mean_lower/mean_upper: "
                                 "interval of the mean curve")
     return table

@@ -19,6 +19,7 @@ from .. import notes as notes_wording
 from ..problem import check_compute, input_arrays
 from ..reach import data_span, describe_span, label_predictions
 from ..validation import check_bool, check_level, identifiable
+from .export import bootstrap_dataset, natural_quantities
 from .summary import Summary
 
 
@@ -163,12 +164,7 @@ class BootstrapResult:
 
     def _natural(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         """Natural parameters of the base law (fixed ones included) and the law's derived quantities."""
-        base = self.law.base
-        natural = base.to_natural(self.law.expand(theta))
-        out = {n: natural[..., j] for j, n in enumerate(base.natural_names)}
-        out.update({n: np.full_like(out[n], v) for n, v in self.law.fixed.items()})  # exactly as given
-        out.update(base.derived(out))
-        return out
+        return natural_quantities(self.law, theta)
 
     @property
     def draws(self) -> pd.DataFrame:
@@ -410,6 +406,20 @@ class BootstrapResult:
         """Write an ``.npz`` (arrays + JSON metadata; no pickle) atomically. :func:`load` restores it bit-exactly.
         See :func:`jaxscale.api.io.save_result`."""
         return io.save_result(self, path)
+
+    def to_xarray(self):
+        """The draws as an :class:`xarray.Dataset` (``pip install "jaxscale[xarray]"``).
+
+        Variables: ``draws`` (``resample x parameter``: natural parameters, then derived ones such as
+        ``a_opt, b_opt, G``), ``theta`` (``resample x log_parameter``: the fitting-space draws), ``estimate``
+        and ``log_estimate`` (the full-data fit), and per resample ``objective``, ``converged``,
+        ``n_at_best``, ``identifiable`` and ``usable`` (the draws intervals use). Coordinates: ``resample``
+        (0..R-1, the resample index that seeds its draw), ``parameter``, ``log_parameter``. Attributes: law,
+        loss, seed, n_resamples, starts, the whole recipe (JSON) and ``interval`` (what a percentile
+        interval over the usable draws is). Values are this result's own arrays, not copies of a summary.
+        See :mod:`jaxscale.api.results.export`.
+        """
+        return bootstrap_dataset(self)
 
     # ------------------------------------------------------------------ file codec (see jaxscale.api.io)
     ARRAYS = ("estimate", "theta", "objective", "converged", "n_at_best", "log_x", "log_y", "weights")

@@ -16,6 +16,7 @@ from .. import io
 from .. import notes as notes_wording
 from ..problem import check_compute, input_arrays, predict_inputs
 from ..reach import describe_span, label_predictions
+from .export import fit_dataset
 from .summary import Summary
 
 
@@ -208,6 +209,18 @@ class FitResult:
         no_starts = _starts_frame(law, np.empty((0, law.n_params)), None)
         return cls(law, get_loss("huber", 1e-3), theta, float("nan"), True, no_starts, 0,
                    {"law": law.name, "source": source})
+
+    def to_xarray(self):
+        """The multi-start fit as an :class:`xarray.Dataset` (``pip install "jaxscale[xarray]"``): one row per start.
+
+        Variables: ``start_theta`` and ``theta`` (``start x log_parameter``: where each start began and
+        ended), ``params`` (``start x parameter``: the end points' natural parameters and derived
+        quantities), ``estimate`` / ``log_estimate`` (the fit), and every other column of :attr:`starts`
+        (``objective``, ``converged``, ``iterations``, ``grad_norm``, ``status``, ``vanishing``) along
+        ``start``. Attributes: law, loss, objective, converged, n_points, notes and the recipe (JSON).
+        See :mod:`jaxscale.api.results.export`.
+        """
+        return fit_dataset(self)
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` (theta, the per-start table, JSON metadata; no pickle) atomically; read it back

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io
+from .export import grouped_dataset
 from .fit import FitResult
 from .summary import Summary
 
@@ -109,6 +110,12 @@ class GroupedFitResult:
     def save(self, path):
         """Write every group's result in one ``.npz`` (no pickle, atomic); read it back with :func:`jaxscale.load`."""
         return io.save_result(self, path)
+
+    def to_xarray(self):
+        """Every group's :meth:`FitResult.to_xarray` stacked along ``group`` (dims ``group x start x parameter``;
+        ``pip install "jaxscale[xarray]"``). The ``group`` coordinate holds the keys (a MultiIndex over the
+        ``by`` columns when there are several); each ``by`` column is a coordinate along ``group``."""
+        return grouped_dataset(self, FitResult.to_xarray)
 
     # ------------------------------------------------------------------ file codec (see jaxscale.api.io)
     def _to_file(self) -> tuple[dict, dict]:
@@ -253,6 +260,16 @@ class GroupedBootstrapResult:
         """Each group's compute-optimal allocation with intervals, tidy; a group without usable draws or
         optimum gets NaN rows with ``usable`` False and the reason in ``note``, never an error for all."""
         return self._tidy(self._each(lambda res: res.compute_optimal(C, level, **other_inputs), keep=("C",)))
+
+    def to_xarray(self):
+        """Every group's :meth:`BootstrapResult.to_xarray` stacked along ``group`` (dims ``group x resample x
+        parameter``; ``pip install "jaxscale[xarray]"``). Group ``g``'s resample ``r`` is the draw of
+        ``js.bootstrap`` of that group alone with the same seed. The ``group`` coordinate holds the keys (a
+        MultiIndex over the ``by`` columns when there are several); each ``by`` column is a coordinate along
+        ``group``; attributes shared by every group (law, loss, seed, n_resamples, interval) are kept."""
+        from .bootstrap import BootstrapResult
+
+        return grouped_dataset(self, BootstrapResult.to_xarray)
 
     def __repr__(self) -> str:
         first = next(iter(self.results.values()))
