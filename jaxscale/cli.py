@@ -688,7 +688,8 @@ def _decision_commands(sub) -> None:
                                            "against their prediction intervals")
     _data_options(p)
     _fit_options(p)
-    p.add_argument("--split", default="compute", choices=["compute", "N"], help="budgets by compute (default) or N")
+    p.add_argument("--split", default="compute", choices=["compute", "N", "D"],
+                   help="budgets by compute (default), model size N or tokens D")
     p.add_argument("--holdout", type=int, default=1, help="top budgets held out (mode holdout; default 1)")
     p.add_argument("--mode", default="holdout", choices=["holdout", "leave-one-out", "rolling"])
     p.add_argument("--budgets", type=_positive_float, nargs="+", default=None, metavar="FLOP",
