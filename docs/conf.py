@@ -60,9 +60,6 @@ napoleon_use_ivar = False
 # ---------------------------------------------------------------- MyST / notebooks
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
-# The guide includes README sections whose headings start at level 3 or 4 (under the page's level-1 title);
-# MyST nests them correctly but warns. Drop this once those sections live in docs/guide/ (README slimming).
-suppress_warnings = ["myst.header"]
 nb_execution_mode = os.environ.get("JAXSCALE_DOCS_EXECUTE", "off")
 nb_execution_timeout = 1800
 nb_execution_raise_on_error = True

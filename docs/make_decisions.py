@@ -1,4 +1,4 @@
-"""The README's decision figures and tables, from Epoch's Chinchilla runs.
+"""The decision figures and tables of docs/guide/decisions.md, from Epoch's Chinchilla runs.
 
 - Extrapolation audit (docs/img/extrapolation.png): every run is assigned to the nearest of Hoffmann et al.'s
   nine isoFLOP budgets (6e18 ... 3e21 FLOP) in log C; the law is fitted (4500-start grid, Huber delta 1e-3) to

@@ -1,4 +1,4 @@
-"""Render the README's figures (docs/img/*.png) from the real Chinchilla data.
+"""Render the documentation's figures (docs/img/*.png) from the real Chinchilla data.
 
 Fits Epoch AI's extraction of the Chinchilla runs (240 rows, Hoffmann's 4500-start grid,
 Huber delta 1e-3), bootstraps it, and writes one PNG per kind of :mod:`jaxscale.plot`::
