@@ -53,6 +53,7 @@ def _uncertainty(ns, tmp):
     draw0 = ns["epoch"].draws.iloc[0]  # Epoch's own draw 0 (their notebook): A 349.56, alpha 0.32863
     assert draw0["alpha"] == pytest.approx(0.328633, rel=1e-4) and draw0["A"] == pytest.approx(349.5564, rel=1e-4)
     assert len(ns["boot"].draws) == 1000 and (tmp / "chinchilla_boot.npz").is_file()
+    assert list(ns["grouped"].to_xarray().coords["dataset"].values) == ["all", "below 1e21"]
 
 
 def _groups(ns, tmp):
@@ -89,7 +90,7 @@ PAGES = {
     "docs/guide/isoflop.md": _isoflop,
     "docs/guide/cluster.md": _cluster,
 }
-NEEDS = {"docs/guide/plotting.md": ["matplotlib"], "docs/guide/decisions.md": ["matplotlib"],
+NEEDS = {"docs/guide/plotting.md": ["matplotlib"], "docs/guide/uncertainty.md": ["xarray"], "docs/guide/decisions.md": ["matplotlib"],
          "docs/guide/cluster.md": ["distributed"]}
 
 
