@@ -11,7 +11,14 @@ import pytest
 
 # The library turns JAX's persistent compilation cache on at import (~/.cache/jaxscale/xla): the tests keep it
 # in one temporary folder instead, shared with their subprocesses (JIT_CACHE below), never in the user's home.
-_TEST_XLA_CACHE = tempfile.mkdtemp(prefix="jaxscale-test-xla-")
+# Under pytest-xdist (the README's `-n 2`) the workers of one run share the folder, so a program compiled by
+# one worker is read by the other.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+if _RUN:
+    _TEST_XLA_CACHE = os.path.join(tempfile.gettempdir(), f"jaxscale-test-xla-{_RUN}")
+    os.makedirs(_TEST_XLA_CACHE, exist_ok=True)
+else:
+    _TEST_XLA_CACHE = tempfile.mkdtemp(prefix="jaxscale-test-xla-")
 os.environ.setdefault("JAXSCALE_CACHE_DIR", _TEST_XLA_CACHE)
 
 import jaxscale as js  # noqa: E402  (after the cache folder is chosen)

@@ -300,4 +300,4 @@ def test_readme_test_command_shows_skip_reasons_and_matches_ci():
     readme = [line for line in (REPO / "README.md").read_text().splitlines() if "-m pytest" in line]
     ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if "-m pytest" in line]
     assert len(readme) == 1 and ci == readme
-    assert re.search(r"-m pytest -q -rs$", readme[0])
+    assert re.search(r"-m pytest -q -rs( -n 2 --dist worksteal)?$", readme[0])

@@ -28,7 +28,14 @@ def test_notebook_is_committed_without_outputs(path):
         f"{path.name}: clear the outputs before committing (jupyter nbconvert --clear-output --inplace)"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+# The three longest notebooks run only with `-m slow` (30-60 s each on 2 cores): their calls run in the default
+# suite through the guide pages (tests/test_guide_examples.py: the decisions page) and the unit tests of
+# compare_laws/laws (test_compare, test_laws) and curves/arms (test_curves, test_arms).
+SLOW = {"04_many_laws", "05_decisions", "06_curves_and_arms"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     if path.stem in NEEDS_CHINCHILLA:
         csv, why = locate_chinchilla_csv()
