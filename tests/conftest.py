@@ -25,6 +25,11 @@ import jaxscale as js  # noqa: E402  (after the cache folder is chosen)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CSV = REPO.parent / "shared" / "data" / "svg_extracted_data.csv"
+# The data is looked for in $JAXSCALE_CHINCHILLA_CSV, then ../shared/data, then the loader's cache/download:
+# naming the shared copy in the environment makes every test that calls js.datasets.chinchilla() directly, and
+# every subprocess, use it too (a clean clone with ../shared beside it and no network).
+if not os.environ.get("JAXSCALE_CHINCHILLA_CSV") and SHARED_CSV.is_file():
+    os.environ["JAXSCALE_CHINCHILLA_CSV"] = str(SHARED_CSV)
 
 # One persistent XLA cache for the subprocesses of this test session (CLI runs, notebook kernels): each
 # then skips recompiling kernels an earlier one compiled (about 9 s -> 2.5 s per CLI call on 2 cores).
