@@ -287,18 +287,24 @@ def cmd_bootstrap(args) -> None:
         return print_grouped_bootstrap(args, result, warned)
     if args.out:
         result.save(args.out)
+    print_bootstrap(args, result, "jaxscale bootstrap", warned)
+
+
+def print_bootstrap(args, result: BootstrapResult, heading: str, warned: list[str] = (), **payload) -> None:
+    """The parameter intervals of one bootstrap (``bootstrap``, ``gather``): the title says how many resamples
+    were usable and how many did not converge (kept), the notes follow the table and go into ``--json``."""
     table = result.summary(level=args.level, method=args.method,
                            include_unidentifiable=args.include_unidentifiable).reset_index()
     used = table.attrs.get("n_used", result.n_resamples)
     unconverged = table.attrs.get("n_not_converged", 0)
-    said = _merged(warned, table.attrs.get("notes", []))
-    emit(table, args.format, title=f"jaxscale bootstrap: {result.n_resamples} resamples x "
+    said = _merged(list(warned), table.attrs.get("notes", []))
+    emit(table, args.format, title=f"{heading}: {result.n_resamples} resamples x "
          f"{result.recipe['n_starts']} starts, {args.method} {args.level:.0%} intervals of the parameters"
          + (f" from the {used} usable resamples" if used != result.n_resamples else "")
          + (f" ({unconverged} of them not converged, kept)" if unconverged else "")
          + (f", saved to {args.out}" if args.out else ""),
          payload={"recipe": result.recipe, "level": args.level, "method": args.method, "notes": said,
-                  "n_used": used, "n_not_converged": unconverged})
+                  "n_used": used, "n_not_converged": unconverged, **payload})
     if args.format == "text" and said:
         print("\nnotes:\n" + "\n".join(f"  {i}. {n}" for i, n in enumerate(said, 1)))
 
@@ -393,17 +399,7 @@ def cmd_gather(args) -> None:
     result = gather(args.dir)
     if args.out:
         result.save(args.out)
-    table = result.summary(level=args.level, method=args.method,
-                           include_unidentifiable=args.include_unidentifiable).reset_index()
-    used, said = table.attrs.get("n_used", result.n_resamples), table.attrs.get("notes", [])
-    emit(table, args.format, title=f"jaxscale gather: {result.n_resamples} resamples x {result.recipe['n_starts']} "
-         f"starts from {args.dir}, {args.method} {args.level:.0%} intervals of the parameters"
-         + (f" from the {used} usable resamples" if used != result.n_resamples else "")
-         + (f", saved to {args.out}" if args.out else ""),
-         payload={"recipe": result.recipe, "level": args.level, "method": args.method, "notes": said, "n_used": used,
-                  "n_not_converged": table.attrs.get("n_not_converged", 0), "out": args.out})
-    if args.format == "text" and said:
-        print("\nnotes:\n" + "\n".join(f"  {i}. {n}" for i, n in enumerate(said, 1)))
+    print_bootstrap(args, result, f"jaxscale gather ({args.dir})", out=args.out)
 
 
 def _array_commands(sub) -> None:
