@@ -52,8 +52,8 @@ from typing import Mapping, NamedTuple
 import numpy as np
 
 from ..engine.npzfile import CorruptFile, read_npz, write_npz
-from ..engine.scheduler import (ChunkStore, RowsJob, chunk_shape_rows, job_rows_limit, rows_per_chunk,
-                                run_chunk)
+from ..engine.scheduler import (ChunkStore, RowsJob, chunk_shape_rows, rows_per_chunk,
+                                run_chunk, setup_versions)
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from ..kernels.solvers import SOLVERS
@@ -210,7 +210,6 @@ def plan_bootstrap(directory: str | Path, data, law: str | Law = "chinchilla", n
 
 def _plan_meta(job: RowsJob, made: dict, n_resamples: int, chunks: list, shape_rows: int, solver) -> dict:
     import jax
-    import jaxlib
 
     law = job.law
     return {"kind": PLAN_KIND, "plan_format": PLAN_FORMAT, "fingerprint": job.fingerprint,
@@ -221,14 +220,8 @@ def _plan_meta(job: RowsJob, made: dict, n_resamples: int, chunks: list, shape_r
             "seed": int(job.seed), "n_draws": job.n_draws, "prune_keep": job.prune_keep,
             "prune_iter": int(job.prune_iter), "polish_top": int(job.polish_top), "n_lanes": int(job.n_lanes),
             "backend": jax.default_backend(),
-            "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "jaxscale": _version()},
+            "versions": setup_versions(),
             "recipe_json": json.dumps(made, default=str)}
-
-
-def _version() -> str:
-    from .._version import __version__
-
-    return __version__
 
 
 def _refuse_other_plan(directory: Path, meta: dict) -> None:
@@ -273,7 +266,7 @@ def _check_meta(meta: dict, path: Path) -> set[str]:
     if meta.get("plan_format") != PLAN_FORMAT:
         made_with = meta.get("versions", {}).get("jaxscale", "?") if isinstance(meta.get("versions"), dict) else "?"
         raise ValueError(f"{path} is a plan of format {io.short(meta.get('plan_format'))} (made with jaxscale "
-                         f"{made_with}); this jaxscale {_version()} reads plan format {PLAN_FORMAT}: run and gather "
+                         f"{made_with}); this jaxscale {setup_versions()['jaxscale']} reads plan format {PLAN_FORMAT}: run and gather "
                          "it with the jaxscale that made it, or plan again with this one in a new directory")
     fields = {"fingerprint": str, "n_resamples": int, "chunks": list, "shape_rows": int, "seed": int,
               "solver": str, "solver_options": dict, "prune_iter": int, "polish_top": int, "n_lanes": int,
@@ -364,10 +357,8 @@ def _check_same_run(job: RowsJob, meta: dict, path: Path) -> None:
     if job.fingerprint == meta["fingerprint"]:
         return
     import jax
-    import jaxlib
 
-    here = {"backend": jax.default_backend(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-            "jaxscale": _version()}
+    here = {"backend": jax.default_backend(), **setup_versions()}
     there = {"backend": meta["backend"], **meta["versions"]}
     differ = [f"{k} {there.get(k)!r} there, {v!r} here" for k, v in here.items() if there.get(k) != v]
     if differ:

@@ -52,8 +52,8 @@ from .npzfile import CorruptFile, checksum, read_npz, write_bytes_atomic, write_
 from .resampling import resample_counts
 
 __all__ = ["RowsJob", "RowsResult", "ChunkOutput", "ChunkStore", "run_chunk", "run_rows", "progress_bar",
-           "compile_seconds", "chunk_rows_limit", "job_rows_limit", "chunk_shape_rows", "rows_per_chunk",
-           "CHUNK_SECONDS", "CHUNK_FORMAT"]
+           "setup_versions", "compile_seconds", "chunk_rows_limit", "job_rows_limit", "chunk_shape_rows",
+           "rows_per_chunk", "CHUNK_SECONDS", "CHUNK_FORMAT"]
 
 #: Target wall time of one chunk (seconds) when ``chunk_size`` is not given.
 CHUNK_SECONDS = 5.0
@@ -296,8 +296,6 @@ class RowsJob:
     @cached_property
     def fingerprint(self) -> str:
         """SHA-256 of everything a row's result depends on (not the number of rows, chunks or devices)."""
-        import jaxlib
-
         solver = {"type": type(self.solver).__name__,
                   **{k: v for k, v in sorted(vars(self.solver).items())}}
         rows = ({"case_resamples": {"seed": int(self.seed), "n_draws": self.n_draws}} if self.weights is None
@@ -314,14 +312,18 @@ class RowsJob:
             "groups": list(self.group_sizes) if self.group_sizes is not None else None,
             "keep_tasks": bool(self.keep_tasks),
             "n_lanes": int(self.n_lanes), "backend": jax.default_backend(),
-            "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "jaxscale": _jaxscale_version()},
+            "versions": setup_versions(),
         }
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _jaxscale_version() -> str:
+def setup_versions() -> dict[str, str]:
+    """The versions a chunk's bits depend on (jax, jaxlib, jaxscale): part of every job's fingerprint and of a plan."""
+    import jaxlib
+
     package = sys.modules.get(__name__.split(".")[0])
-    return str(getattr(package, "__version__", "unknown"))
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "jaxscale": str(getattr(package, "__version__", "unknown"))}
 
 
 # ---------------------------------------------------------------------- one chunk
