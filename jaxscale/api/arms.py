@@ -469,8 +469,7 @@ def bootstrap_arms(data, arm: str = "arm", law: str | Law = "chinchilla",
     for lo in range(0, int(n_resamples), chunk):
         ids = np.arange(lo, min(lo + chunk, int(n_resamples)))
         weights = resample_weights(frame, seed, ids, paired=paired, run=run, n=n, d=est.recipe["d"])
-        best = best_of_starts(solver, joint, loss_fn, log_x, log_y, weights, start_points, polish_top=1,
-                              shape_rows=chunk)
+        best = best_of_starts(solver, joint, loss_fn, log_x, log_y, weights, start_points, polish_top=1)
         draws[ids] = np.where(np.isfinite(best.value)[:, None], best.theta, np.nan)
     est.draws = draws
     est.recipe.update(n_resamples=int(n_resamples), seed=int(seed), starts=starts, paired=paired, run=run,

@@ -4,10 +4,12 @@ Exactness does not depend on layout. A task's arithmetic is that of the vectoris
 and XLA vectorises (and sums inside its batched dot products) differently for different lane
 counts: 1, 2-32 and >= 48 lanes give three different last bits on this CPU. So the lane count
 is fixed by the backend and the data size only (:func:`default_lanes`), never by the number of
-tasks in a job, a chunk or a device. Everything else a call sees is padding: tasks are padded to
-a whole number of lanes (padding tasks never run), weights rows to a power of two (rows no task
-reads), and the tasks of a call are split evenly over the local devices, each running its own
-lane loop. Gathers and scatters are exact, so a task's result is bit-identical whatever the
+tasks in a job, a chunk or a device. Everything else a call sees is padding: every call has
+:func:`task_slots` task slots per device (padding tasks never run) and :func:`weight_rows` weights
+rows (rows no task reads), and the tasks of a call are split evenly over the local devices, each
+running its own lane loop. So ONE compiled program (:func:`lane_program`) per law, loss, solver
+family and data bucket serves a fit, its pruning and polish, every bootstrap chunk, every split
+of an extrapolation audit and every ``n_resamples``. Gathers and scatters are exact, so a task's result is bit-identical whatever the
 chunk size, device count or ``n_resamples``.
 
 Data rows are padded too (:func:`row_bucket`, :func:`pad_data`): a call on ``n`` rows runs on the
@@ -28,14 +30,8 @@ import numpy as np
 
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
-from ..kernels.solvers import Data, solve_queue
+from ..kernels.solvers import Data, queue_loop
 from .precision import float64
-
-#: Most tasks per device in one compiled call (memory bound; padded shapes are powers of two).
-DEFAULT_CHUNK = 1 << 16
-
-#: Weights rows of a compiled call are padded to at least this many (one program for all small jobs).
-MIN_WEIGHT_ROWS = 64
 
 #: Data rows of a compiled call are padded (weight 0) to a power of two, at least this many.
 MIN_DATA_ROWS = 64
@@ -157,40 +153,98 @@ def resolve_devices(devices=None) -> list:
     return list(devices)
 
 
-@lru_cache(maxsize=32)
-def _sharded_queue(solver, law, loss, n_lanes: int, devices: tuple):
-    """``solve_queue`` under ``shard_map``: each device runs its own loop over its share of tasks."""
+#: Task slots per device of every compiled call (padding slots never run); see :func:`task_slots`.
+TASK_SLOTS = 1 << 14
+
+#: Most weights rows of one compiled call, and most bytes of that weights array (see :func:`weight_rows`).
+MAX_WEIGHT_ROWS = 1024
+CALL_WEIGHT_BYTES = 1 << 23
+
+#: Data sets (groups) of a grouped call are padded to a power of two, at least this many.
+MIN_GROUPS = 8
+
+#: Evaluation budget meaning "no budget" (run every task to its stopping rule).
+NO_BUDGET = 1 << 30
+
+
+def task_slots(n_lanes: int) -> int:
+    """Task slots per device of every compiled call: :data:`TASK_SLOTS`, at least ``8 x n_lanes``.
+
+    Fixed by the lane count (so by the backend and data bucket), never by a job: a single fit, a
+    4500-start screening and a bootstrap chunk run the same program; larger jobs take several calls.
+    """
+    return max(TASK_SLOTS, 8 * int(n_lanes))
+
+
+def weight_rows(n_data: int) -> int:
+    """Weights rows of every compiled call on ``n_data`` data rows: :data:`MAX_WEIGHT_ROWS`, fewer when
+    that array would exceed :data:`CALL_WEIGHT_BYTES` on the data's :func:`row_bucket` (a power of two)."""
+    return max(1, min(MAX_WEIGHT_ROWS, _pow2_floor(CALL_WEIGHT_BYTES / (8.0 * row_bucket(n_data)))))
+
+
+def _settings_values(solver, settings: dict) -> dict:
+    """A solver's traced settings as 0-d arrays whose dtypes follow the static part's defaults (bool, int32,
+    float64): the same dtypes on every call, so one program serves every value."""
+    out = {}
+    for name, value in settings.items():
+        kind = type(getattr(solver, name))
+        dtype = np.bool_ if kind is bool else np.int32 if kind is int else np.float64
+        out[name] = jnp.asarray(value, dtype)
+    return out
+
+
+@lru_cache(maxsize=64)
+def lane_program(solver, law: Law, loss: Loss, n_lanes: int, devices: tuple):
+    """THE compiled program: ``queue_loop`` under ``shard_map``, each device running its own lane loop
+    over its share of a call's task slots.
+
+    Keyed by the solver's static part (:meth:`~jaxscale.kernels.solvers.base.LaneSolver.program_parts`),
+    the law, the loss, the lane count and the devices; its inputs have fixed shapes per data bucket
+    (:func:`task_slots`, :func:`weight_rows`). The solver's numeric settings and the evaluation budget
+    are values, so a fit's screening and continuation, every bootstrap chunk, the warm-start solver and
+    the polisher all run this one program.
+    """
+    import dataclasses
+
     from jax.sharding import Mesh, PartitionSpec
 
     mesh = Mesh(np.array(devices), ("tasks",))
-    split = PartitionSpec("tasks")
+    split, same = PartitionSpec("tasks"), PartitionSpec()
 
-    def per_device(data, starts, which, n_valid):
-        return solve_queue(solver, law, loss, data, starts, which, n_valid[0], n_lanes=n_lanes)
+    def per_device(data, starts, which, n_valid, budget, settings):
+        lane_solver = dataclasses.replace(solver, **settings) if settings else solver
+        return queue_loop(lane_solver, law, loss, data, starts, which, n_valid[0], n_lanes, budget)
 
-    return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(PartitionSpec(), split, split, split),
+    return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(same, split, split, split, same, same),
                                  out_specs=split, check_vma=False))
 
 
-def call_shape(n_tasks: int, n_lanes: int, n_devices: int, chunk_size: int | None = None) -> int:
-    """Tasks per device of one compiled call: ``n_lanes x 2^k`` covering the tasks, capped by the chunk.
+def _call_ranges(which: np.ndarray, per_call: int, n_weight_rows: int):
+    """Consecutive task ranges ``[lo, hi)`` of at most ``per_call`` tasks whose weights rows lie within
+    ``n_weight_rows`` consecutive rows (tasks are row-major in every caller, so calls stay full)."""
+    lo, n = 0, which.shape[0]
+    while lo < n:
+        w = which[lo:lo + per_call]
+        fits = (np.maximum.accumulate(w) - np.minimum.accumulate(w)) < n_weight_rows
+        hi = lo + (w.shape[0] if fits.all() else max(1, int(np.argmin(fits))))
+        yield lo, hi
+        lo = hi
 
-    Padding tasks never run (the queue stops at ``n_valid``), so rounding up only costs memory;
-    it keeps the number of distinct compiled shapes small.
-    """
-    cap = max(int(n_lanes), _pow2_floor(max(1, int(chunk_size or DEFAULT_CHUNK)) / max(1, n_devices)))
-    need = -(-max(1, int(n_tasks)) // max(1, n_devices))
-    size = int(n_lanes)
-    while size < need and size < cap:
-        size *= 2
-    return size
+
+def _pad_groups(log_x: np.ndarray, log_y: np.ndarray):
+    """Grouped data padded to a power of two of groups (copies of group 0 no weights row reads)."""
+    n_groups = log_y.shape[0]
+    extra = max(MIN_GROUPS, _pow2_ceil(n_groups)) - n_groups
+    if extra <= 0:
+        return log_x, log_y
+    return (np.concatenate([log_x, np.repeat(log_x[:1], extra, axis=0)]),
+            np.concatenate([log_y, np.repeat(log_y[:1], extra, axis=0)]))
 
 
 def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray, weights: np.ndarray,
               starts: np.ndarray, which: np.ndarray | None = None, *, n_lanes: int | None = None,
-              chunk_size: int | None = None, devices=None, shape_tasks: int | None = None,
-              shape_rows: int | None = None, row_group: np.ndarray | None = None,
-              on_chunk: Callable[[int, int], None] | None = None) -> TaskResults:
+              chunk_size: int | None = None, devices=None, row_group: np.ndarray | None = None,
+              budget: int | None = None, on_chunk: Callable[[int, int], None] | None = None) -> TaskResults:
     r"""Fit every task ``t``: start ``starts[t]`` on weights row ``weights[which[t]]``.
 
     Parameters
@@ -205,23 +259,26 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
         Lanes advanced together; default :func:`default_lanes` of the data (fixed per data
         size, so results never depend on the number of tasks).
     chunk_size : int, optional
-        Most tasks per compiled call (memory bound; default :data:`DEFAULT_CHUNK` per device).
+        Most tasks per compiled call (default: every task slot of the call, :func:`task_slots` per device).
     devices : None, int or list
         Local devices; each call's tasks are split evenly over them (``shard_map``), each
         device running its own lane loop, so no device waits for another's slowest lane.
     row_group : int array ``(R,)``, optional
         Many data sets: with ``log_x[G, m, k]``, ``log_y[G, m]``, the group (data set) of each
         weights row (see :class:`~jaxscale.kernels.solvers.Data`).
-    shape_tasks, shape_rows : int, optional
-        Pad calls as if there were this many tasks / weights rows, so that calls of a smaller
-        job reuse the compiled program of a larger one (a scheduler's fixed chunk shape).
+    budget : int, optional
+        Evaluations after which a task stops with status ``RUNNING`` (a screening); default none.
     on_chunk : callable, optional
         ``on_chunk(done, total)`` after each compiled call (progress bars).
 
+    Every call has the same shapes for a given data bucket (:func:`lane_program`): the data padded to
+    :func:`row_bucket` rows, :func:`weight_rows` weights rows, :func:`task_slots` task slots per device.
     Results are bit-identical for any ``chunk_size``, device count and padding.
     """
     starts = np.asarray(starts, np.float64)
     n_tasks = starts.shape[0]
+    if n_tasks == 0:
+        raise ValueError("run_tasks needs at least one task (starts has 0 rows)")
     weights = np.atleast_2d(np.asarray(weights, np.float64))
     which = np.zeros(n_tasks, np.int32) if which is None else np.asarray(which, np.int32)
     if chunk_size is not None and int(chunk_size) < 1:
@@ -229,38 +286,41 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     lanes = int(n_lanes or default_lanes(np.shape(log_y)[-1], starts.shape[1]))
     devs = resolve_devices(devices)
     n_dev = len(devs) if n_tasks >= len(devs) else 1
-    block = call_shape(max(n_tasks, int(shape_tasks or 0)), lanes, n_dev, chunk_size)
-    # weights rows padded to a power of two, at least MIN_WEIGHT_ROWS (within 16 MiB): small jobs share shapes
-    least = min(MIN_WEIGHT_ROWS, _pow2_floor((1 << 24) / (8 * row_bucket(weights.shape[1]))))
-    n_rows = _pow2_ceil(max(weights.shape[0], int(shape_rows or 0), least))
-    if n_rows > weights.shape[0]:  # rows no task reads: shape only
-        weights = np.concatenate([weights, np.zeros((n_rows - weights.shape[0], weights.shape[1]))])
+    slots = task_slots(lanes)
+    per_call = slots * n_dev if chunk_size is None else max(1, min(slots * n_dev, int(chunk_size)))
+    n_weights = weight_rows(np.shape(log_y)[-1])
     log_x, log_y, weights = pad_data(log_x, log_y, weights)
-    sharded = _sharded_queue(solver, law, loss, lanes, tuple(devs[:n_dev])) if n_dev > 1 else None
-    pieces = []
+    if row_group is not None:
+        log_x, log_y = _pad_groups(log_x, log_y)
+    static, settings = solver.program_parts()
+    program = lane_program(static, law, loss, lanes, tuple(devs[:n_dev]))
+    pieces, slot, previous = [], np.arange(slots), None
     with float64():
-        groups = None
-        if row_group is not None:  # padded weights rows belong to group 0 (no task reads them)
-            groups = np.zeros(weights.shape[0], np.int32)
-            groups[:len(row_group)] = np.asarray(row_group, np.int32)
-            groups = jnp.asarray(groups)
-        data = Data(jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64), jnp.asarray(weights), groups)
-        for lo in range(0, n_tasks, block * n_dev):
-            count = min(block * n_dev, n_tasks - lo)
+        x, y = jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64)
+        values = _settings_values(static, settings)
+        limit = jnp.asarray(NO_BUDGET if budget is None else int(budget), jnp.int32)
+        for lo, hi in _call_ranges(which, per_call, n_weights):
+            first_row = int(which[lo:hi].min())
+            if first_row != previous:  # the call's weights rows (and groups), padded with rows no task reads
+                block = np.zeros((n_weights, weights.shape[1]))
+                part = weights[first_row:first_row + n_weights]
+                block[:part.shape[0]] = part
+                groups = None
+                if row_group is not None:
+                    groups = np.zeros(n_weights, np.int32)
+                    got = np.asarray(row_group, np.int32)[first_row:first_row + n_weights]
+                    groups[:got.shape[0]] = got
+                    groups = jnp.asarray(groups)
+                data, previous = Data(x, y, jnp.asarray(block), groups), first_row
+            count = hi - lo
             # an even split: device d takes `share[d]` consecutive tasks at the front of its block
             share = np.full(n_dev, count // n_dev) + (np.arange(n_dev) < count % n_dev)
             first = lo + np.concatenate([[0], np.cumsum(share)[:-1]])
-            slot = np.arange(block)
             index = np.where(slot[None, :] < share[:, None], first[:, None] + slot[None, :], lo).ravel()
-            s, w = jnp.asarray(starts[index]), jnp.asarray(which[index])
-            if sharded is not None:
-                out = sharded(data, s, w, jnp.asarray(share, jnp.int32))
-            else:
-                out = solve_queue(solver, law, loss, data, s, w, jnp.asarray(count, jnp.int32), n_lanes=lanes)
+            out = program(data, jnp.asarray(starts[index]), jnp.asarray(which[index] - first_row),
+                          jnp.asarray(share, jnp.int32), limit, values)
             keep = (slot[None, :] < share[:, None]).ravel()
-            pieces.append(jax.tree.map(lambda x: np.asarray(x)[keep], out))
+            pieces.append(jax.tree.map(lambda a: np.asarray(a)[keep], out))
             if on_chunk is not None:
-                on_chunk(lo + count, n_tasks)
-    if not pieces:
-        raise ValueError("run_tasks needs at least one task (starts has 0 rows)")
+                on_chunk(hi, n_tasks)
     return TaskResults(*(np.concatenate(parts) for parts in zip(*pieces)))

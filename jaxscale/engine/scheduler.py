@@ -365,7 +365,7 @@ def run_chunk(job: RowsJob, lo: int, hi: int, shape_rows: int | None = None, dev
     job = _interned(job)
     best = best_of_starts(job.solver, job.law, job.loss, job.log_x, job.log_y, job.row_weights(lo, hi, shape_rows),
                           job.row_starts(lo, hi), prune_keep=job.prune_keep, prune_iter=job.prune_iter,
-                          polish_top=job.polish_top, n_lanes=job.n_lanes, devices=devices, shape_rows=shape_rows,
+                          polish_top=job.polish_top, n_lanes=job.n_lanes, devices=devices,
                           row_group=job.row_groups(lo, hi))
     arrays = {"theta": best.theta, "objective": best.value, "converged": best.converged.astype(bool),
               "n_at_best": best.n_at_best.astype(np.int64)}

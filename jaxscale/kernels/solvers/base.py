@@ -12,7 +12,8 @@ Like optimistix's ``AbstractIterativeSolver`` (init / step / terminate, state as
 """
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
 import jax.numpy as jnp
 
@@ -76,6 +77,24 @@ class LaneSolver:
         """What a lane reports when it stops (the same for every solver)."""
         return Outcome(state.theta, state.value, state.status == CONVERGED, state.iterations,
                        jnp.max(jnp.abs(state.grad)), state.status)
+
+    #: Numeric settings a compiled program takes as VALUES (see :meth:`program_parts`): every solver
+    #: of a family that differs only in these shares one compiled program. Empty: every setting is static.
+    traced_settings: ClassVar[tuple[str, ...]] = ()
+
+    def program_parts(self) -> tuple["LaneSolver", dict]:
+        """``(static, settings)``: the part of the solver a compiled program is keyed by, and the settings
+        it takes as values (``dataclasses.replace(static, **settings)`` inside the trace rebuilds this
+        solver). With :attr:`traced_settings` empty, ``(self, {})``.
+
+        Lets ``lm``, ``lm-warm``, ``lm-exact`` and the polisher (Levenberg-Marquardt with other numbers)
+        share one program per law, loss and shape instead of compiling one each.
+        """
+        if not self.traced_settings:
+            return self, {}
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in self.traced_settings}
+        static = dataclasses.replace(self, name="family", **defaults)
+        return static, {name: getattr(self, name) for name in self.traced_settings}
 
     @property
     def options(self) -> dict:

@@ -110,6 +110,10 @@ class LevenbergMarquardt(LaneSolver):
     polish_xtol: float = 1e-12
     name: str = "lm"
 
+    #: Every setting is a value of the compiled program: all Levenberg-Marquardt variants share it.
+    traced_settings = ("max_iter", "gtol", "ftol", "xtol", "initial_damping", "min_damping", "polish_tol",
+                       "settle_steps", "polish_after", "polish_ftol", "polish_xtol")
+
     def init(self, theta0: jnp.ndarray) -> LMState:
         """A lane whose first trial is ``theta0`` itself (``value = inf``: the first step only evaluates it and
         sets the initial damping from the Gauss-Newton diagonal)."""
@@ -161,10 +165,8 @@ class LevenbergMarquardt(LaneSolver):
         damping = jnp.where(early & ~state.polish, start_damping, damping)
         polish = early
         # the settle and standard tests fire near a minimum: keep the damping, take Newton steps
-        if self.settle_steps > 0:
-            polish = polish | (settled >= self.settle_steps)
-        if self.polish_after:
-            polish = polish | met
+        # (settings may be traced values: no Python branches on them)
+        polish = polish | ((self.settle_steps > 0) & (settled >= self.settle_steps)) | (self.polish_after & met)
         damped = gauss_newton + jnp.maximum(damping, 1e-300) * jnp.eye(p, dtype=theta.dtype)
         step = -spd_solve(damped, grad)
         predicted = -(grad @ step) - 0.5 * step @ gauss_newton @ step
@@ -173,14 +175,12 @@ class LevenbergMarquardt(LaneSolver):
         small_grad = jnp.max(jnp.abs(grad)) <= self.gtol
         # lambda overflow: no step of any length lowers f any more (numerical floor)
         stalled = ~jnp.isfinite(damping) | (damping > 1e30) | ~jnp.all(jnp.isfinite(step))
-        if self.polish_after:
-            # polished: the exact model predicts nothing left above rounding, or the tight test holds
-            polished = state.polish & accept & (
-                (predicted <= self.polish_ftol * jnp.abs(value))
-                | converged_on_change(decrease, ev.value, moved, state.theta, self.polish_ftol, self.polish_xtol))
-            converged = small_grad | polished | (stalled & met)
-        else:
-            converged = small_grad | standard
+        # with polish_after: polished (the exact model predicts nothing left above rounding, or the tight
+        # test holds); without: the standard test
+        polished = state.polish & accept & (
+            (predicted <= self.polish_ftol * jnp.abs(value))
+            | converged_on_change(decrease, ev.value, moved, state.theta, self.polish_ftol, self.polish_xtol))
+        converged = small_grad | jnp.where(self.polish_after, polished | (stalled & met), standard)
         status = self.next_status(failed_start=fresh & ~finite, converged=converged,
                                   stalled=stalled, iterations=iterations)
         return LMState(theta, value, grad, gauss_newton, theta + step, predicted, damping, nu,

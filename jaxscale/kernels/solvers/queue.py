@@ -13,6 +13,8 @@ sequence wherever it is scheduled.
 ``budget`` (a traced scalar, so one compiled program serves every value) caps the evaluations of
 each task of a call: a lane that reaches it stops with its status still ``RUNNING`` (0), which a
 multi-start strategy reads as "screened, not finished" (see :mod:`jaxscale.engine.multistart`).
+A task's iterates do not depend on the budget, so running a screened task again without one ends
+exactly where an uninterrupted run of it ends.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from .objective import Data
 
 
 def queue_loop(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.ndarray,
-               n_valid: jnp.ndarray, n_lanes: int, budget: jnp.ndarray | None = None, states=None):
+               n_valid: jnp.ndarray, n_lanes: int, budget: jnp.ndarray | None = None):
     """Run every task ``t < n_valid`` to its stopping rule.
 
     Parameters
@@ -47,15 +49,10 @@ def queue_loop(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.nd
     budget : int, optional
         A task stops once its state has used this many evaluations (default: the solver's
         ``max_iter`` only); a task stopped by it reports status ``RUNNING`` (0).
-    states : solver state with a leading axis T, optional
-        Resume every task from this state instead of ``solver.init(starts[t])``. Then the final
-        state of every task is returned too, so a task stopped by ``budget`` can be resumed
-        later exactly where it stopped (same iterates as an uninterrupted run).
 
     Returns
     -------
-    Outcome with a leading axis of size T (padding rows hold the start and ``status=-1``); with
-    ``states``, the pair ``(Outcome, final states)``.
+    Outcome with a leading axis of size T (padding rows hold the start and ``status=-1``).
     """
     n_tasks, p = starts.shape
     dtype = starts.dtype
@@ -77,12 +74,7 @@ def queue_loop(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.nd
     lane_task = jnp.arange(n_lanes, dtype=jnp.int32)
     active = lane_task < n_valid
     lane_task = jnp.minimum(lane_task, n_tasks - 1)
-    resume = states is not None
-
-    def fresh_lanes(tasks):
-        return jax.tree.map(lambda s: s[tasks], states) if resume else init(starts[tasks])
-
-    lanes = fresh_lanes(lane_task)
+    lanes = init(starts[lane_task])
     results = Outcome(
         theta=starts,
         value=jnp.full((n_tasks,), jnp.nan, dtype),
@@ -91,8 +83,6 @@ def queue_loop(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.nd
         grad_norm=jnp.full((n_tasks,), jnp.nan, dtype),
         status=jnp.full((n_tasks,), -1, jnp.int32),
     )
-    if resume:
-        results = (results, states)
     next_task = jnp.asarray(n_lanes, jnp.int32)
 
     def cond(carry):
@@ -100,25 +90,19 @@ def queue_loop(solver, law, loss, data: Data, starts: jnp.ndarray, which: jnp.nd
 
     def body(carry):
         lanes, lane_task, active, next_task, results = carry
-        stepped = step(lanes, which[lane_task])
-        if resume:  # a resumed task that had already stopped stays as it was
-            finished = lanes.status != 0
-            stepped = jax.tree.map(
-                lambda old, new: jnp.where(finished.reshape((-1,) + (1,) * (old.ndim - 1)), old, new), lanes, stepped)
-        lanes = stepped
+        lanes = step(lanes, which[lane_task])
         stopped = lanes.status != 0
         if budget is not None:
             stopped = stopped | (lanes.iterations >= budget)
         done = active & stopped
         slot = jnp.where(done, lane_task, n_tasks)  # out of range -> dropped
-        written = (outcome(lanes), lanes) if resume else outcome(lanes)
-        results = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), results, written)
+        results = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), results, outcome(lanes))
         queued = next_task + jnp.cumsum(done, dtype=jnp.int32) - 1
         refill = done & (queued < n_valid)
         lane_task = jnp.where(refill, queued, lane_task)
         active = jnp.where(done, refill, active)
         next_task = next_task + jnp.sum(done, dtype=jnp.int32)
-        fresh = fresh_lanes(lane_task)
+        fresh = init(starts[lane_task])
         lanes = jax.tree.map(
             lambda new, old: jnp.where(refill.reshape((-1,) + (1,) * (old.ndim - 1)), new, old), fresh, lanes)
         return lanes, lane_task, active, next_task, results
