@@ -159,6 +159,25 @@ def test_no_recompile_for_another_row_count_or_n_resamples_in_a_bucket():
     assert _COUNTER.count == before
 
 
+def test_one_lane_program_serves_fit_bootstrap_and_every_levenberg_marquardt_variant():
+    """Issue 16's "one program per (law, loss, solver, stage)": after a fit (screening + continuation), a
+    warm-start bootstrap (lm-warm), a subgrid bootstrap (lm, every start), an lm-exact fit and another
+    n_resamples build no new lane program; the settings and the budget are values of the one program."""
+    from jaxscale.engine.batching import lane_program
+
+    data = _power_law_data(300, seed=5)  # the bucket of 512 rows: no other test fits power_law there
+    before = lane_program.cache_info().misses
+    js.fit(data, law="power_law")
+    after_fit = lane_program.cache_info().misses
+    assert after_fit - before <= 1
+    quiet = js.Runner(progress=False)
+    js.bootstrap(data, law="power_law", n_resamples=30, search=js.Search(starts="best"), runner=quiet)
+    js.bootstrap(data, law="power_law", n_resamples=50, search=js.Search(starts="subgrid"), runner=quiet)
+    js.fit(data, law="power_law", search=js.Search(solver="lm-exact"))
+    js.fit(data.iloc[:260], law="power_law", search=js.Search(starts=40, prune=8))
+    assert lane_program.cache_info().misses == after_fit
+
+
 # ---------------------------------------------------------------------- the compilation cache at import
 def _import_note(**env) -> dict:
     code = ("import json, jax, jaxscale as js; print(json.dumps({'dir': jax.config.jax_compilation_cache_dir, "

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine import float64
+from ..engine.batching import row_bucket
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
 from ..kernels.solvers.objective import predict_and_jacobian
@@ -56,10 +57,16 @@ def _fitted_and_jacobian_fn(law: Law):
 
 
 def fitted_and_jacobian(law: Law, theta: np.ndarray, log_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(z_hat[n], J[n, p])`` of ``law`` at ``theta`` in fitting space (analytic or forward-mode)."""
+    """``(z_hat[n], J[n, p])`` of ``law`` at ``theta`` in fitting space (analytic or forward-mode).
+
+    The points are padded (copies of the first) to their :func:`~jaxscale.engine.batching.row_bucket`, so
+    one compiled program per law serves every data size of a bucket; each point's values are its own."""
+    log_x = np.asarray(log_x, np.float64)
+    n = log_x.shape[0]
+    padded = np.concatenate([log_x, np.repeat(log_x[:1], row_bucket(n) - n, axis=0)]) if n else log_x
     with float64():
-        z, jac = _fitted_and_jacobian_fn(law)(jnp.asarray(theta, jnp.float64), jnp.asarray(log_x, jnp.float64))
-        return np.asarray(z), np.asarray(jac)
+        z, jac = _fitted_and_jacobian_fn(law)(jnp.asarray(theta, jnp.float64), jnp.asarray(padded, jnp.float64))
+        return np.asarray(z)[:n], np.asarray(jac)[:n]
 
 
 def irls_weights(loss: Loss, residuals: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -5,7 +5,8 @@ Resample ``r`` of seed ``s`` draws ``n`` row positions uniformly with replacemen
 depends only on ``(s, r)``, never on chunking or the number of devices.
 
 The compiled samplers take padded shapes (:func:`draw_bucket`): the resample ids to a power of two
-(at least 64), the rows and draws to a power of two (at least 64). With JAX's partitionable
+(at least 64), the rows and draws to a power of two (at least 256: every data set up to 256 rows
+shares one sampler program; drawing 256 integers costs nothing next to compiling another). With JAX's partitionable
 threefry (``jax_threefry_partitionable``, the default) draw ``j`` of a key does not depend on how
 many draws are made, so the padded draws are the same integers; extra draws are masked out and
 extra ids sliced off. One program then serves every data size of a bucket and every
@@ -22,6 +23,9 @@ import numpy as np
 
 #: Smallest padded size of the samplers' axes (resample ids, rows, draws).
 MIN_DRAW_BUCKET = 64
+
+#: Smallest padded size of the case sampler's rows and draws.
+MIN_ROWS_BUCKET = 256
 
 
 def draw_bucket(n: int, least: int = MIN_DRAW_BUCKET) -> int:
@@ -58,7 +62,7 @@ def resample_counts(seed: int, resample_ids, n_rows: int, n_draws: int | None = 
     ids, count = padded_ids(resample_ids)
     n_rows, n_draws = int(n_rows), int(n_draws or n_rows)
     out = _counts(jnp.asarray(seed, jnp.uint32), ids, jnp.asarray(n_rows, jnp.int32), jnp.asarray(n_draws, jnp.int32),
-                  draw_bucket(n_rows), draw_bucket(n_draws))
+                  draw_bucket(n_rows, MIN_ROWS_BUCKET), draw_bucket(n_draws, MIN_ROWS_BUCKET))
     return np.asarray(out)[:count, :n_rows]
 
 
