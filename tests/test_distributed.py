@@ -59,13 +59,15 @@ def test_cluster_bit_identical_to_local(client, data, estimate, local):
 
 
 def test_workers_compile_once_per_shape_not_per_chunk(client, data):
-    """12 equal chunks on 2 workers: only each worker's first chunk compiles (a new solver setting)."""
+    """12 equal chunks on 2 workers: at most each worker's first chunk compiles. (A new Levenberg-Marquardt
+    setting, max_iter=397, is a value of the compiled program: workers that already ran the law compile
+    nothing at all.)"""
     problem = prepare(data)
     law, loss, _, log_x, log_y = problem.law, problem.loss, problem.solver, problem.log_x, problem.log_y
     job = RowsJob(js.LevenbergMarquardt(max_iter=397), law, loss, log_x, log_y, STARTS, seed=7)
     out = run_rows(job, 24, executor=client, chunk_size=10, progress=False)
     compiling = [t for t in out.stats["chunk_timings"] if t[3] > 0]
-    assert len(out.stats["chunk_timings"]) == 12 and 1 <= len(compiling) <= 2, out.stats["chunk_timings"]
+    assert len(out.stats["chunk_timings"]) == 12 and len(compiling) <= 2, out.stats["chunk_timings"]
 
 
 def test_worker_killed_mid_run(client, data, estimate, local, tmp_path):

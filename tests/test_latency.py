@@ -172,6 +172,7 @@ def test_one_lane_program_serves_fit_bootstrap_and_every_levenberg_marquardt_var
     assert after_fit - before <= 1
     quiet = js.Runner(progress=False)
     js.bootstrap(data, law="power_law", n_resamples=30, search=js.Search(starts="best"), runner=quiet)
+    js.bootstrap(data, law="power_law", n_resamples=1, search=js.Search(starts="best"), runner=quiet)  # 1 task
     js.bootstrap(data, law="power_law", n_resamples=50, search=js.Search(starts="subgrid"), runner=quiet)
     js.fit(data, law="power_law", search=js.Search(solver="lm-exact"))
     js.fit(data.iloc[:260], law="power_law", search=js.Search(starts=40, prune=8))

@@ -285,7 +285,7 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     lanes = int(n_lanes or default_lanes(np.shape(log_y)[-1], starts.shape[1]))
     devs = resolve_devices(devices)
-    n_dev = len(devs) if n_tasks >= len(devs) else 1
+    n_dev = len(devs)  # every call on every device (a device without tasks stops at once): one program
     slots = task_slots(lanes)
     per_call = slots * n_dev if chunk_size is None else max(1, min(slots * n_dev, int(chunk_size)))
     n_weights = weight_rows(np.shape(log_y)[-1])
