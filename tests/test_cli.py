@@ -294,10 +294,13 @@ def test_cli_ctrl_c_during_a_bootstrap(tmp_path):
 
 
 def test_readme_test_command_shows_skip_reasons_and_matches_ci():
-    """The CI runs exactly the README's test command, which reports why tests skip (-rs)."""
+    """The CI runs exactly the README's test command, which reports why tests skip (-rs) and installs the extras
+    the docs build and the type check need."""
     from conftest import REPO
 
     readme = [line for line in (REPO / "README.md").read_text().splitlines() if "-m pytest" in line]
     ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if "-m pytest" in line]
     assert len(readme) == 1 and ci == readme
     assert re.search(r"-m pytest -q -rs( -n 2 --dist worksteal)?$", readme[0])
+    # CI builds the docs with -W and type-checks the public API (tests/test_docs.py, tests/test_typing.py)
+    assert '".[test,docs,typecheck]"' in readme[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar, cast
 
 import numpy as np
 
@@ -29,6 +29,8 @@ RUNNER_KEYWORDS = ("n_lanes", "chunk_size", "devices", "executor", "checkpoint",
 COLUMN_KEYWORDS = {"n": "N", "d": "D", "x": "x", "y": None, "c": None}
 #: Former names of search settings.
 RENAMED = {"prune_keep": "prune"}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _show(value) -> str:
@@ -116,7 +118,7 @@ def _map_onto_options(call: str, params, old: dict, kwargs: dict, cluster_string
     return spelled
 
 
-def legacy_options(positions: Sequence[str] = (), *, name: str | None = None) -> Callable:
+def legacy_options(positions: Sequence[str] = (), *, name: str | None = None) -> Callable[[_F], _F]:
     """Decorator: accept the former keywords (and positions) of a public call, mapped onto its new options.
 
     Parameters
@@ -133,7 +135,7 @@ def legacy_options(positions: Sequence[str] = (), *, name: str | None = None) ->
     object each. One ``DeprecationWarning`` per call names the new spelling; giving a setting both ways
     (``n_lanes=4`` and ``runner=...``) raises ``TypeError``.
     """
-    def decorate(fn: Callable) -> Callable:
+    def decorate(fn: _F) -> _F:
         signature = inspect.signature(fn)
         params = signature.parameters
         n_positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params.values())
@@ -161,7 +163,7 @@ def legacy_options(positions: Sequence[str] = (), *, name: str | None = None) ->
                           "(the former spelling goes after one minor release)", DeprecationWarning, stacklevel=2)
             return fn(*args, **kwargs)
 
-        wrapper.__signature__ = signature
-        return wrapper
+        wrapper.__signature__ = signature  # type: ignore[attr-defined]
+        return cast(_F, wrapper)  # a type checker sees the new signature only (the old keywords are deprecated)
 
     return decorate

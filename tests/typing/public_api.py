@@ -30,9 +30,10 @@ def documented_usage(runs: pd.DataFrame) -> None:
     table: str = fit.summary()
     saved = fit.save("fit.npz")
 
-    js.fit(runs, law="chinchilla", starts=8, loss="huber", delta=1e-3, seed=0, prune="auto")
-    js.fit(runs, law=law, starts="grid", loss=js.squared(), fixed={"E": 1.8}, progress=False)
-    js.bootstrap(runs, n_resamples=100, starts="best", seed=0)
+    js.fit(runs, law="chinchilla", loss="huber", delta=1e-3, seed=0, search=js.Search(starts=8, prune="auto"))
+    js.fit(runs, law=law, loss=js.squared(), fixed={"E": 1.8}, search=js.search.exhaustive(),
+           runner=js.Runner(progress=False))
+    js.bootstrap(runs, n_resamples=100, seed=0, search=js.Search(starts="best"), columns=js.Columns(y="loss"))
     js.load("fit.npz")
     js.chinchilla_grid()
     js.random_starts(law, 16, seed=1)
