@@ -1,6 +1,6 @@
 """Proof, per law, that the default start grid reaches the optimum a wide search finds (issue 18 item 12).
 
-    python benchmarks/bench_law_grids.py [--seeds 2] [--wide 2000] [--out bench_law_grids_cpu.json]
+    python benchmarks/bench_law_grids.py [--seeds 2] [--wide 1000] [--random 12] [--out bench_law_grids_cpu.json]
 
 For every registered law with an ``example`` (natural parameters and input ranges): data sets drawn from the
 law itself (inputs log-uniform over the example's ranges, raw inputs uniform; 1 % log-normal noise on a loss,
@@ -8,19 +8,24 @@ additive noise of 1 % of the mean on a raw target), then
 
 - default: ``js.fit(data, law=name)`` exactly as a user writes it (the law's grid, pruned when large);
 - wide: ``--wide`` seeded random starts in the default grid's bounding box widened by its own width on each
-  side (log-scale parameters: e-fold ranges three times as wide), every start run to convergence
-  (``prune=None``; the data-constrained law, 7 parameters: 3x ``--wide`` starts, the 256 best screened continued).
+  side, every start run to convergence (``prune=None``; the data-constrained law, 7 parameters: 3x ``--wide``
+  starts, the 256 lowest after screening continued).
 
-The default passes when its objective is at most the wide search's plus 1e-9 (relative). Where the wide
-optimum is not attained (a log-scale parameter runs off to 0 or infinity, e.g. R_D* when data never reach
-the decay) both end on the same valley floor and the difference is reported; the fit's notes say so
-(``flat optimum`` / ``vanishing term``).
+The default passes when its objective is at most the wide search's plus 1e-9 (relative). Where the optimum is
+not attained (a log-scale parameter runs off to 0 or infinity, e.g. R_D* when the data never reach the decay)
+runs end on the same valley floor, within ~1e-10, and the fit's notes say so (``flat optimum``).
 
 The data-constrained law is also fitted as Muennighoff et al. do, the base law held fixed and only
-``R_N*, R_D*`` fitted, on runs of 7 sizes N on 5 unique-data sizes U repeated 1 to 60 epochs (245 runs, 1-2 %
-noise) with true R_D* in {2, 15, 95, 200, 1000} and R_N* in {5.31, 95}; the base held at the truth and at a
-base fitted (Chinchilla law) on the single-epoch runs only. There the old grid (R* in {1, 5, 25}), the default
-and a dense 40 x 40 log grid over R* in [0.02, 1e6] are compared.
+``R_N*, R_D*`` fitted (9 starts), against a dense 40 x 40 log grid over R* in [0.02, 1e6], and with the old
+starts R* in {1, 5, 25}:
+
+- runs of 7 sizes N on 5 unique-data sizes U repeated 1 to 60 epochs (245 runs, 1-2 % noise) with true R_D* in
+  {2, 15, 95, 200, 1000} and R_N* in {5.31, 95}; the base held at the truth, or fitted (Chinchilla law) on the
+  single-epoch runs only;
+- the 12 runs of ``tests/test_law_grids.py`` (a trap the old starts fell into) and ``--random`` seeded random
+  designs (:func:`random_design`: misspecified decay, base held off the truth).
+
+And all 7 parameters on the 245-run design (R_D* 15 and 95): default vs old grid vs the wide search.
 """
 from __future__ import annotations
 
@@ -35,6 +40,16 @@ from common import machine, write
 
 OLD_DECAYS = (1.0, 5.0, 25.0)
 EPOCHS = (1, 2, 4, 8, 16, 30, 60)
+
+
+def old_grid(free: int = 7) -> np.ndarray:
+    """The data-constrained grid before issue 18 (R* in {1, 5, 25}): all 7 columns, or the last ``free`` ones."""
+    from jaxscale.kernels.laws import product_grid
+
+    scales, exponents = np.arange(0.0, 30.0, 5.0), np.array([0.2, 0.5, 1.0])
+    grid = product_grid(a=scales, b=scales, e=np.array([-1.0, 0.0, 1.0]), alpha=exponents, beta=exponents,
+                        log_R_N_star=np.log(OLD_DECAYS), log_R_D_star=np.log(OLD_DECAYS))
+    return np.unique(grid[:, -free:], axis=0) if free < 7 else grid
 
 
 def law_data(law, rng, n_rows: int = 60) -> pd.DataFrame:
@@ -121,7 +136,7 @@ def decay_only() -> dict:
     import jaxscale as js
 
     base_names = ("A", "B", "E", "alpha", "beta")
-    old = np.log([(a, b) for a in OLD_DECAYS for b in OLD_DECAYS])
+    old = old_grid(2)
     axis = np.linspace(np.log(0.02), np.log(1e6), 40)
     dense = np.array([(a, b) for a in axis for b in axis])
     out = {}
@@ -153,6 +168,87 @@ def decay_only() -> dict:
     return out
 
 
+def twelve_runs():
+    """The 12 runs of tests/test_law_grids.py (found by :func:`random_design`'s search) and their fixed base."""
+    N = np.repeat([1.8e7, 1.37e8, 1.04e9], 4)
+    U = np.full(12, 4.9e8)
+    loss = [4.5398, 4.3262, 4.0136, 3.9075, 3.9132, 3.6976, 3.5163, 3.3329, 4.0077, 3.7382, 3.4995, 3.2789]
+    data = pd.DataFrame({"N": N, "D": U * np.tile([1, 3.6, 13.2, 48], 3), "U": U, "loss": loss})
+    return data, {"A": 333.2, "B": 1591.7, "E": 1.6951, "alpha": 0.3869, "beta": 0.3189}
+
+
+def random_design(rng):
+    """A random data-constrained design: 1-5 U in [1e8, 3e9], 3-7 sizes N, 4-8 epoch counts from 1 to 10-80,
+    0.5-2 % noise; losses from the law (R* log-uniform in [1, 2000] / [1, 500]) or, 2 times in 3, from the law
+    with repeated tokens worth ``U (D/U)^g`` (g in [0.3, 0.9]) instead of the decay; the base held fixed off the
+    truth (A, B up to e^0.5 times, E up to e^0.1, alpha, beta up to e^0.2)."""
+    import jaxscale as js
+
+    law, truth = js.LAWS["data_constrained"], js.kernels.laws.MUENNIGHOFF_PARAMS
+    us = np.sort(np.exp(rng.uniform(np.log(1e8), np.log(3e9), rng.integers(1, 6))))
+    ns = np.geomspace(10 ** rng.uniform(7, 8), 10 ** rng.uniform(9, 10), rng.integers(3, 8))
+    epochs = np.unique(np.round(np.geomspace(1, rng.uniform(10, 80), rng.integers(4, 9)), 1))
+    x = np.array([(n, u * e, u) for u in us for n in ns for e in epochs])
+    r_d, r_n = np.exp(rng.uniform(0, np.log(2000))), np.exp(rng.uniform(0, np.log(500)))
+    noise = rng.uniform(0.005, 0.02)
+    if rng.integers(0, 3):
+        x_eff = x.copy()
+        x_eff[:, 1] = x[:, 2] * (x[:, 1] / x[:, 2]) ** rng.uniform(0.3, 0.9)
+        params = dict(truth, R_N_star=r_n, R_D_star=1e30)
+    else:
+        x_eff, params = x, dict(truth, R_N_star=r_n, R_D_star=r_d)
+    y = law.predict(law.from_natural(np.array([params[n] for n in law.natural_names])), x_eff)
+    data = pd.DataFrame({"N": x[:, 0], "D": x[:, 1], "U": x[:, 2], "loss": y * np.exp(noise * rng.standard_normal(len(x)))})
+    shift = rng.uniform(-1, 1, 5) * np.array([0.5, 0.5, 0.1, 0.2, 0.2])
+    return data, {k: truth[k] * np.exp(d) for k, d in zip(("A", "B", "E", "alpha", "beta"), shift)}
+
+
+def decay_only_hard(n_random: int) -> dict:
+    """Decay-only fits on the 12-run trap and ``n_random`` seeded random designs: old grid, default, dense grid."""
+    import jaxscale as js
+
+    axis = np.linspace(np.log(0.02), np.log(1e6), 40)
+    dense = np.array([(a, b) for a in axis for b in axis])
+    rng = np.random.default_rng(2026)
+    sets = [("twelve runs (tests/test_law_grids.py)", *twelve_runs())]
+    sets += [(f"random design {i}", *random_design(rng)) for i in range(n_random)]
+    out = {}
+    for name, data, base in sets:
+        default, t_default = fit_quiet(data, law="data_constrained", fixed=base)
+        before, _ = fit_quiet(data, law="data_constrained", fixed=base, search=js.Search(starts=old_grid(2)))
+        wide, t_wide = fit_quiet(data, law="data_constrained", fixed=base, search=js.Search(starts=dense, prune=None))
+        entry = compare(default, wide, {"rows": len(data), "base": base, "wide_starts": len(dense),
+                                        "default_seconds": t_default, "wide_seconds": t_wide})
+        entry["old_grid_minus_wide_relative"] = (before.objective - wide.objective) / abs(wide.objective)
+        out[name] = entry
+        print(f"decay-only {name:40s} rows {len(data):4d} rel {entry['default_minus_wide_relative']:+.2e} (old grid "
+              f"{entry['old_grid_minus_wide_relative']:+.2e}) notes {len(entry['default_notes'])}", flush=True)
+    return out
+
+
+def full_repeated(n_wide: int) -> dict:
+    """All 7 parameters fitted on the repeated-epochs design (R_D* 15 and 95): default, old grid, wide search."""
+    import jaxscale as js
+
+    law = js.LAWS["data_constrained"]
+    out = {}
+    for r_d in (15.0, 95.0):
+        data = repeated_runs(np.random.default_rng(int(r_d)), r_d, 5.31, 0.01)
+        search = js.Search(starts=wide_starts(law, n_wide, 0), prune=256)
+        default, t_default = fit_quiet(data, law="data_constrained")
+        before, t_before = fit_quiet(data, law="data_constrained", search=js.Search(starts=old_grid()))
+        wide, t_wide = fit_quiet(data, law="data_constrained", search=search)
+        entry = compare(default, wide, {"true_R_D_star": r_d, "rows": len(data), "wide_starts": n_wide,
+                                        "default_seconds": t_default, "old_grid_seconds": t_before,
+                                        "wide_seconds": t_wide})
+        entry["old_grid_minus_wide_relative"] = (before.objective - wide.objective) / abs(wide.objective)
+        out[f"full fit, R_D*={r_d:g}"] = entry
+        print(f"full fit R_D*={r_d:g}: rel {entry['default_minus_wide_relative']:+.2e} (old grid "
+              f"{entry['old_grid_minus_wide_relative']:+.2e}) R_D* {default.params['R_D_star']:.4g} vs "
+              f"{wide.params['R_D_star']:.4g} ({t_default:.1f} s, old {t_before:.1f} s, wide {t_wide:.1f} s)", flush=True)
+    return out
+
+
 def summarise(entries: dict) -> dict:
     values = list(entries.values())
     flat = [e for e in values if any("flat optimum" in n for n in e["default_notes"])]
@@ -165,16 +261,23 @@ def summarise(entries: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--wide", type=int, default=2000)
+    parser.add_argument("--wide", type=int, default=1000)
+    parser.add_argument("--random", type=int, default=12, help="random designs for the decay-only fits")
     parser.add_argument("--out", default="bench_law_grids_cpu.json")
     args = parser.parse_args()
     t0 = time.perf_counter()
     laws = every_law(args.seeds, args.wide)
-    decay = decay_only()
+    decay = decay_only() | decay_only_hard(args.random)
+    full = full_repeated(3 * args.wide)
     report = {"benchmark": "default start grid of every law vs a wide search (issue 18 item 12)",
-              "command": f"python benchmarks/bench_law_grids.py --seeds {args.seeds} --wide {args.wide}",
+              "command": f"python benchmarks/bench_law_grids.py --seeds {args.seeds} --wide {args.wide} "
+                         f"--random {args.random}",
               "machine": machine(), "laws": laws, "data_constrained_decay_only": decay,
+              "data_constrained_full_repeated": full,
               "summary": {"laws": summarise(laws), "data_constrained_decay_only": summarise(decay),
+                          "data_constrained_full_repeated": summarise(full),
+                          "old_grid_full_failing": [k for k, e in full.items()
+                                                    if e["old_grid_minus_wide_relative"] > 1e-9],
                           "old_grid_decay_only_failing": [k for k, e in decay.items()
                                                           if e["old_grid_minus_wide_relative"] > 1e-9],
                           "seconds": time.perf_counter() - t0}}

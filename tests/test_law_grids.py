@@ -35,7 +35,7 @@ def repeated_runs(r_d_star: float, r_n_star: float = 5.31, noise: float = 0.01, 
     return pd.DataFrame({"N": N, "D": D, "U": U, "loss": loss * np.exp(noise * rng.standard_normal(N.size))})
 
 
-def wide_decay_starts(k: int = 30) -> np.ndarray:
+def wide_decay_starts(k: int = 15) -> np.ndarray:
     """A dense log grid of (log R_N*, log R_D*) over R* in [0.05, 1e5]: k x k starts."""
     axis = np.linspace(np.log(0.05), np.log(1e5), k)
     return np.array([(a, b) for a in axis for b in axis])
@@ -62,11 +62,12 @@ def twelve_runs() -> pd.DataFrame:
     return pd.DataFrame({"N": N, "D": U * np.tile([1, 3.6, 13.2, 48], 3), "U": U, "loss": loss})
 
 
+@pytest.mark.filterwarnings("ignore:fit \\(data_constrained")  # notes on R_N* running off are not the point here
 def test_default_decay_fit_leaves_the_local_minimum_the_old_grid_stopped_in():
     """With R* starts in {1, 5, 25} (the old grid) this fit ended at R_D* = 3.54, 2.2e-3 (relative) above the best
-    minimum a 40 x 40 log grid over R* in [0.02, 1e6] finds (R_D* = 4.58, R_N* running to infinity)."""
+    minimum a 20 x 20 log grid over R* in [0.02, 1e6] finds (R_D* = 4.58, R_N* running to infinity)."""
     data, base = twelve_runs(), {"A": 333.2, "B": 1591.7, "E": 1.6951, "alpha": 0.3869, "beta": 0.3189}
-    axis = np.linspace(np.log(0.02), np.log(1e6), 40)
+    axis = np.linspace(np.log(0.02), np.log(1e6), 20)
     wide = js.fit(data, law="data_constrained", fixed=base,
                   search=js.Search(starts=np.array([(a, b) for a in axis for b in axis]), prune=None))
     old = js.fit(data, law="data_constrained", fixed=base, search=js.Search(starts=np.log([(a, b) for a in (1, 5, 25)
