@@ -109,3 +109,7 @@ def test_near_equal_minima_reads_the_multistart_end_points():
     assert list(spans) == ["A"] and spans["A"] == pytest.approx((300.0, 900.0, 300.0))
     starts.loc[1, "objective"] = 1.002
     assert near_equal_minima(law, starts, best, 1.0) is None
+    vanished = np.array([-25.0, np.log(1.7), 0.3])  # A ~ 1e-11 at the estimate, 1e-13 at a start: the vanishing note's
+    gone = pd.DataFrame([vanished, vanished - [5.0, 0, 0]], columns=list(law.param_names)).assign(
+        objective=[1.0, 1.0], converged=True)
+    assert near_equal_minima(law, gone, vanished, 1.0) is None

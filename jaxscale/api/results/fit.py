@@ -299,7 +299,8 @@ def near_equal_minima(law: Law, starts: pd.DataFrame, theta: np.ndarray, objecti
     :math:`f_k - f^* \le` :data:`~jaxscale.api.notes.FLAT_REL` :math:`|f^*|` (``f^*`` = ``objective``) and one of
     its fitted parameters differs from ``theta``'s by more than a factor
     :data:`~jaxscale.api.notes.FLAT_FACTOR` (log-scale parameters: :math:`|\theta_{kj} - \hat\theta_j| > \log 2`;
-    others: :math:`|\theta_{kj} - \hat\theta_j| > \tfrac12 \max(|\theta_{kj}|, |\hat\theta_j|)`).
+    others: :math:`|\theta_{kj} - \hat\theta_j| > \tfrac12 \max(|\theta_{kj}|, |\hat\theta_j|)`); a log-scale
+    parameter below ``exp(VANISHING_LOG)`` at both points does not count (the vanishing-term note says it).
 
     Returns ``None`` when there is none, else ``(n_near, n_converged, gap, spans)`` for
     :func:`~jaxscale.api.notes.flat_optimum`: ``gap`` the smallest relative objective above the best
@@ -316,7 +317,8 @@ def near_equal_minima(law: Law, starts: pd.DataFrame, theta: np.ndarray, objecti
     theta = np.asarray(theta, np.float64)
     diff = np.abs(ends - theta)
     shrink = 1.0 - 1.0 / notes_wording.FLAT_FACTOR
-    differs = np.where(log_scale, diff > np.log(notes_wording.FLAT_FACTOR),
+    both_vanish = (ends < VANISHING_LOG) & (theta < VANISHING_LOG)  # said by the vanishing-term note already
+    differs = np.where(log_scale, (diff > np.log(notes_wording.FLAT_FACTOR)) & ~both_vanish,
                        diff > shrink * np.maximum(np.abs(ends), np.abs(theta)))
     distinct = near & differs.any(axis=1)
     if not distinct.any():
