@@ -98,6 +98,32 @@ def fit_notes(converged: bool, status: str | None, grad_norm: float | None, vani
     return said
 
 
+#: Converged end points whose objective is within this fraction of the best count as near-equal fits.
+FLAT_REL = 1e-3
+
+#: Near-equal fits count as distinct minima when a parameter differs by more than this factor (log-scale
+#: parameters: ratio of natural values; others: ``|a - b| > (1 - 1/FLAT_FACTOR) max(|a|, |b|)``).
+FLAT_FACTOR = 2.0
+
+
+def flat_optimum(n_near: int, n_converged: int, gap: float, spans: dict) -> str:
+    """Note: converged starts ending at clearly different parameters fit almost as well as the estimate.
+
+    Parameters
+    ----------
+    n_near : converged end points within :data:`FLAT_REL` (relative) of the best objective whose parameters
+        differ from the estimate's by more than :data:`FLAT_FACTOR` in at least one parameter.
+    n_converged : converged end points in all.
+    gap : relative objective of the best such end point above the estimate's.
+    spans : parameter name -> (lowest, highest, estimate) over the estimate and those end points.
+    """
+    shown = "; ".join(f"{name} from {lo:.3g} to {hi:.3g} (estimate {est:.3g})" for name, (lo, hi, est) in spans.items())
+    return (f"flat optimum: {n_near} of the {n_converged} converged starts end within {FLAT_REL:.1%} of the best "
+            f"objective (the closest {gap:.2g} above it, relative) at clearly different parameters: {shown}. The data "
+            f"barely prefer the estimate over these, so these parameters are not pinned down (a bootstrap shows their "
+            f"spread; fixed=... holds them, or more runs where they matter would identify them)")
+
+
 def banner(n_notes: int) -> str:
     """The line heading a summary whose estimate carries notes."""
     return f"WARNING: this estimate cannot be trusted as it stands ({n_notes} note(s) below)"

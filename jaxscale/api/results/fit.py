@@ -163,7 +163,8 @@ class FitResult:
     def notes(self) -> list[str]:
         """Why this estimate cannot be trusted, in words (empty when nothing applies): not converged (not
         a verified minimum), a vanishing term (no attained minimum), a non-positive decay exponent, an
-        allocation exponent outside [0, 1], parameters a custom law ignores. ``summary()``, ``repr`` and a
+        allocation exponent outside [0, 1], a flat optimum (converged starts
+        ending within 0.1 % of the best objective at clearly different parameters), parameters a custom law ignores. ``summary()``, ``repr`` and a
         warning from :func:`jaxscale.fit` say them (wording: :mod:`jaxscale.api.notes`)."""
         if not np.all(np.isfinite(self.theta)):
             return ["the estimate is not finite"]
@@ -177,6 +178,9 @@ class FitResult:
                                        None if best is None else float(best["grad_norm"]), small,
                                        {k: float(params[k]) for k in self.law.base.exponents
                                         if k not in self.law.fixed}, a_opt)
+        flat = near_equal_minima(self.law, self.starts, self.theta, self.objective)
+        if flat is not None:
+            said.append(notes_wording.flat_optimum(*flat))
         unused = self.recipe.get("unused_params") or []
         if unused:
             said.append(f"unused parameter(s) {', '.join(unused)}: law {self.law.name!r}'s prediction does not depend "
@@ -286,6 +290,45 @@ def absurd_points(theta: np.ndarray) -> np.ndarray:
 def vanishing(law: Law, theta: np.ndarray) -> np.ndarray:
     """``(K,)`` bool: end points ``theta[K, p]`` where a log-scale parameter is below ``exp(VANISHING_LOG)``."""
     return vanishing_params(law, theta).any(axis=1)
+
+
+def near_equal_minima(law: Law, starts: pd.DataFrame, theta: np.ndarray, objective: float):
+    r"""Distinct minima that fit almost as well as the estimate, from the multi-start's own end points.
+
+    An end point counts when it converged, its objective :math:`f_k` satisfies
+    :math:`f_k - f^* \le` :data:`~jaxscale.api.notes.FLAT_REL` :math:`|f^*|` (``f^*`` = ``objective``) and one of
+    its fitted parameters differs from ``theta``'s by more than a factor
+    :data:`~jaxscale.api.notes.FLAT_FACTOR` (log-scale parameters: :math:`|\theta_{kj} - \hat\theta_j| > \log 2`;
+    others: :math:`|\theta_{kj} - \hat\theta_j| > \tfrac12 \max(|\theta_{kj}|, |\hat\theta_j|)`); a log-scale
+    parameter below ``exp(VANISHING_LOG)`` at both points does not count (the vanishing-term note says it).
+
+    Returns ``None`` when there is none, else ``(n_near, n_converged, gap, spans)`` for
+    :func:`~jaxscale.api.notes.flat_optimum`: ``gap`` the smallest relative objective above the best
+    among them, ``spans`` the natural range (with the estimate) of every parameter that differs.
+    """
+    names = list(law.param_names)
+    if not len(starts) or not np.isfinite(objective) or not set(names) <= set(starts.columns):
+        return None
+    ends = starts[names].to_numpy(np.float64)
+    values = starts["objective"].to_numpy(np.float64)
+    ok = starts["converged"].to_numpy(bool) & np.isfinite(values) & np.all(np.isfinite(ends), axis=1)
+    near = ok & (values - objective <= notes_wording.FLAT_REL * abs(objective))
+    log_scale = np.asarray(law.log_scale, bool)
+    theta = np.asarray(theta, np.float64)
+    diff = np.abs(ends - theta)
+    shrink = 1.0 - 1.0 / notes_wording.FLAT_FACTOR
+    both_vanish = (ends < VANISHING_LOG) & (theta < VANISHING_LOG)  # said by the vanishing-term note already
+    differs = np.where(log_scale, (diff > np.log(notes_wording.FLAT_FACTOR)) & ~both_vanish,
+                       diff > shrink * np.maximum(np.abs(ends), np.abs(theta)))
+    distinct = near & differs.any(axis=1)
+    if not distinct.any():
+        return None
+    natural = law.to_natural(np.vstack([theta, ends[distinct]]))
+    moved = differs[distinct].any(axis=0)
+    spans = {law.natural_names[j]: (float(natural[:, j].min()), float(natural[:, j].max()), float(natural[0, j]))
+             for j in np.flatnonzero(moved)}
+    gap = float(np.min(values[distinct] - objective) / abs(objective)) if objective else 0.0
+    return int(distinct.sum()), int(ok.sum()), max(gap, 0.0), spans
 
 
 def _starts_frame(law: Law, starts: np.ndarray, res: TaskResults | None) -> pd.DataFrame:
