@@ -96,8 +96,9 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
     """Screen every (row, start) task for ``budget`` evaluations, continue the ``keep`` lowest per row.
 
     ``starts`` is ``(S, p)`` (every row from the same starts) or ``(R, S, p)`` (row ``r`` from ``starts[r]``).
-    The ``keep`` lowest screened objectives of a row (non-finite ones last, ties by start order) run again
-    without a budget: the same iterates as an uninterrupted run from that start.
+    The ``keep`` lowest screened objectives of a row (non-finite ones last, ties by start order) that the
+    budget stopped run again without one: the same iterates as an uninterrupted run from that start (a kept
+    start that ended within the budget already holds its final outcome).
 
     Returns the per-task results (r-major; pruned tasks keep their screening end point with status
     :data:`~jaxscale.kernels.solvers.common.PRUNED`, continued ones report where they ended, the
@@ -116,12 +117,15 @@ def pruned_tasks(solver, law, loss, log_x, log_y, weights, starts, *, keep: int,
 
     tasks = run(tiled, which, int(budget))
     screened_value = tasks.value.copy()
-    tasks.status[tasks.status == RUNNING] = PRUNED
+    unfinished = tasks.status == RUNNING  # stopped by the budget; the others already ended where they end
+    tasks.status[unfinished] = PRUNED
     order = np.argsort(_finite(screened_value).reshape(n_rows, n_starts), axis=1, kind="stable")
     ids = (np.arange(n_rows)[:, None] * n_starts + order[:, :int(keep)]).ravel()
-    finished = run(tiled[ids], which[ids])
-    for name, values in zip(TaskResults._fields, finished):
-        getattr(tasks, name)[ids] = values
+    again = ids[unfinished[ids]]
+    if again.size:
+        finished = run(tiled[again], which[again])
+        for name, values in zip(TaskResults._fields, finished):
+            getattr(tasks, name)[again] = values
     continued = np.zeros(n_rows * n_starts, bool)
     continued[ids] = True
     return tasks, continued, screened_value
