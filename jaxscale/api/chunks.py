@@ -266,8 +266,9 @@ def _check_meta(meta: dict, path: Path) -> set[str]:
     if meta.get("plan_format") != PLAN_FORMAT:
         made_with = meta.get("versions", {}).get("jaxscale", "?") if isinstance(meta.get("versions"), dict) else "?"
         raise ValueError(f"{path} is a plan of format {io.short(meta.get('plan_format'))} (made with jaxscale "
-                         f"{made_with}); this jaxscale {setup_versions()['jaxscale']} reads plan format {PLAN_FORMAT}: run and gather "
-                         "it with the jaxscale that made it, or plan again with this one in a new directory")
+                         f"{made_with}); this jaxscale {setup_versions()['jaxscale']} reads plan format "
+                         f"{PLAN_FORMAT}: run and gather it with the jaxscale that made it, or plan again with this "
+                         "one in a new directory")
     fields = {"fingerprint": str, "n_resamples": int, "chunks": list, "shape_rows": int, "seed": int,
               "solver": str, "solver_options": dict, "prune_iter": int, "polish_top": int, "n_lanes": int,
               "backend": str, "versions": dict, "recipe_json": str}

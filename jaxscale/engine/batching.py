@@ -9,8 +9,8 @@ tasks in a job, a chunk or a device. Everything else a call sees is padding: eve
 rows (rows no task reads), and the tasks of a call are split evenly over the local devices, each
 running its own lane loop. So ONE compiled program (:func:`lane_program`) per law, loss, solver
 family and data bucket serves a fit, its pruning and polish, every bootstrap chunk, every split
-of an extrapolation audit and every ``n_resamples``. Gathers and scatters are exact, so a task's result is bit-identical whatever the
-chunk size, device count or ``n_resamples``.
+of an extrapolation audit and every ``n_resamples``. Gathers and scatters are exact, so a task's
+result is bit-identical whatever the chunk size, device count or ``n_resamples``.
 
 Data rows are padded too (:func:`row_bucket`, :func:`pad_data`): a call on ``n`` rows runs on the
 next bucket size (powers of two from :data:`MIN_DATA_ROWS`), the extra rows copies of a real row
@@ -21,6 +21,7 @@ bucket (240 and 217 rows both run on 256), and the lane count follows the bucket
 """
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
@@ -204,8 +205,6 @@ def lane_program(solver, law: Law, loss: Loss, n_lanes: int, devices: tuple):
     are values, so a fit's screening and continuation, every bootstrap chunk, the warm-start solver and
     the polisher all run this one program.
     """
-    import dataclasses
-
     from jax.sharding import Mesh, PartitionSpec
 
     mesh = Mesh(np.array(devices), ("tasks",))
@@ -284,7 +283,7 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     lanes = int(n_lanes or default_lanes(np.shape(log_y)[-1], starts.shape[1]))
-    devs = resolve_devices(devices)
+    devs = tuple(resolve_devices(devices))
     n_dev = len(devs)  # every call on every device (a device without tasks stops at once): one program
     slots = task_slots(lanes)
     per_call = slots * n_dev if chunk_size is None else max(1, min(slots * n_dev, int(chunk_size)))
@@ -293,7 +292,7 @@ def run_tasks(solver, law: Law, loss: Loss, log_x: np.ndarray, log_y: np.ndarray
     if row_group is not None:
         log_x, log_y = _pad_groups(log_x, log_y)
     static, settings = solver.program_parts()
-    program = lane_program(static, law, loss, lanes, tuple(devs[:n_dev]))
+    program = lane_program(static, law, loss, lanes, devs)
     pieces, slot, previous = [], np.arange(slots), None
     with float64():
         x, y = jnp.asarray(log_x, jnp.float64), jnp.asarray(log_y, jnp.float64)

@@ -73,6 +73,7 @@ def basins(objectives, tol: float = BASIN_TOL) -> tuple[np.ndarray, np.ndarray]:
         counts.append(n_bad)
     return np.asarray(lowest, np.float64), np.asarray(counts, np.int64)
 
+
 class BestOf(NamedTuple):
     theta: np.ndarray  # (R, p) best end point per weights row
     value: np.ndarray  # (R,)
@@ -181,8 +182,9 @@ def best_of_starts(solver, law, loss, log_x, log_y, weights, starts, *, prune_ke
     ``starts`` is ``(S, p)`` (every row from the same starts) or ``(R, S, p)`` (row ``r`` from
     ``starts[r]``, e.g. each row from its own data set's estimate).
 
-    ``prune_keep=k`` (``k < S``) runs the pruned multi-start (:func:`pruned_tasks`; on more than :data:`SUBSAMPLE_ROWS` rows screened on a subsample and the best
-    :data:`SUBSAMPLE_FINISH` end points fitted to every row). For solvers that polish every lane
+    ``prune_keep=k`` (``k < S``) runs the pruned multi-start (:func:`pruned_tasks`; on more than
+    :data:`SUBSAMPLE_ROWS` rows screened on a subsample and the best :data:`SUBSAMPLE_FINISH` end points
+    fitted to every row). For solvers that polish every lane
     themselves (:func:`polishes`) ``polish_top`` applies only to rows whose best lane did not
     converge (e.g. stopped at ``max_iter``).
     """

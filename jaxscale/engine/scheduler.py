@@ -19,10 +19,11 @@ and run anywhere:
   chunk is a probe, timed (compilation excluded), and the rest are sized to about
   ``chunk_seconds`` each; a local run without a checkpoint needs no probe: its chunks are as
   large as memory allows (:func:`chunk_rows_limit`), so a job that fits in one chunk runs as one.
-- chunk shapes are few: a job without pruning pads every chunk (the probe's too) to
-  :data:`FIXED_CHUNK_ROWS` rows (fewer when :func:`chunk_rows_limit` says so), so one compiled
-  program serves every ``n_resamples``; a pruned job (whose cost grows with its padded shape)
-  pads to the next power of two.
+- chunk shapes are few: every compiled lane call has the fixed shapes of its data bucket
+  (:func:`~jaxscale.engine.batching.lane_program`), whatever a chunk's rows; a job without pruning
+  draws every chunk's resamples (the probe's too) :data:`FIXED_CHUNK_ROWS` at a time (fewer when
+  :func:`chunk_rows_limit` says so), so one sampler program serves every ``n_resamples``; a pruned
+  job draws the next power of two.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ import numpy as np
 
 from ..kernels.laws import Law
 from ..kernels.losses import Loss
-from .batching import _pow2_ceil, _pow2_floor, default_lanes, row_bucket
+from .batching import CALL_WEIGHT_BYTES, MAX_WEIGHT_ROWS, _pow2_ceil, _pow2_floor, default_lanes, row_bucket
 from .multistart import POLISHER, best_of_starts
 from .npzfile import CorruptFile, checksum, read_npz, write_bytes_atomic, write_npz
 from .resampling import resample_counts
@@ -64,13 +65,13 @@ PROBE_LANE_LOADS = 4
 #: Most (row, start) tasks in one chunk (memory of its per-task results).
 MAX_CHUNK_TASKS = 1 << 20
 
-#: Most bytes of float64 weights in one chunk (rows x data rows x 8): 4096 rows of 240 data rows.
-MAX_CHUNK_WEIGHT_BYTES = 1 << 23
+#: Most bytes of float64 weights in one chunk (rows x data rows x 8): those of one compiled lane call.
+MAX_CHUNK_WEIGHT_BYTES = CALL_WEIGHT_BYTES
 
-#: Rows of every chunk of a job without pruning (at most :func:`chunk_rows_limit`): one fixed shape, so one
-#: compiled program serves every ``n_resamples``; small enough that a bootstrap of a few hundred resamples
-#: draws and ships few padding rows (each chunk draws this many resamples' weights).
-FIXED_CHUNK_ROWS = 1024
+#: Rows of every chunk of a job without pruning (at most :func:`chunk_rows_limit`): the weights rows of one
+#: compiled lane call, drawn as one fixed sampler shape, so one sampler program serves every ``n_resamples``;
+#: small enough that a bootstrap of a few hundred resamples draws and ships few padding rows.
+FIXED_CHUNK_ROWS = MAX_WEIGHT_ROWS
 
 #: A progress bar left at its default appears once a run has lasted this long (seconds).
 PROGRESS_DELAY = 3.0
@@ -356,7 +357,7 @@ def run_chunk(job: RowsJob, lo: int, hi: int, shape_rows: int | None = None, dev
               attempt: int = 0) -> ChunkOutput:
     """Fit rows ``lo..hi-1`` of ``job`` with the local engine (a pure function of its arguments).
 
-    ``shape_rows`` pads the compiled calls to a run's fixed chunk shape (results unchanged);
+    ``shape_rows`` is the run's fixed chunk shape for the resample sampler (results unchanged);
     ``devices`` are this process's devices to shard over (None: all); ``attempt`` only makes a
     retried submission a distinct task for executors that deduplicate identical calls.
     """
@@ -503,9 +504,9 @@ def chunk_rows_limit(n_starts: int, n_data: int) -> int:
 
     The data rows count as their :func:`~jaxscale.engine.batching.row_bucket` (the rows a call
     runs on), so every data size of a bucket gets the same limit. Chunks of a job without pruning
-    are padded to ``min(limit, FIXED_CHUNK_ROWS)`` (one compiled program for every ``n_resamples``),
-    chunks of ``k`` rows of a pruned job to ``min(limit, 2^ceil(log2 k))`` (padding rows and tasks
-    never run); results never depend on the padding.
+    draw their resamples ``min(limit, FIXED_CHUNK_ROWS)`` at a time (one sampler program for every
+    ``n_resamples``), chunks of ``k`` rows of a pruned job ``min(limit, 2^ceil(log2 k))`` (see
+    :func:`chunk_shape_rows`); results never depend on it.
     """
     return _pow2_floor(min(MAX_CHUNK_TASKS / max(1, n_starts),
                            MAX_CHUNK_WEIGHT_BYTES / (8 * row_bucket(max(1, n_data)))))
@@ -525,10 +526,10 @@ def _pruned(job: RowsJob) -> bool:
 def chunk_shape_rows(job: RowsJob, rows: int) -> int:
     """The padded rows of every chunk of ``rows`` rows of ``job`` (and of a shorter last chunk).
 
-    Without pruning, always :func:`job_rows_limit` (at most :data:`FIXED_CHUNK_ROWS`): padding rows
-    cost only their weights, and one program serves every chunk, probe and ``n_resamples``. Pruned:
-    the next power of two, so no chunk pays for much more padding than it has rows (a pruned
-    multi-start's cost grows with its padded shape). Results never depend on it.
+    The case sampler draws this many resamples' weights per chunk (the lane program's shapes never depend
+    on it). Without pruning, always :func:`job_rows_limit` (at most :data:`FIXED_CHUNK_ROWS`): one sampler
+    program serves every chunk, probe and ``n_resamples``. Pruned: the next power of two, so no chunk draws
+    much more than it has rows. Results never depend on it.
     """
     limit = job_rows_limit(job)
     return limit if not _pruned(job) else min(limit, _pow2_ceil(rows))
@@ -543,7 +544,7 @@ def rows_per_chunk(job: RowsJob, chunk_size: int | None = None) -> int:
 
 
 #: Rows per chunk chosen by a timed probe, per job shape, for this process: later runs of the same
-#: shape skip the probe and reuse the size, hence the compiled chunk program (results never depend on it).
+#: shape skip the probe and reuse the size, hence the compiled sampler shape (results never depend on it).
 _CHUNK_ROWS: dict = {}
 
 

@@ -163,8 +163,8 @@ class FitResult:
     def notes(self) -> list[str]:
         """Why this estimate cannot be trusted, in words (empty when nothing applies): not converged (not
         a verified minimum), a vanishing term (no attained minimum), a non-positive decay exponent, an
-        allocation exponent outside [0, 1], a flat optimum (converged starts
-        ending within 0.1 % of the best objective at clearly different parameters), parameters a custom law ignores. ``summary()``, ``repr`` and a
+        allocation exponent outside [0, 1], a flat optimum (converged starts ending within 0.1 % of the best
+        objective at clearly different parameters), parameters a custom law ignores. ``summary()``, ``repr`` and a
         warning from :func:`jaxscale.fit` say them (wording: :mod:`jaxscale.api.notes`)."""
         if not np.all(np.isfinite(self.theta)):
             return ["the estimate is not finite"]
@@ -317,7 +317,7 @@ def near_equal_minima(law: Law, starts: pd.DataFrame, theta: np.ndarray, objecti
     theta = np.asarray(theta, np.float64)
     diff = np.abs(ends - theta)
     shrink = 1.0 - 1.0 / notes_wording.FLAT_FACTOR
-    both_vanish = (ends < VANISHING_LOG) & (theta < VANISHING_LOG)  # said by the vanishing-term note already
+    both_vanish = vanishing_params(law, ends) & vanishing_params(law, theta)  # the vanishing-term note says these
     differs = np.where(log_scale, (diff > np.log(notes_wording.FLAT_FACTOR)) & ~both_vanish,
                        diff > shrink * np.maximum(np.abs(ends), np.abs(theta)))
     distinct = near & differs.any(axis=1)
