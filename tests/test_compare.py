@@ -189,6 +189,20 @@ def test_compare_rejects_bad_requests(data):
         compare_laws(data, ["chinchilla", "kaplan"], n_resamples=5)
 
 
+def test_laws_of_different_inputs_share_one_column_mapping():
+    # before the fix Columns(inputs={"x": "S1"}) was checked against EVERY law, so power_law (x) could not sit
+    # beside lr_annealing (S1, S2): "law 'lr_annealing' has no input 'x'"
+    from jaxscale.api.curves import curve_areas, synthetic_curves
+
+    curves = curve_areas(synthetic_curves(sizes=(1e8,), steps=(1000, 2000), every=100, seed=3))
+    cmp = compare_laws(curves.assign(C=curves["tokens"]), ["lr_annealing", "power_law"], min_train=6,
+                       columns=js.Columns(inputs={"x": "S1"}), n_resamples=R, search=js.Search(starts=STARTS))
+    assert cmp.boots["power_law"].recipe["columns"] == {"x": "S1"}
+    assert set(cmp.scores.index) == {"lr_annealing", "power_law"} and np.isfinite(cmp.scores["score"]).all()
+    with pytest.raises(ValueError, match="none of the laws .* has an input 'U'"):
+        compare_laws(curves, ["lr_annealing", "power_law"], columns=js.Columns(inputs={"U": "S1"}))
+
+
 # ---------------------------------------------------------------------- the label on every prediction path
 def test_every_prediction_path_is_labelled(comparison, data, tmp_path):
     N, D = np.array([1e8, 1e11]), np.array([1e10, 1e13])

@@ -61,7 +61,7 @@ from .extrapolation import _check_train, fit_splits, make_splits, training_rows
 from .migration import legacy_options
 from .options import Columns, Runner, as_columns, as_runner
 from .prediction import quantile_pair
-from .problem import Problem, input_arrays, prepare
+from .problem import Problem, input_arrays, prepare, resolve_law
 from .reach import data_span, label_predictions, reach_note
 from .results.bootstrap import BootstrapResult
 from .search import Search, as_search
@@ -368,7 +368,9 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
     if int(n_resamples) < 20:
         raise ValueError(f"n_resamples={n_resamples}: use at least 20 for percentile intervals")
     R = int(n_resamples)
-    problems = [prepare(data, law, loss, delta, columns=columns, solver=search.solver) for law in laws]
+    law_columns = _law_columns(laws, columns)
+    problems = [prepare(data, law, loss, delta, columns=cols, solver=search.solver)
+                for law, cols in zip(laws, law_columns)]
     names = [p.law.name for p in problems]
     if len(set(names)) != len(names):
         raise ValueError(f"laws {names} repeat a name; give each law a distinct name")
@@ -393,7 +395,8 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
     resampled = np.stack([f[1] for f in forecasts])  # (L, R, m)
     z_held = z[rows]
     weights = pd.Series(stacking_weights(z_held, point), index=names, name="weight")
-    boots = {p.law.name: _full_bootstrap(data, p, R, seed, columns, search, runner) for p in problems}
+    boots = {p.law.name: _full_bootstrap(data, p, R, seed, cols, search, runner)
+             for p, cols in zip(problems, law_columns)}
     squared = all(p.loss.name == "squared" for p in problems)
     criterion = ("Gaussian AIC n log(RSS/n) + 2(k + 1) (loss='squared': i.i.d. Gaussian log-loss noise assumed)"
                  if squared else IC_NOTE.format(loss=first.loss.name))
@@ -419,6 +422,20 @@ def compare_laws(data, laws: Sequence[str | Law] = ("chinchilla", "kaplan"), *, 
                              "splits": split_names, "score": score, "n_resamples": R, "seed": seed,
                              "loss": first.loss.name, "min_train": min_train, "holdout": holdout},
         _z=z, _groups=groups)
+
+
+def _law_columns(laws: Sequence[str | Law], columns: Columns) -> list[Columns]:
+    """Each law's own :class:`Columns`: the input mappings that name one of ITS inputs (laws of different
+    inputs share one mapping, e.g. ``{"x": "S1"}`` for ``power_law`` beside ``lr_annealing``'s ``S1, S2``).
+    A mapped name that is an input of none of the laws is an error."""
+    resolved = [resolve_law(law) for law in laws]
+    every = {name for law in resolved for name in law.inputs}
+    unknown = [k for k in columns.inputs if k not in every]
+    if unknown:
+        raise ValueError(f"columns={dict(columns.inputs)!r}: none of the laws {[law.name for law in resolved]} has an "
+                         f"input {unknown[0]!r}; their inputs are {sorted(every)}")
+    return [Columns(inputs={k: v for k, v in columns.inputs.items() if k in law.inputs}, y=columns.y,
+                    compute=columns.compute if {"N", "D"} <= set(law.inputs) else None) for law in resolved]
 
 
 def _full_bootstrap(data, problem: Problem, n_resamples: int, seed: int, columns: Columns, search: Search,
